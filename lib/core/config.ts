@@ -1,0 +1,255 @@
+import { UsageError } from './errors.ts';
+
+export type RestoreSelect = 'latest' | 'all' | 'random';
+
+export interface Policy {
+  rpoMinutes: number;
+  rtoMinutes: number;
+  integrityThreshold: number;
+  weights: { checksum: number; access: number; archive: number };
+  restore: { select: RestoreSelect; maxBytes: number; maxExpansionRatio: number; maxEntries: number };
+  redundancy: { copies: number; targets: string[] };
+}
+
+export interface ProbeConfig {
+  /** Glob on the restored file's path (relative to the restore root). */
+  match: string;
+  /** Shell command; `{file}` is replaced by the quoted absolute path of the file. */
+  command: string;
+  /** Text the command's output must contain (trimmed); absent means exit code 0 is enough. */
+  expect?: string;
+  timeoutSeconds: number;
+}
+
+export interface Config {
+  defaults: Policy;
+  series: Record<string, PolicyOverride>;
+  probes: ProbeConfig[];
+  ledger: { retentionDays: number };
+}
+
+export type PolicyOverride = {
+  [K in keyof Policy]?: Policy[K] extends object ? Partial<Policy[K]> : Policy[K];
+};
+
+/** Limits used when the configuration leaves a restore limit at 0 ("built-in safe default"). */
+export const SAFE_RESTORE_LIMITS = {
+  maxBytes: 50 * 1024 ** 3,
+  maxExpansionRatio: 250,
+  maxEntries: 1_000_000,
+} as const;
+
+export const DEFAULT_POLICY: Policy = {
+  rpoMinutes: 1440,
+  rtoMinutes: 30,
+  integrityThreshold: 0.9,
+  weights: { checksum: 0.4, access: 0.4, archive: 0.2 },
+  restore: { select: 'latest', maxBytes: 0, maxExpansionRatio: 0, maxEntries: 0 },
+  redundancy: { copies: 0, targets: [] },
+};
+
+export const DEFAULT_CONFIG: Config = {
+  defaults: DEFAULT_POLICY,
+  series: {},
+  probes: [],
+  ledger: { retentionDays: 400 },
+};
+
+/** Restore limits with zeros replaced by the safe defaults. */
+export function effectiveRestoreLimits(policy: Policy): {
+  maxBytes: number;
+  maxExpansionRatio: number;
+  maxEntries: number;
+} {
+  const r = policy.restore;
+  return {
+    maxBytes: r.maxBytes > 0 ? r.maxBytes : SAFE_RESTORE_LIMITS.maxBytes,
+    maxExpansionRatio: r.maxExpansionRatio > 0 ? r.maxExpansionRatio : SAFE_RESTORE_LIMITS.maxExpansionRatio,
+    maxEntries: r.maxEntries > 0 ? r.maxEntries : SAFE_RESTORE_LIMITS.maxEntries,
+  };
+}
+
+type Check = (value: unknown, key: string) => unknown;
+
+const nonNegative: Check = (v, key) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new UsageError(`configuration key "${key}" must be a number >= 0, got ${JSON.stringify(v)}`, key);
+  }
+  return v;
+};
+const fraction: Check = (v, key) => {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) {
+    throw new UsageError(
+      `configuration key "${key}" must be a number between 0 and 1, got ${JSON.stringify(v)}`,
+      key,
+    );
+  }
+  return v;
+};
+const integer: Check = (v, key) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new UsageError(
+      `configuration key "${key}" must be a whole number >= 0, got ${JSON.stringify(v)}`,
+      key,
+    );
+  }
+  return v;
+};
+const select: Check = (v, key) => {
+  if (v !== 'latest' && v !== 'all' && v !== 'random') {
+    throw new UsageError(
+      `configuration key "${key}" must be "latest", "all" or "random", got ${JSON.stringify(v)}`,
+      key,
+    );
+  }
+  return v;
+};
+const targets: Check = (v, key) => {
+  if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t.length === 0)) {
+    throw new UsageError(`configuration key "${key}" must be a list of folders or s3:// URLs`, key);
+  }
+  return [...v];
+};
+
+const POLICY_SCHEMA = {
+  rpoMinutes: nonNegative,
+  rtoMinutes: nonNegative,
+  integrityThreshold: fraction,
+  weights: { checksum: fraction, access: fraction, archive: fraction },
+  restore: { select, maxBytes: integer, maxExpansionRatio: nonNegative, maxEntries: integer },
+  redundancy: { copies: integer, targets },
+} as const;
+
+type Schema = { readonly [key: string]: Check | Schema };
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseObject(value: unknown, schema: Schema, path: string): Record<string, unknown> {
+  if (!isRecord(value)) throw new UsageError(`configuration key "${path}" must be an object`, path);
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const keyPath = path ? `${path}.${key}` : key;
+    const rule = schema[key];
+    if (rule === undefined) {
+      throw new UsageError(
+        `unknown configuration key "${keyPath}" (expected one of: ${Object.keys(schema).join(', ')})`,
+        keyPath,
+      );
+    }
+    out[key] = typeof rule === 'function' ? rule(v, keyPath) : parseObject(v, rule, keyPath);
+  }
+  return out;
+}
+
+function parseProbe(value: unknown, index: number): ProbeConfig {
+  const path = `probes[${index}]`;
+  if (!isRecord(value)) throw new UsageError(`configuration key "${path}" must be an object`, path);
+  for (const key of Object.keys(value)) {
+    if (!['match', 'command', 'expect', 'timeoutSeconds'].includes(key)) {
+      throw new UsageError(
+        `unknown configuration key "${path}.${key}" (expected match, command, expect, timeoutSeconds)`,
+        `${path}.${key}`,
+      );
+    }
+  }
+  for (const key of ['match', 'command'] as const) {
+    if (typeof value[key] !== 'string' || value[key] === '') {
+      throw new UsageError(`configuration key "${path}.${key}" must be a non-empty string`, `${path}.${key}`);
+    }
+  }
+  if (value.expect !== undefined && typeof value.expect !== 'string') {
+    throw new UsageError(`configuration key "${path}.expect" must be a string`, `${path}.expect`);
+  }
+  const timeoutSeconds =
+    value.timeoutSeconds === undefined
+      ? 300
+      : (nonNegative(value.timeoutSeconds, `${path}.timeoutSeconds`) as number);
+  return {
+    match: value.match as string,
+    command: value.command as string,
+    ...(value.expect !== undefined ? { expect: value.expect as string } : {}),
+    timeoutSeconds,
+  };
+}
+
+function mergePolicy(base: Policy, override: PolicyOverride): Policy {
+  return {
+    ...base,
+    ...override,
+    weights: { ...base.weights, ...override.weights },
+    restore: { ...base.restore, ...override.restore },
+    redundancy: { ...base.redundancy, ...override.redundancy },
+  } as Policy;
+}
+
+/** Validates a configuration document; every problem is a UsageError naming the key. */
+export function parseConfig(document: unknown): Config {
+  if (document === undefined || document === null) return DEFAULT_CONFIG;
+  if (!isRecord(document)) throw new UsageError('the configuration must be a JSON object');
+  for (const key of Object.keys(document)) {
+    if (!['defaults', 'series', 'probes', 'ledger'].includes(key)) {
+      throw new UsageError(
+        `unknown configuration key "${key}" (expected defaults, series, probes, ledger)`,
+        key,
+      );
+    }
+  }
+  const defaultsOverride =
+    document.defaults === undefined ? {} : parseObject(document.defaults, POLICY_SCHEMA, 'defaults');
+  const defaults = mergePolicy(DEFAULT_POLICY, defaultsOverride as PolicyOverride);
+  const weightSum = defaults.weights.checksum + defaults.weights.access + defaults.weights.archive;
+  if (Math.abs(weightSum - 1) > 1e-6) {
+    throw new UsageError(
+      `configuration key "defaults.weights" must add up to 1, got ${weightSum}`,
+      'defaults.weights',
+    );
+  }
+  const series: Record<string, PolicyOverride> = {};
+  if (document.series !== undefined) {
+    if (!isRecord(document.series))
+      throw new UsageError('configuration key "series" must be an object', 'series');
+    for (const [pattern, override] of Object.entries(document.series)) {
+      series[pattern] = parseObject(override, POLICY_SCHEMA, `series.${pattern}`) as PolicyOverride;
+    }
+  }
+  let probes: ProbeConfig[] = [];
+  if (document.probes !== undefined) {
+    if (!Array.isArray(document.probes))
+      throw new UsageError('configuration key "probes" must be a list', 'probes');
+    probes = document.probes.map(parseProbe);
+  }
+  const ledger = { ...DEFAULT_CONFIG.ledger };
+  if (document.ledger !== undefined) {
+    const parsed = parseObject(document.ledger, { retentionDays: integer }, 'ledger');
+    if (parsed.retentionDays !== undefined) ledger.retentionDays = parsed.retentionDays as number;
+  }
+  return { defaults, series, probes, ledger };
+}
+
+/** Glob over series names and paths: `*` within a segment, `**` across segments, `?` one character. */
+export function globToRegExp(glob: string): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        source += '.*';
+        i++;
+        if (glob[i + 1] === '/') i++;
+      } else source += '[^/]*';
+    } else if (c === '?') source += '[^/]';
+    else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** The policy of a series: defaults, then every matching `series` entry in document order. */
+export function policyFor(config: Config, series: string): Policy {
+  let policy = config.defaults;
+  for (const [pattern, override] of Object.entries(config.series)) {
+    if (pattern === series || globToRegExp(pattern).test(series)) policy = mergePolicy(policy, override);
+  }
+  return policy;
+}

@@ -1,0 +1,67 @@
+/**
+ * Domain errors. Adapters translate SDK and system errors into these at their boundary,
+ * so the edges (CLI, handlers) decide exit codes and statuses without knowing the SDKs.
+ */
+export class BackupValidatorError extends Error {
+  override name = 'BackupValidatorError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Bad usage or configuration: exit 2, nothing runs. */
+export class UsageError extends BackupValidatorError {
+  override name = 'UsageError';
+  constructor(
+    message: string,
+    readonly key?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type StoreErrorKind =
+  | 'not-found'
+  | 'access-denied'
+  | 'archived'
+  | 'unreachable'
+  | 'credentials'
+  | 'io';
+
+/** An object store could not do what was asked. */
+export class StoreError extends BackupValidatorError {
+  override name = 'StoreError';
+  constructor(
+    message: string,
+    readonly kind: StoreErrorKind,
+    readonly location: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The ledger could not be reached, read or written. */
+export class LedgerError extends BackupValidatorError {
+  override name = 'LedgerError';
+  constructor(
+    message: string,
+    readonly location: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The sandbox could not run a restore (launch failure, crash, timeout). */
+export class SandboxError extends BackupValidatorError {
+  override name = 'SandboxError';
+  constructor(
+    message: string,
+    readonly backupId?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,117 @@
+import type { Finding, StageStatus, Status } from './findings.ts';
+
+/** One object as a store lists it. `key` is relative to the store's root, `/`-separated. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+  /** S3 storage class; absent for folders and STANDARD. */
+  storageClass?: string;
+  /** Full-object SHA-256 stored with the object, lower-case hex. */
+  checksumSha256?: string;
+  /** Full-object CRC64NVME / CRC32C stored with the object, as S3 reports them (base64). */
+  checksumCrc64nvme?: string;
+  checksumCrc32c?: string;
+}
+
+export type BackupKind = 'directory' | 'archive';
+
+/** A file of a directory backup, or the single object of an archive backup. */
+export interface BackupObject {
+  /** Key in the store. */
+  key: string;
+  /** Path inside the backup (relative to the backup's root; the archive's file name for archives). */
+  path: string;
+  size: number;
+  lastModified: Date;
+  storageClass?: string;
+  checksumSha256?: string;
+  checksumCrc64nvme?: string;
+  checksumCrc32c?: string;
+}
+
+export interface Backup {
+  /** Stable id: `<source url>/<key or prefix>`. */
+  id: string;
+  /** Source URL as given by the user (folder path or s3://bucket/prefix). */
+  source: string;
+  series: string;
+  kind: BackupKind;
+  /** Archive key, or the directory prefix ending in `/`. */
+  key: string;
+  name: string;
+  createdAt: Date;
+  /** Where createdAt came from. */
+  createdFrom: 'name' | 'mtime';
+  objects: number;
+  bytes: number;
+  /** Content objects (excludes SHA256SUMS manifests and sidecars, which are references). */
+  members: BackupObject[];
+  /** Keys of SHA256SUMS files inside a directory backup. */
+  manifestKeys: string[];
+  /** Key of `<archive>.sha256` beside an archive. */
+  sidecarKey?: string;
+  /** Id of the directory backup an archive was found in. */
+  parentId?: string;
+}
+
+/** What the integrity pass learned of one member of an archive or one file of a directory. */
+export interface ContentDigest {
+  path: string;
+  size: number;
+  sha256: string;
+  type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+  linkTarget?: string;
+}
+
+export interface IntegrityResult {
+  backupId: string;
+  status: StageStatus;
+  score: number;
+  findings: Finding[];
+  durationMs: number;
+  bytesRead: number;
+  /** SHA-256 of each stored object (key -> hex). */
+  objectSha256: Record<string, string>;
+  /** Files inside archives found while reading them. */
+  files: number;
+  contentBytes: number;
+}
+
+export interface RestoreResult {
+  backupId: string;
+  status: StageStatus;
+  durationMs: number;
+  filesRestored: number;
+  bytesRestored: number;
+  phases: { downloadMs: number; extractMs: number; verifyMs: number; probesMs: number; cleanupMs: number };
+  findings: Finding[];
+}
+
+export interface BackupReport {
+  id: string;
+  series: string;
+  kind: BackupKind;
+  location: string;
+  objects: number;
+  bytes: number;
+  createdAt: string;
+  status: Status;
+  integrity: { status: StageStatus; score: number | null };
+  restore: { status: StageStatus; durationMs: number; filesRestored: number; bytesRestored: number };
+  findings: Array<Omit<Finding, 'backup'>>;
+}
+
+export interface RunReport {
+  schemaVersion: 1;
+  runId: string;
+  command: string;
+  trigger: 'cli' | 'schedule' | 'console' | 'event';
+  sources: string[];
+  startedAt: string;
+  finishedAt: string;
+  status: Status;
+  counts: { backups: number; pass: number; warn: number; fail: number; series: number };
+  backups: BackupReport[];
+  findings: Finding[];
+}

@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+import type { ObjectInfo } from './model.ts';
+
+/**
+ * A place backups live: a folder or an S3 prefix. Read-only by construction: no method
+ * of this port writes, so nothing built on it can touch a source.
+ * Errors are `StoreError`s.
+ */
+export interface ObjectStore {
+  /** The source as the user named it (folder path or s3://bucket/prefix). */
+  readonly url: string;
+  /** Every object under the root, keys relative to it, in ascending key order, paged lazily. */
+  list(): AsyncIterable<ObjectInfo>;
+  /** The object's bytes as a stream. */
+  open(key: string, options?: { highWaterMark?: number }): Promise<Readable>;
+  /** Metadata of one object. */
+  head(key: string): Promise<ObjectInfo>;
+  /** A local file path for the object where one exists (lets a worker read it directly). */
+  localPath?(key: string): string | undefined;
+}
+
+/** A redundancy target: a store that may also be written. Never a source. */
+export interface CopyTarget extends ObjectStore {
+  put(key: string, body: Readable, size: number): Promise<void>;
+  /** Server-side copy from another store of the same kind, when possible; false when not. */
+  copyFrom?(source: ObjectStore, sourceKey: string, key: string): Promise<boolean>;
+}
+
+/** Checksums recorded when a backup's objects were first seen (the reference of last resort). */
+export interface FirstSeenChecksum {
+  path: string;
+  sha256: string;
+  size: number;
+  firstSeenAt: string;
+}
+
+export interface ChecksumHistory {
+  /**
+   * Records these checksums for paths never seen before and returns what was recorded
+   * earlier for paths seen before (same backup id). Idempotent.
+   */
+  recordFirstSeen(
+    backupId: string,
+    checksums: Array<Omit<FirstSeenChecksum, 'firstSeenAt'>>,
+  ): Promise<FirstSeenChecksum[]>;
+}
