@@ -7,6 +7,8 @@ export interface ObjectInfo {
   lastModified: Date;
   /** S3 storage class; absent for folders and STANDARD. */
   storageClass?: string;
+  /** Checksum algorithms S3 lists for the object (a HEAD with checksum mode returns the values). */
+  checksumAlgorithms?: string[];
   /** Full-object SHA-256 stored with the object, lower-case hex. */
   checksumSha256?: string;
   /** Full-object CRC64NVME / CRC32C stored with the object, as S3 reports them (base64). */
