@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { type CatalogueStats, catalogue, seriesOf } from '../../lib/core/catalogue.ts';
+import type { Backup } from '../../lib/core/model.ts';
+import { findTimestamps, withoutTimestamps } from '../../lib/core/timestamps.ts';
+import { MemoryStore } from '../support/memory-store.ts';
+
+async function all(store: MemoryStore, stats?: CatalogueStats): Promise<Backup[]> {
+  const out: Backup[] = [];
+  for await (const b of catalogue(store, stats)) out.push(b);
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+describe('timestamps in names', () => {
+  it.each([
+    ['db-nightly-20250625_114622.tar.gz', '2025-06-25T11:46:22.000Z'],
+    ['app-2025-06-25T11-46-22Z.tgz', '2025-06-25T11:46:22.000Z'],
+    ['logs-2025-06-25.tar', '2025-06-25T00:00:00.000Z'],
+    ['x_20250625T114622Z.tar.gz', '2025-06-25T11:46:22.000Z'],
+    ['dump-20250625.sql.gz', '2025-06-25T00:00:00.000Z'],
+  ])('%s', (name, iso) => {
+    expect(findTimestamps(name).map((t) => t.date.toISOString())).toEqual([iso]);
+  });
+
+  it('ignores digit runs that are not dates', () => {
+    expect(findTimestamps('build-12345678.tar')).toEqual([]);
+    expect(findTimestamps('v2025-13-40.tar')).toEqual([]);
+  });
+
+  it('takes timestamps out of series names', () => {
+    expect(withoutTimestamps('db-nightly-20250625_114622')).toBe('db-nightly');
+    expect(withoutTimestamps('20250625_114622')).toBe('');
+    expect(seriesOf('db-nightly-20250625_114622')).toBe('db-nightly');
+    expect(seriesOf('backups/20250625_114622/mem0_storage')).toBe('backups/mem0_storage');
+    expect(seriesOf('backups/20250625_114622')).toBe('backups');
+    expect(seriesOf('pg_2025-06-25_full')).toBe('pg-full');
+  });
+});
+
+describe('catalogue', () => {
+  it('groups the contract example: archives, series, directory backups and nested archives', async () => {
+    const store = new MemoryStore('/src', {
+      'db-nightly-20250625_114622.tar.gz': 'a',
+      'db-nightly-20250625_114622.tar.gz.sha256': 'x',
+      'db-nightly-20250626_114622.tar.gz': 'bb',
+      'backups/20250625_114622/SHA256SUMS': 'sums',
+      'backups/20250625_114622/app/config.json': '{}',
+      'backups/20250625_114622/mem0_storage.tar.gz': 'ccc',
+      'backups/20250626_114622/app/config.json': '{}',
+      'notes.txt': 'loose',
+    });
+    const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
+    const backups = await all(store, stats);
+    expect(backups.map((b) => [b.id, b.kind, b.series, b.objects, b.bytes])).toEqual([
+      ['/src/backups/20250625_114622/', 'directory', 'backups', 2, 5],
+      ['/src/backups/20250625_114622/mem0_storage.tar.gz', 'archive', 'backups/mem0_storage', 1, 3],
+      ['/src/backups/20250626_114622/', 'directory', 'backups', 1, 2],
+      ['/src/db-nightly-20250625_114622.tar.gz', 'archive', 'db-nightly', 1, 1],
+      ['/src/db-nightly-20250626_114622.tar.gz', 'archive', 'db-nightly', 1, 2],
+    ]);
+    const first = backups[0] as Backup;
+    expect(first.manifestKeys).toEqual(['backups/20250625_114622/SHA256SUMS']);
+    expect(first.members.map((m) => m.path)).toEqual(['app/config.json', 'mem0_storage.tar.gz']);
+    expect(first.createdAt.toISOString()).toBe('2025-06-25T11:46:22.000Z');
+    expect(backups[1]?.parentId).toBe('/src/backups/20250625_114622/');
+    expect(backups[3]?.sidecarKey).toBe('db-nightly-20250625_114622.tar.gz.sha256');
+    expect(backups[4]?.sidecarKey).toBeUndefined();
+    expect(stats).toEqual({ objects: 8, ignored: 1, ignoredExamples: ['notes.txt'] });
+  });
+
+  it('makes a folder holding SHA256SUMS a directory backup, adopting files listed before it', async () => {
+    const store = new MemoryStore('/src', {
+      'site/0-index.html': '<html>',
+      'site/ASSETS/logo.png': 'png',
+      'site/SHA256SUMS': 'sums',
+      'site/zeta.txt': 'z',
+      'other.txt': 'o',
+    });
+    const backups = await all(store);
+    expect(backups).toHaveLength(1);
+    expect(backups[0]?.key).toBe('site/');
+    expect(backups[0]?.members.map((m) => m.path)).toEqual(['0-index.html', 'ASSETS/logo.png', 'zeta.txt']);
+  });
+
+  it('takes the creation time from the modification time when the name has none', async () => {
+    const when = new Date('2024-01-02T03:04:05Z');
+    const store = new MemoryStore('/src', { 'weekly.tar': { body: 'x', lastModified: when } });
+    const [backup] = await all(store);
+    expect(backup?.createdFrom).toBe('mtime');
+    expect(backup?.createdAt).toEqual(when);
+    expect(backup?.series).toBe('weekly');
+  });
+
+  it('emits each backup as soon as the listing has passed it', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 50; i++) files[`b-2025010${(i % 9) + 1}_0000${String(i).padStart(2, '0')}.tar`] = 'x';
+    const store = new MemoryStore('/src', files);
+    let firstEmittedAfter = -1;
+    for await (const _ of catalogue(store)) {
+      firstEmittedAfter = store.listedCount;
+      break;
+    }
+    expect(firstEmittedAfter).toBe(2);
+  });
+});
