@@ -161,7 +161,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
   function* flushArchives(key: string | undefined): Generator<Backup> {
     while (archives.length > 0) {
       const pending = archives[archives.length - 1] as PendingArchive;
-      if (key !== undefined && key.startsWith(pending.info.key)) return;
+      if (key?.startsWith(pending.info.key)) return;
       archives.pop();
       yield buildArchive(source, pending);
     }

@@ -53,18 +53,15 @@ export function findTimestamps(name: string): NameTimestamp[] {
 
 /** The name with its timestamps taken out and the separators around them tidied. */
 export function withoutTimestamps(name: string): string {
-  const stamps = findTimestamps(name);
-  let out = '';
+  const pieces: string[] = [];
   let at = 0;
-  for (const s of stamps) {
-    out += name.slice(at, s.index);
-    out += '\u0000';
-    at = s.index + s.length;
+  for (const stamp of findTimestamps(name)) {
+    pieces.push(name.slice(at, stamp.index));
+    at = stamp.index + stamp.length;
   }
-  out += name.slice(at);
-  return out
-    .replace(/[-_.\s]*\u0000[-_.\s]*/g, '\u0000')
-    .replace(/\u0000+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .replace(/-(?=\/)|(?<=\/)-/g, '');
+  pieces.push(name.slice(at));
+  return pieces
+    .map((piece) => piece.replace(/^[-_.\s]+|[-_.\s]+$/g, ''))
+    .filter((piece) => piece.length > 0)
+    .join('-');
 }
