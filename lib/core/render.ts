@@ -1,0 +1,134 @@
+import type { Finding } from './findings.ts';
+import type { RunReport } from './model.ts';
+
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+export function humanAge(ms: number): string {
+  if (ms < 0) return 'future';
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h`;
+  return `${Math.floor(hours / 24)}d`;
+}
+
+/** A plain-text table: columns padded to their widest cell; numbers right-aligned. */
+export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** Which column of the results matrix a finding belongs to. */
+const CHECK_OF: Record<Finding['code'], string> = {
+  ACCESS_DENIED: 'access',
+  ARCHIVED_STORAGE: 'access',
+  CHECKSUM_MISMATCH: 'checksum',
+  CHECKSUM_CHANGED: 'checksum',
+  MISSING_OBJECT: 'checksum',
+  UNLISTED_OBJECT: 'checksum',
+  NO_REFERENCE_CHECKSUM: 'checksum',
+  ARCHIVE_CORRUPT: 'archive',
+  ARCHIVE_TRUNCATED: 'archive',
+  EMPTY_BACKUP: 'archive',
+  UNSAFE_PATH: 'restore',
+  DECOMPRESSION_LIMIT: 'restore',
+  RESTORE_MISMATCH: 'restore',
+  RESTORE_FAILED: 'restore',
+  RTO_EXCEEDED: 'restore',
+  PROBE_FAILED: 'probes',
+  RPO_EXCEEDED: 'compliance',
+  SIZE_ANOMALY: 'compliance',
+  REDUNDANCY_MISSING: 'compliance',
+};
+
+const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;
+
+function cellStatus(
+  findings: Array<Pick<Finding, 'code' | 'severity'>>,
+  check: string,
+  ran: boolean,
+): string {
+  if (!ran) return '-';
+  const mine = findings.filter((f) => CHECK_OF[f.code] === check);
+  if (mine.some((f) => f.severity === 'error')) return 'FAIL';
+  if (mine.length > 0) return 'WARN';
+  return 'ok';
+}
+
+/** The results matrix: one row a backup, one column a check. */
+export function renderMatrix(report: RunReport, now: Date): string {
+  const stagesRan = {
+    access: report.backups.some((b) => b.integrity.status !== 'SKIPPED'),
+    checksum: report.backups.some((b) => b.integrity.status !== 'SKIPPED'),
+    archive: report.backups.some((b) => b.integrity.status !== 'SKIPPED'),
+    restore: report.backups.some((b) => b.restore.status !== 'SKIPPED'),
+    probes: report.backups.some((b) => b.restore.status !== 'SKIPPED'),
+    compliance: true,
+  };
+  const checks = MATRIX_CHECKS.filter((c) => stagesRan[c]);
+  const rows = report.backups.map((b) => {
+    const ranIntegrity = b.integrity.status !== 'SKIPPED';
+    const ranRestore = b.restore.status !== 'SKIPPED';
+    const ran = (c: string) =>
+      c === 'compliance' ? true : c === 'restore' || c === 'probes' ? ranRestore : ranIntegrity;
+    return [
+      b.series,
+      b.location.slice(b.location.lastIndexOf('/', b.location.length - 2) + 1),
+      b.kind === 'directory' ? 'dir' : 'archive',
+      humanBytes(b.bytes),
+      humanAge(now.getTime() - Date.parse(b.createdAt)),
+      ...checks.map((c) => cellStatus(b.findings, c, ran(c))),
+      b.integrity.score === null ? '-' : b.integrity.score.toFixed(2),
+      b.restore.status === 'SKIPPED' ? '-' : `${(b.restore.durationMs / 1000).toFixed(1)}s`,
+      b.status,
+    ];
+  });
+  const headers = [
+    'SERIES',
+    'BACKUP',
+    'KIND',
+    'SIZE',
+    'AGE',
+    ...checks.map((c) => c.toUpperCase()),
+    'SCORE',
+    'RESTORE',
+    'STATUS',
+  ];
+  const align: Array<'l' | 'r'> = ['l', 'l', 'l', 'r', 'r', ...checks.map(() => 'l' as const), 'r', 'r', 'l'];
+  return table(headers, rows, align);
+}
+
+/** Every finding, errors first, each saying what and where. */
+export function renderFindings(report: RunReport): string {
+  const lines: string[] = [];
+  const all = [
+    ...report.findings.map((f) => ({ ...f, where: f.series ? `series ${f.series}` : 'run' })),
+    ...report.backups.flatMap((b) => b.findings.map((f) => ({ ...f, where: b.location }))),
+  ].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+  for (const f of all) {
+    const object = f.object ? ` [${f.object}]` : '';
+    lines.push(
+      `${f.severity === 'error' ? 'ERROR' : 'WARN '} ${f.code.padEnd(21)} ${f.where}${object}: ${f.message}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function renderSummary(report: RunReport): string {
+  const c = report.counts;
+  return `${report.status}: ${c.backups} backup(s) in ${c.series} series: ${c.pass} pass, ${c.warn} warn, ${c.fail} fail; run ${report.runId}`;
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { rpoFindings, SeriesTracker } from '../../lib/core/compliance.ts';
+import { parseConfig } from '../../lib/core/config.ts';
+import { finding } from '../../lib/core/findings.ts';
+import type { Backup, IntegrityResult } from '../../lib/core/model.ts';
+import { renderFindings, renderMatrix } from '../../lib/core/render.ts';
+import { type BackupOutcome, buildReport } from '../../lib/core/report.ts';
+
+function backup(id: string, series: string, createdAt: string): Backup {
+  return {
+    id,
+    source: '/src',
+    series,
+    kind: 'archive',
+    key: id,
+    name: id,
+    createdAt: new Date(createdAt),
+    createdFrom: 'name',
+    objects: 1,
+    bytes: 10,
+    members: [],
+    manifestKeys: [],
+  };
+}
+
+function integrity(
+  backupId: string,
+  status: IntegrityResult['status'],
+  score: number,
+  findings = [],
+): IntegrityResult {
+  return {
+    backupId,
+    status,
+    score,
+    findings,
+    durationMs: 1,
+    bytesRead: 10,
+    objectSha256: {},
+    files: 1,
+    contentBytes: 10,
+  };
+}
+
+const when = { startedAt: new Date('2025-06-26T00:00:00Z'), finishedAt: new Date('2025-06-26T00:01:00Z') };
+
+describe('run report', () => {
+  it('fails a backup on any error finding whatever its score', () => {
+    const outcome: BackupOutcome = {
+      backup: backup('a.tar', 'a', '2025-06-25T00:00:00Z'),
+      integrity: integrity('a.tar', 'PASS', 1),
+      findings: [finding('REDUNDANCY_MISSING', 'no copy', { backup: 'a.tar' })],
+    };
+    const report = buildReport({
+      runId: 'r1',
+      command: 'integrity',
+      trigger: 'cli',
+      sources: ['/src'],
+      ...when,
+      outcomes: [outcome],
+      runFindings: [],
+    });
+    expect(report.backups[0]?.status).toBe('FAIL');
+    expect(report.status).toBe('FAIL');
+    expect(report.backups[0]?.findings[0]).toEqual({
+      code: 'REDUNDANCY_MISSING',
+      severity: 'error',
+      message: 'no copy',
+    });
+  });
+
+  it('takes the worst backup as the run status, and a run-level error fails the run', () => {
+    const outcomes: BackupOutcome[] = [
+      {
+        backup: backup('a.tar', 'a', '2025-06-25T00:00:00Z'),
+        integrity: integrity('a.tar', 'PASS', 1),
+        findings: [],
+      },
+      {
+        backup: backup('b.tar', 'b', '2025-06-25T00:00:00Z'),
+        integrity: integrity('b.tar', 'WARN', 0.8),
+        findings: [],
+      },
+    ];
+    const base = {
+      runId: 'r',
+      command: 'integrity',
+      trigger: 'cli' as const,
+      sources: ['/src'],
+      ...when,
+      outcomes,
+    };
+    expect(buildReport({ ...base, runFindings: [] }).status).toBe('WARN');
+    const stale = buildReport({ ...base, runFindings: [finding('RPO_EXCEEDED', 'old', { series: 'a' })] });
+    expect(stale.status).toBe('FAIL');
+    expect(stale.counts).toEqual({ backups: 2, pass: 1, warn: 1, fail: 0, series: 2 });
+    const matrix = renderMatrix(stale, when.finishedAt);
+    expect(matrix.split('\n')[0]).toMatch(
+      /^SERIES\s+BACKUP\s+KIND\s+SIZE\s+AGE\s+ACCESS\s+CHECKSUM\s+ARCHIVE\s+COMPLIANCE\s+SCORE\s+RESTORE\s+STATUS$/,
+    );
+    expect(renderFindings(stale)).toBe('ERROR RPO_EXCEEDED          series a: old');
+  });
+});
+
+describe('RPO', () => {
+  it('flags only series whose newest backup is older than their RPO', () => {
+    const config = parseConfig({ defaults: { rpoMinutes: 60 }, series: { slow: { rpoMinutes: 0 } } });
+    const tracker = new SeriesTracker();
+    tracker.add(backup('fresh-1', 'fresh', '2025-06-26T00:30:00Z'));
+    tracker.add(backup('stale-1', 'stale', '2025-06-25T00:00:00Z'));
+    tracker.add(backup('stale-2', 'stale', '2025-06-25T12:00:00Z'));
+    tracker.add(backup('slow-1', 'slow', '2020-01-01T00:00:00Z'));
+    const findings = rpoFindings(tracker, config, new Date('2025-06-26T01:00:00Z'));
+    expect(findings.map((f) => [f.code, f.series])).toEqual([['RPO_EXCEEDED', 'stale']]);
+    expect(findings[0]?.message).toContain('stale-2');
+  });
+});
