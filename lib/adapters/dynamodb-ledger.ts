@@ -1,0 +1,1016 @@
+import { createHash } from 'node:crypto';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { LedgerError } from '../core/errors.ts';
+import type { Finding, Status } from '../core/findings.ts';
+import {
+  applyResultsToBaseline,
+  backupLocation,
+  type CatalogueEntry,
+  type CopyRecord,
+  emptyBaseline,
+  expiresAtFor,
+  type Ledger,
+  type NewRun,
+  type RunDetail,
+  type RunOutcome,
+  type RunRecord,
+  representativeResult,
+  type SeriesBaseline,
+  type SeriesStatus,
+  STAGES,
+  type Stage,
+  type StageResultRecord,
+  type StageSummary,
+  seriesStatusOf,
+  statusRank,
+} from '../core/ledger.ts';
+import type { Backup } from '../core/model.ts';
+import type { FirstSeenChecksum } from '../core/ports.ts';
+import { createTableInput, LEDGER_TABLE } from './ledger-schema.ts';
+
+export interface DynamoDbLedgerOptions {
+  tableName: string;
+  /** A client of the caller's (left open by close()); otherwise one is made from clientConfig. */
+  client?: DynamoDBClient;
+  clientConfig?: DynamoDBClientConfig;
+  /** Days runs and results are kept (TTL); 0 keeps them forever. */
+  retentionDays?: number;
+  now?: () => Date;
+  /** What error messages name as the ledger; `dynamodb://TABLE` by default. */
+  location?: string;
+}
+
+type Item = Record<string, unknown>;
+
+/** Sort-key and partition-key prefixes; docs/ledger.md is the map. */
+const K = {
+  run: (runId: string) => `RUN#${keyPart(runId)}`,
+  runSk: '#RUN',
+  resultSk: (backupId: string, stage: Stage) => `RESULT#${keyPart(backupId)}#${stage}`,
+  backup: (backupId: string) => `BACKUP#${keyPart(backupId)}`,
+  backupSk: '#BACKUP',
+  checksumSk: (path: string) => `SUM#${keyPart(path)}`,
+  copySk: (location: string) => `COPY#${keyPart(location)}`,
+  series: (series: string) => `SERIES#${keyPart(series)}`,
+  seriesSk: '#STATUS',
+  baselineSk: 'BASELINE',
+  runsIndexPk: 'RUNS',
+  seriesIndexPk: 'SERIES',
+  verifiedIndexPk: 'VERIFIED',
+  /** Sorts before every ISO-8601 time, so never-verified backups fall in every "not verified since" range. */
+  neverVerified: '!never',
+};
+
+/** Keys have byte limits (pk 2048, sk 1024); very long ids and paths are replaced by their hash. */
+function keyPart(value: string): string {
+  if (Buffer.byteLength(value) <= 700) return value;
+  return `sha256:${createHash('sha256').update(value).digest('hex')}`;
+}
+
+/** Findings beyond this many characters of JSON are left out of a result item (items are capped at 400 KB). */
+const FINDINGS_BUDGET = 200_000;
+const BATCH_WRITE_SIZE = 25;
+const BATCH_GET_SIZE = 100;
+const PARALLEL_WRITES = 8;
+const BATCH_RETRIES = 8;
+
+const CATALOGUE_FIELDS = [
+  'series',
+  'kind',
+  'source',
+  'key',
+  'name',
+  'location',
+  'createdAt',
+  'objects',
+  'bytes',
+] as const;
+
+export class DynamoDbLedger implements Ledger {
+  readonly location: string;
+  readonly tableName: string;
+  private readonly client: DynamoDBClient;
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly ownsClient: boolean;
+  private readonly retentionDays: number;
+  private readonly now: () => Date;
+  private readonly endpointLabel: string;
+
+  constructor(options: DynamoDbLedgerOptions) {
+    this.tableName = options.tableName;
+    this.location = options.location ?? `dynamodb://${options.tableName}`;
+    this.ownsClient = options.client === undefined;
+    this.client = options.client ?? new DynamoDBClient(options.clientConfig ?? {});
+    this.doc = DynamoDBDocumentClient.from(this.client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    this.retentionDays = options.retentionDays ?? 400;
+    this.now = options.now ?? (() => new Date());
+    const endpoint = options.clientConfig?.endpoint;
+    this.endpointLabel = typeof endpoint === 'string' ? endpoint : 'the configured DynamoDB endpoint';
+  }
+
+  /** Creates the table if missing and enables TTL where the server supports it (local and embedded use). */
+  async ensureTable(): Promise<void> {
+    await this.guard('create the ledger table', async () => {
+      let exists = true;
+      try {
+        await this.checkTableShape();
+      } catch (error) {
+        if (errorName(error) !== 'ResourceNotFoundException') throw error;
+        exists = false;
+      }
+      if (!exists) {
+        try {
+          await this.client.send(new CreateTableCommand(createTableInput(this.tableName)));
+        } catch (error) {
+          if (errorName(error) !== 'ResourceInUseException') throw error;
+        }
+        await this.waitUntilActive();
+      }
+      await this.enableTtl();
+    });
+  }
+
+  private async checkTableShape(): Promise<void> {
+    const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+    const keys = (Table?.KeySchema ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
+    const indexes = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+    const want = `${LEDGER_TABLE.partitionKey}:HASH,${LEDGER_TABLE.sortKey}:RANGE`;
+    const missing = Object.values(LEDGER_TABLE.indexes)
+      .map((i) => i.name)
+      .filter((name) => !indexes.has(name));
+    if (keys !== want || missing.length > 0) {
+      throw new LedgerError(
+        `table "${this.tableName}" is not a backup-validator ledger (keys ${keys || 'none'}, ` +
+          `missing indexes: ${missing.join(', ') || 'none'}); expected ${want} with indexes gsi1 and gsi2. ` +
+          'Use another table name or the table the stack creates.',
+        this.location,
+      );
+    }
+  }
+
+  private async waitUntilActive(): Promise<void> {
+    for (let attempt = 0; attempt < 120; attempt++) {
+      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      const indexesActive = (Table?.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === 'ACTIVE');
+      if (Table?.TableStatus === 'ACTIVE' && indexesActive) return;
+      await sleep(250);
+    }
+    throw new LedgerError(
+      `table "${this.tableName}" did not become ACTIVE within 30 s at ${this.endpointLabel}`,
+      this.location,
+    );
+  }
+
+  private async enableTtl(): Promise<void> {
+    try {
+      const ttl = await this.client.send(new DescribeTimeToLiveCommand({ TableName: this.tableName }));
+      const state = ttl.TimeToLiveDescription?.TimeToLiveStatus;
+      if (state === 'ENABLED' || state === 'ENABLING') return;
+      await this.client.send(
+        new UpdateTimeToLiveCommand({
+          TableName: this.tableName,
+          TimeToLiveSpecification: { AttributeName: LEDGER_TABLE.ttlAttribute, Enabled: true },
+        }),
+      );
+    } catch (error) {
+      // dynalite has no UpdateTimeToLive: the attribute is still written, and a real table expires it.
+      if (errorName(error) === 'UnknownOperationException') return;
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  async startRun(run: NewRun): Promise<RunRecord> {
+    return this.guard(`start run ${run.runId}`, async () => {
+      const startedAt = run.startedAt ?? this.now().toISOString();
+      const record: RunRecord = {
+        runId: run.runId,
+        trigger: run.trigger,
+        sources: [...run.sources],
+        ...(run.command !== undefined ? { command: run.command } : {}),
+        startedAt,
+        status: 'RUNNING',
+      };
+      const item: Item = {
+        pk: K.run(run.runId),
+        sk: K.runSk,
+        type: 'run',
+        ...record,
+        gsi1pk: K.runsIndexPk,
+        gsi1sk: `${startedAt}#${run.runId}`,
+        expiresAt: expiresAtFor(startedAt, this.retentionDays),
+      };
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return record;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const existing = await this.getItem(K.run(run.runId), K.runSk);
+        if (existing === undefined) throw error;
+        return toRun(existing);
+      }
+    });
+  }
+
+  async finishRun(runId: string, outcome: RunOutcome): Promise<RunRecord> {
+    return this.guard(`finish run ${runId}`, async () => {
+      const finishedAt = outcome.finishedAt ?? this.now().toISOString();
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: K.run(runId), sk: K.runSk },
+            UpdateExpression:
+              outcome.error === undefined
+                ? 'SET #status = :status, finishedAt = :finishedAt, counts = :counts REMOVE #error'
+                : 'SET #status = :status, finishedAt = :finishedAt, counts = :counts, #error = :error',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+            ExpressionAttributeValues: {
+              ':status': outcome.status,
+              ':finishedAt': finishedAt,
+              ':counts': outcome.counts,
+              ...(outcome.error !== undefined ? { ':error': outcome.error } : {}),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return toRun(out.Attributes ?? {});
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        throw new LedgerError(
+          `run ${runId} was never started in the ledger ${this.location}: call startRun before finishRun`,
+          this.location,
+          { cause: error },
+        );
+      }
+    });
+  }
+
+  async recentRuns(limit: number): Promise<RunRecord[]> {
+    return this.guard('list recent runs', async () => {
+      const items = await this.query(
+        {
+          IndexName: LEDGER_TABLE.indexes.gsi1.name,
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': K.runsIndexPk },
+          ScanIndexForward: false,
+        },
+        limit,
+      );
+      return items.map(toRun);
+    });
+  }
+
+  async getRun(runId: string): Promise<RunDetail | undefined> {
+    return this.guard(`read run ${runId}`, async () => {
+      const items = await this.query({
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': K.run(runId) },
+        ConsistentRead: true,
+      });
+      const runItem = items.find((i) => i.sk === K.runSk);
+      if (runItem === undefined) return undefined;
+      return { run: toRun(runItem), results: items.filter((i) => i.type === 'result').map(toResult) };
+    });
+  }
+
+  // ---------------------------------------------------------------- catalogue
+
+  async recordCatalogue(runId: string, backups: readonly Backup[]): Promise<void> {
+    await this.guard(`record the catalogue of run ${runId}`, async () => {
+      const unique = new Map(backups.map((b) => [b.id, b]));
+      const known = await this.batchGet(
+        [...unique.keys()].map((id) => ({ pk: K.backup(id), sk: K.backupSk })),
+        ['pk', 'firstSeenAt', ...CATALOGUE_FIELDS],
+      );
+      const firstSeenAt = this.now().toISOString();
+      const changed = [...unique.values()].filter((b) => {
+        const existing = known.get(K.backup(b.id));
+        const wanted = catalogueFields(b);
+        return (
+          existing?.firstSeenAt === undefined ||
+          CATALOGUE_FIELDS.some((field) => existing[field] !== wanted[field])
+        );
+      });
+      // UpdateItem rather than a batch put: a put would wipe the backup's verification state,
+      // which other runs may be writing at the same moment.
+      await forEachLimit(changed, PARALLEL_WRITES, async (backup) => {
+        const fields = catalogueFields(backup);
+        const names: Record<string, string> = {};
+        const values: Record<string, unknown> = {};
+        const sets = Object.entries(fields).map(([field, value]) => {
+          names[`#${field}`] = field;
+          values[`:${field}`] = value;
+          return `#${field} = :${field}`;
+        });
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: K.backup(backup.id), sk: K.backupSk },
+            UpdateExpression:
+              `SET ${sets.join(', ')}, #type = :type, backupId = :backupId, ` +
+              'firstSeenAt = if_not_exists(firstSeenAt, :firstSeenAt), ' +
+              'firstSeenRunId = if_not_exists(firstSeenRunId, :runId), ' +
+              'gsi2pk = :verified, gsi2sk = if_not_exists(gsi2sk, :never)',
+            ExpressionAttributeNames: { ...names, '#type': 'type' },
+            ExpressionAttributeValues: {
+              ...values,
+              ':type': 'backup',
+              ':backupId': backup.id,
+              ':firstSeenAt': firstSeenAt,
+              ':runId': runId,
+              ':verified': K.verifiedIndexPk,
+              ':never': `${K.neverVerified}#${backup.id}`,
+            },
+          }),
+        );
+      });
+      const newestBySeries = new Map<string, Backup>();
+      for (const b of unique.values()) {
+        const current = newestBySeries.get(b.series);
+        if (current === undefined || b.createdAt > current.createdAt) newestBySeries.set(b.series, b);
+      }
+      await forEachLimit([...newestBySeries.values()], PARALLEL_WRITES, async (b) => {
+        await this.ignoringConditionFailure(
+          this.doc.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { pk: K.series(b.series), sk: K.seriesSk },
+              UpdateExpression:
+                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, ' +
+                'latestBackupId = :id, latestBackupCreatedAt = :createdAt',
+              ConditionExpression:
+                'attribute_not_exists(latestBackupCreatedAt) OR latestBackupCreatedAt < :createdAt',
+              ExpressionAttributeNames: { '#type': 'type' },
+              ExpressionAttributeValues: {
+                ':type': 'series',
+                ':series': b.series,
+                ':gsi2pk': K.seriesIndexPk,
+                ':id': b.id,
+                ':createdAt': b.createdAt.toISOString(),
+              },
+            }),
+          ),
+        );
+      });
+    });
+  }
+
+  async catalogueEntry(backupId: string): Promise<CatalogueEntry | undefined> {
+    return this.guard(`read the catalogue entry of ${backupId}`, async () => {
+      const item = await this.getItem(K.backup(backupId), K.backupSk);
+      return item === undefined ? undefined : toCatalogueEntry(item);
+    });
+  }
+
+  async notVerifiedSince(date: Date): Promise<CatalogueEntry[]> {
+    return this.guard('list backups not verified recently', async () => {
+      const items = await this.query({
+        IndexName: LEDGER_TABLE.indexes.gsi2.name,
+        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk < :cutoff',
+        ExpressionAttributeValues: { ':pk': K.verifiedIndexPk, ':cutoff': date.toISOString() },
+      });
+      return items.map(toCatalogueEntry);
+    });
+  }
+
+  // ---------------------------------------------------------------- first-seen checksums
+
+  async recordFirstSeen(
+    backupId: string,
+    checksums: Array<Omit<FirstSeenChecksum, 'firstSeenAt'>>,
+  ): Promise<FirstSeenChecksum[]> {
+    return this.guard(`record first-seen checksums of ${backupId}`, async () => {
+      const recorded = new Map<string, FirstSeenChecksum>();
+      const items = await this.query({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': K.backup(backupId), ':prefix': 'SUM#' },
+        ConsistentRead: true,
+      });
+      for (const item of items) recorded.set(String(item.path), toFirstSeen(item));
+      const previous: FirstSeenChecksum[] = [];
+      const fresh: Array<Omit<FirstSeenChecksum, 'firstSeenAt'>> = [];
+      for (const c of new Map(checksums.map((c) => [c.path, c])).values()) {
+        const earlier = recorded.get(c.path);
+        if (earlier) previous.push(earlier);
+        else fresh.push(c);
+      }
+      const firstSeenAt = this.now().toISOString();
+      await forEachLimit(fresh, PARALLEL_WRITES * 2, async (c) => {
+        try {
+          await this.doc.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: {
+                pk: K.backup(backupId),
+                sk: K.checksumSk(c.path),
+                type: 'checksum',
+                backupId,
+                path: c.path,
+                sha256: c.sha256,
+                size: c.size,
+                firstSeenAt,
+              },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          );
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+          // Another run recorded this path first: theirs is the first sight.
+          const item = await this.getItem(K.backup(backupId), K.checksumSk(c.path));
+          if (item === undefined) throw error;
+          previous.push(toFirstSeen(item));
+        }
+      });
+      return previous;
+    });
+  }
+
+  // ---------------------------------------------------------------- results
+
+  async recordResults(records: readonly StageResultRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.guard(`record ${records.length} stage results`, async () => {
+      const unique = new Map(records.map((r) => [`${r.runId}\0${r.backupId}\0${r.stage}`, r]));
+      const list = [...unique.values()];
+      await this.batchPut(list.map((r) => this.resultItem(r)));
+      await Promise.all([this.updateSeriesStatus(list), this.updateBaselines(list), this.markVerified(list)]);
+    });
+  }
+
+  async seriesHistory(series: string, limit: number): Promise<StageResultRecord[]> {
+    return this.guard(`read the history of series ${series}`, async () => {
+      const items = await this.query(
+        {
+          IndexName: LEDGER_TABLE.indexes.gsi1.name,
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': K.series(series) },
+          ScanIndexForward: false,
+        },
+        limit,
+      );
+      return items.map(toResult);
+    });
+  }
+
+  async latestBySeries(): Promise<SeriesStatus[]> {
+    return this.guard('read the latest status of every series', async () => {
+      const items = await this.query({
+        IndexName: LEDGER_TABLE.indexes.gsi2.name,
+        KeyConditionExpression: 'gsi2pk = :pk',
+        ExpressionAttributeValues: { ':pk': K.seriesIndexPk },
+      });
+      return items.map(toSeriesStatus);
+    });
+  }
+
+  private resultItem(r: StageResultRecord): Item {
+    const { json, omitted } = boundedFindings(r.findings);
+    return {
+      pk: K.run(r.runId),
+      sk: K.resultSk(r.backupId, r.stage),
+      type: 'result',
+      runId: r.runId,
+      backupId: r.backupId,
+      series: r.series,
+      stage: r.stage,
+      status: r.status,
+      score: r.score,
+      durationMs: r.durationMs,
+      bytes: r.bytes,
+      files: r.files,
+      findings: json,
+      findingsOmitted: omitted + (r.findingsOmitted ?? 0) || undefined,
+      at: r.at,
+      gsi1pk: K.series(r.series),
+      gsi1sk: `${r.at}#${r.stage}#${keyPart(r.runId)}#${keyPart(r.backupId)}`,
+      expiresAt: expiresAtFor(r.at, this.retentionDays),
+    };
+  }
+
+  /** Per series and stage, the newest run's worst result replaces an older run's (conditional update). */
+  private async updateSeriesStatus(records: readonly StageResultRecord[]): Promise<void> {
+    const groups = groupBy(records, (r) => `${r.series}\0${r.stage}`);
+    const winners = [...groups.values()]
+      .map((group) => representativeResult(group))
+      .filter((r): r is StageResultRecord => r !== undefined);
+    await forEachLimit(winners, PARALLEL_WRITES, async (r) => {
+      const status = r.status as Status;
+      const summary = {
+        status,
+        rank: statusRank(status),
+        runId: r.runId,
+        backupId: r.backupId,
+        at: r.at,
+        score: r.score,
+        durationMs: r.durationMs,
+        bytes: r.bytes,
+        files: r.files,
+      };
+      await this.ignoringConditionFailure(
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: K.series(r.series), sk: K.seriesSk },
+            UpdateExpression:
+              'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, #stage = :summary',
+            ConditionExpression:
+              'attribute_not_exists(#stage) OR (#stage.runId = :runId AND #stage.#rank <= :rank) ' +
+              'OR (#stage.runId <> :runId AND #stage.#at < :at)',
+            ExpressionAttributeNames: { '#type': 'type', '#stage': r.stage, '#rank': 'rank', '#at': 'at' },
+            ExpressionAttributeValues: {
+              ':type': 'series',
+              ':series': r.series,
+              ':gsi2pk': K.seriesIndexPk,
+              ':summary': summary,
+              ':runId': r.runId,
+              ':rank': summary.rank,
+              ':at': r.at,
+            },
+          }),
+        ),
+      );
+    });
+  }
+
+  /** Read, fold, write with a version check; a concurrent writer makes us read again. */
+  private async updateBaselines(records: readonly StageResultRecord[]): Promise<void> {
+    const bySeries = groupBy(records, (r) => r.series);
+    await forEachLimit([...bySeries], PARALLEL_WRITES, async ([series, group]) => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const current = await this.readBaseline(series);
+        const next = applyResultsToBaseline(current, group);
+        if (next === current) return;
+        try {
+          await this.doc.send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: {
+                pk: K.series(series),
+                sk: K.baselineSk,
+                type: 'baseline',
+                series,
+                sizes: next.sizes,
+                restores: next.restores,
+                version: current.version + 1,
+                updatedAt: this.now().toISOString(),
+              },
+              ConditionExpression:
+                current.version === 0 ? 'attribute_not_exists(pk)' : 'version = :expectedVersion',
+              ...(current.version === 0
+                ? {}
+                : { ExpressionAttributeValues: { ':expectedVersion': current.version } }),
+            }),
+          );
+          return;
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+          await sleep(5 + Math.random() * 20 * (attempt + 1));
+        }
+      }
+      throw new LedgerError(
+        `the baseline of series ${series} kept changing under 20 attempts to update it ` +
+          `(too many concurrent runs on ${this.location}?); run again`,
+        this.location,
+      );
+    });
+  }
+
+  /** A PASS/WARN integrity or restore result moves the backup's last-verified time forward, never back. */
+  private async markVerified(records: readonly StageResultRecord[]): Promise<void> {
+    const latest = new Map<string, StageResultRecord>();
+    for (const r of records) {
+      if (
+        (r.stage !== 'integrity' && r.stage !== 'restore') ||
+        (r.status !== 'PASS' && r.status !== 'WARN')
+      ) {
+        continue;
+      }
+      const current = latest.get(r.backupId);
+      if (current === undefined || r.at > current.at) latest.set(r.backupId, r);
+    }
+    await forEachLimit([...latest.values()], PARALLEL_WRITES, async (r) => {
+      await this.ignoringConditionFailure(
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: K.backup(r.backupId), sk: K.backupSk },
+            UpdateExpression:
+              'SET #type = :type, backupId = :backupId, series = if_not_exists(series, :series), ' +
+              'lastVerifiedAt = :at, lastVerifiedRunId = :runId, gsi2pk = :gsi2pk, gsi2sk = :gsi2sk',
+            ConditionExpression: 'attribute_not_exists(lastVerifiedAt) OR lastVerifiedAt < :at',
+            ExpressionAttributeNames: { '#type': 'type' },
+            ExpressionAttributeValues: {
+              ':type': 'backup',
+              ':backupId': r.backupId,
+              ':series': r.series,
+              ':at': r.at,
+              ':runId': r.runId,
+              ':gsi2pk': K.verifiedIndexPk,
+              ':gsi2sk': `${r.at}#${r.backupId}`,
+            },
+          }),
+        ),
+      );
+    });
+  }
+
+  async baseline(series: string): Promise<SeriesBaseline> {
+    return this.guard(`read the baseline of series ${series}`, () => this.readBaseline(series));
+  }
+
+  private async readBaseline(series: string): Promise<SeriesBaseline> {
+    const item = await this.getItem(K.series(series), K.baselineSk);
+    if (item === undefined) return emptyBaseline(series);
+    return {
+      series,
+      sizes: (item.sizes as SeriesBaseline['sizes']) ?? [],
+      restores: (item.restores as SeriesBaseline['restores']) ?? [],
+      version: Number(item.version ?? 0),
+    };
+  }
+
+  // ---------------------------------------------------------------- copies
+
+  async recordCopy(copy: CopyRecord): Promise<void> {
+    await this.guard(`record the copy of ${copy.backupId} at ${copy.location}`, async () => {
+      await this.ignoringConditionFailure(
+        this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              pk: K.backup(copy.backupId),
+              sk: K.copySk(copy.location),
+              type: 'copy',
+              backupId: copy.backupId,
+              location: copy.location,
+              sha256: copy.sha256,
+              bytes: copy.bytes,
+              verifiedAt: copy.verifiedAt,
+              runId: copy.runId,
+            },
+            ConditionExpression: 'attribute_not_exists(pk) OR verifiedAt <= :verifiedAt',
+            ExpressionAttributeValues: { ':verifiedAt': copy.verifiedAt },
+          }),
+        ),
+      );
+    });
+  }
+
+  async copiesOf(backupId: string): Promise<CopyRecord[]> {
+    return this.guard(`read the copies of ${backupId}`, async () => {
+      const items = await this.query({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': K.backup(backupId), ':prefix': 'COPY#' },
+        ConsistentRead: true,
+      });
+      return items.map((i) => ({
+        backupId: String(i.backupId),
+        location: String(i.location),
+        sha256: String(i.sha256),
+        ...(i.bytes !== undefined ? { bytes: Number(i.bytes) } : {}),
+        verifiedAt: String(i.verifiedAt),
+        ...(i.runId !== undefined ? { runId: String(i.runId) } : {}),
+      }));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) this.client.destroy();
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  /** One Query, following LastEvaluatedKey until `limit` items (or all) are read. */
+  private async query(input: Omit<QueryCommandInput, 'TableName'>, limit?: number): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          ...input,
+          TableName: this.tableName,
+          ...(limit !== undefined ? { Limit: limit - items.length } : {}),
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && (limit === undefined || items.length < limit));
+    return items;
+  }
+
+  private async getItem(pk: string, sk: string): Promise<Item | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
+    );
+    return out.Item;
+  }
+
+  private async batchPut(items: readonly Item[]): Promise<void> {
+    const chunks: Item[][] = [];
+    for (let i = 0; i < items.length; i += BATCH_WRITE_SIZE)
+      chunks.push(items.slice(i, i + BATCH_WRITE_SIZE));
+    await forEachLimit(chunks, 4, async (chunk) => {
+      let requests = chunk.map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > BATCH_RETRIES) {
+          throw new LedgerError(
+            `${requests.length} items stayed unprocessed after ${BATCH_RETRIES} retries of BatchWriteItem ` +
+              `on ${this.location} (throttled?); run again`,
+            this.location,
+          );
+        }
+        if (attempt > 0) await sleep(Math.min(2000, 25 * 2 ** attempt));
+        const out = await this.doc.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      }
+    });
+  }
+
+  /** Items by pk, for keys given as {pk, sk}. */
+  private async batchGet(
+    keys: ReadonlyArray<{ pk: string; sk: string }>,
+    attributes: readonly string[],
+  ): Promise<Map<string, Item>> {
+    const found = new Map<string, Item>();
+    const names = Object.fromEntries(attributes.map((a, i) => [`#a${i}`, a]));
+    const projection = Object.keys(names).join(', ');
+    for (let i = 0; i < keys.length; i += BATCH_GET_SIZE) {
+      let pending: Array<Record<string, unknown>> = keys.slice(i, i + BATCH_GET_SIZE);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > BATCH_RETRIES) {
+          throw new LedgerError(
+            `${pending.length} keys stayed unprocessed after ${BATCH_RETRIES} retries of BatchGetItem ` +
+              `on ${this.location} (throttled?); run again`,
+            this.location,
+          );
+        }
+        if (attempt > 0) await sleep(Math.min(2000, 25 * 2 ** attempt));
+        const out = await this.doc.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: pending,
+                ConsistentRead: true,
+                ProjectionExpression: projection,
+                ExpressionAttributeNames: names,
+              },
+            },
+          }),
+        );
+        for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), item);
+        pending = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    }
+    return found;
+  }
+
+  private async ignoringConditionFailure(write: Promise<unknown>): Promise<void> {
+    try {
+      await write;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** The boundary: whatever fails below becomes a LedgerError that says what, where and what to try. */
+  private async guard<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      if (error instanceof LedgerError) throw error;
+      throw new LedgerError(this.describe(operation, error), this.location, { cause: error });
+    }
+  }
+
+  private describe(operation: string, error: unknown): string {
+    const name = errorName(error);
+    const code = (error as { code?: string } | undefined)?.code;
+    const message = error instanceof Error ? error.message : String(error);
+    const where = `ledger ${this.location}`;
+    if (name === 'ResourceNotFoundException') {
+      return (
+        `could not ${operation}: table "${this.tableName}" does not exist at ${this.endpointLabel}. ` +
+        'Deploy the stack that creates it, check the region and endpoint, or use --ledger DIR for a local ledger'
+      );
+    }
+    const network = ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'EAI_AGAIN'];
+    if (
+      (code && network.includes(code)) ||
+      name === 'TimeoutError' ||
+      network.some((c) => message.includes(c)) ||
+      /socket hang up|connect/i.test(message)
+    ) {
+      return (
+        `could not ${operation}: the ${where} cannot be reached at ${this.endpointLabel} (${code ?? name}: ${message}). ` +
+        'Check that the endpoint is up (AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL) and reachable'
+      );
+    }
+    if (
+      name === 'CredentialsProviderError' ||
+      name === 'UnrecognizedClientException' ||
+      name === 'InvalidSignatureException' ||
+      name === 'ExpiredTokenException'
+    ) {
+      return `could not ${operation}: no valid AWS credentials for the ${where} (${name}: ${message}). Configure credentials for the account that holds the table`;
+    }
+    if (name === 'AccessDeniedException') {
+      return `could not ${operation}: access to the ${where} was denied (${message}). The role needs read and write access to table "${this.tableName}" and its indexes`;
+    }
+    if (name === 'ProvisionedThroughputExceededException' || name === 'ThrottlingException') {
+      return `could not ${operation}: the ${where} is throttling requests (${message}); run again later`;
+    }
+    return `could not ${operation} in the ${where}: ${name}: ${message}`;
+  }
+}
+
+// ------------------------------------------------------------------ item mapping
+
+function catalogueFields(b: Backup): Record<(typeof CATALOGUE_FIELDS)[number], string | number> {
+  return {
+    series: b.series,
+    kind: b.kind,
+    source: b.source,
+    key: b.key,
+    name: b.name,
+    location: backupLocation(b),
+    createdAt: b.createdAt.toISOString(),
+    objects: b.objects,
+    bytes: b.bytes,
+  };
+}
+
+function toRun(item: Item): RunRecord {
+  return {
+    runId: String(item.runId),
+    trigger: item.trigger as RunRecord['trigger'],
+    sources: (item.sources as string[] | undefined) ?? [],
+    ...(item.command !== undefined ? { command: String(item.command) } : {}),
+    startedAt: String(item.startedAt),
+    ...(item.finishedAt !== undefined ? { finishedAt: String(item.finishedAt) } : {}),
+    status: item.status as RunRecord['status'],
+    ...(item.counts !== undefined ? { counts: item.counts as RunRecord['counts'] } : {}),
+    ...(item.error !== undefined ? { error: String(item.error) } : {}),
+  };
+}
+
+function toResult(item: Item): StageResultRecord {
+  return {
+    runId: String(item.runId),
+    backupId: String(item.backupId),
+    series: String(item.series),
+    stage: item.stage as Stage,
+    status: item.status as StageResultRecord['status'],
+    ...(item.score !== undefined ? { score: Number(item.score) } : {}),
+    durationMs: Number(item.durationMs ?? 0),
+    ...(item.bytes !== undefined ? { bytes: Number(item.bytes) } : {}),
+    ...(item.files !== undefined ? { files: Number(item.files) } : {}),
+    findings: JSON.parse(String(item.findings ?? '[]')) as Finding[],
+    at: String(item.at),
+    ...(item.findingsOmitted !== undefined ? { findingsOmitted: Number(item.findingsOmitted) } : {}),
+  };
+}
+
+function toCatalogueEntry(item: Item): CatalogueEntry {
+  const optional = (field: string) =>
+    item[field] !== undefined ? { [field]: String(item[field]) } : ({} as Record<string, never>);
+  return {
+    backupId: String(item.backupId),
+    series: String(item.series ?? ''),
+    kind: (item.kind as CatalogueEntry['kind']) ?? 'archive',
+    source: String(item.source ?? ''),
+    key: String(item.key ?? ''),
+    name: String(item.name ?? ''),
+    location: String(item.location ?? ''),
+    createdAt: String(item.createdAt ?? ''),
+    objects: Number(item.objects ?? 0),
+    bytes: Number(item.bytes ?? 0),
+    ...optional('firstSeenAt'),
+    ...optional('firstSeenRunId'),
+    ...optional('lastVerifiedAt'),
+    ...optional('lastVerifiedRunId'),
+  };
+}
+
+function toFirstSeen(item: Item): FirstSeenChecksum {
+  return {
+    path: String(item.path),
+    sha256: String(item.sha256),
+    size: Number(item.size),
+    firstSeenAt: String(item.firstSeenAt),
+  };
+}
+
+function toSeriesStatus(item: Item): SeriesStatus {
+  const stages: Partial<Record<Stage, StageSummary>> = {};
+  let lastCheckedAt: string | undefined;
+  for (const stage of STAGES) {
+    const raw = item[stage] as (StageSummary & { rank?: number }) | undefined;
+    if (!raw) continue;
+    const { rank: _rank, ...summary } = raw;
+    stages[stage] = summary;
+    if (lastCheckedAt === undefined || summary.at > lastCheckedAt) lastCheckedAt = summary.at;
+  }
+  return {
+    series: String(item.series),
+    status: seriesStatusOf(stages),
+    stages,
+    ...(item.latestBackupId !== undefined
+      ? {
+          latestBackup: {
+            backupId: String(item.latestBackupId),
+            createdAt: String(item.latestBackupCreatedAt),
+          },
+        }
+      : {}),
+    ...(lastCheckedAt !== undefined ? { lastCheckedAt } : {}),
+  };
+}
+
+/** Findings as JSON, keeping as many of the first ones as fit the budget. */
+function boundedFindings(findings: readonly Finding[]): { json: string; omitted: number } {
+  const json = JSON.stringify(findings);
+  if (json.length <= FINDINGS_BUDGET) return { json, omitted: 0 };
+  const kept: string[] = [];
+  let length = 2;
+  for (const f of findings) {
+    const piece = JSON.stringify(f);
+    if (length + piece.length + 1 > FINDINGS_BUDGET) break;
+    kept.push(piece);
+    length += piece.length + 1;
+  }
+  return { json: `[${kept.join(',')}]`, omitted: findings.length - kept.length };
+}
+
+// ------------------------------------------------------------------ small helpers
+
+function errorName(error: unknown): string {
+  if (error && typeof error === 'object' && 'name' in error) return String((error as { name: unknown }).name);
+  return 'Error';
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return errorName(error) === 'ConditionalCheckFailedException';
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  let failed = false;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  });
+  await Promise.all(workers);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,216 @@
+import type { Status } from './findings.ts';
+import type { Ledger, RunRecord, SeriesStatus, StageResultRecord } from './ledger.ts';
+
+export interface TrendPoint {
+  at: string;
+  value: number;
+  runId: string;
+  backupId: string;
+}
+
+export interface SeriesTrend {
+  series: string;
+  status: Status | null;
+  lastCheckedAt?: string;
+  latestBackup?: { backupId: string; createdAt: string };
+  /** Oldest first: each backup's stored bytes (one point per backup). */
+  sizes: TrendPoint[];
+  /** Oldest first: integrity scores (0..1). */
+  scores: TrendPoint[];
+  /** Oldest first: restore durations in ms. */
+  restoreMs: TrendPoint[];
+}
+
+export interface HistoryData {
+  generatedAt: string;
+  runs: RunRecord[];
+  series: SeriesTrend[];
+}
+
+export interface LoadHistoryOptions {
+  /** How many recent runs (default 10). */
+  runs?: number;
+  /** Only this series. */
+  series?: string;
+  /** Points per trend (default 30). */
+  points?: number;
+  now?: Date;
+}
+
+/** Gathers what `history` shows: one Query for the runs, one for the series, one per series for its trend. */
+export async function loadHistory(
+  ledger: Pick<Ledger, 'recentRuns' | 'latestBySeries' | 'seriesHistory'>,
+  options: LoadHistoryOptions = {},
+): Promise<HistoryData> {
+  const points = options.points ?? 30;
+  const [runs, statuses] = await Promise.all([
+    ledger.recentRuns(options.runs ?? 10),
+    ledger.latestBySeries(),
+  ]);
+  let wanted: SeriesStatus[] = statuses;
+  if (options.series !== undefined) {
+    const only = statuses.find((s) => s.series === options.series);
+    wanted = [only ?? { series: options.series, status: null, stages: {} }];
+  }
+  const series = await Promise.all(
+    wanted.map(async (s) => trendOf(s, await ledger.seriesHistory(s.series, points * 4), points)),
+  );
+  series.sort((a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : 0));
+  return { generatedAt: (options.now ?? new Date()).toISOString(), runs, series };
+}
+
+/** Trend lines of one series from its newest-first results. */
+export function trendOf(
+  status: SeriesStatus,
+  results: readonly StageResultRecord[],
+  points = 30,
+): SeriesTrend {
+  const oldestFirst = [...results].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  const sizeByBackup = new Map<string, TrendPoint>();
+  const scores: TrendPoint[] = [];
+  const restoreMs: TrendPoint[] = [];
+  for (const r of oldestFirst) {
+    const point = (value: number): TrendPoint => ({ at: r.at, value, runId: r.runId, backupId: r.backupId });
+    if (r.stage === 'integrity' && r.status !== 'SKIPPED') {
+      if (r.bytes !== undefined && !sizeByBackup.has(r.backupId))
+        sizeByBackup.set(r.backupId, point(r.bytes));
+      if (r.score !== undefined) scores.push(point(r.score));
+    } else if (r.stage === 'restore' && r.status !== 'SKIPPED' && r.status !== 'FAIL') {
+      restoreMs.push(point(r.durationMs));
+    }
+  }
+  return {
+    series: status.series,
+    status: status.status,
+    ...(status.lastCheckedAt !== undefined ? { lastCheckedAt: status.lastCheckedAt } : {}),
+    ...(status.latestBackup !== undefined ? { latestBackup: status.latestBackup } : {}),
+    sizes: [...sizeByBackup.values()].slice(-points),
+    scores: scores.slice(-points),
+    restoreMs: restoreMs.slice(-points),
+  };
+}
+
+/** The `--json` shape of `history`. */
+export function historyJson(data: HistoryData): {
+  schemaVersion: 1;
+  generatedAt: string;
+  runs: RunRecord[];
+  series: SeriesTrend[];
+} {
+  return { schemaVersion: 1, generatedAt: data.generatedAt, runs: data.runs, series: data.series };
+}
+
+const BARS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'] as const;
+
+/** A sparkline of the values; a flat line sits mid-height. */
+export function sparkline(values: readonly number[]): string {
+  if (values.length === 0) return '';
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return values
+    .map((v) => (max === min ? BARS[4] : BARS[Math.round(((v - min) / (max - min)) * (BARS.length - 1))]))
+    .join('');
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Math.round((ms % 60_000) / 1000);
+  return `${minutes}m${String(seconds).padStart(2, '0')}s`;
+}
+
+/**
+ * The `history` command's text: recent runs as a table, then each series' trends (size,
+ * integrity score, restore time) as sparklines when `unicode`, plain numbers otherwise.
+ */
+export function renderHistory(data: HistoryData, options: { width: number; unicode: boolean }): string {
+  const width = Math.max(40, options.width);
+  const lines: string[] = [];
+  lines.push('Recent runs');
+  if (data.runs.length === 0) {
+    lines.push('  no runs recorded in this ledger yet');
+  } else {
+    const header = ['RUN ID', 'STARTED', 'TRIGGER', 'STATUS', 'PASS', 'WARN', 'FAIL'];
+    const rows = data.runs.map((r) => [
+      r.runId,
+      r.startedAt.replace('T', ' ').slice(0, 16),
+      r.trigger,
+      r.status,
+      String(r.counts?.pass ?? '-'),
+      String(r.counts?.warn ?? '-'),
+      String(r.counts?.fail ?? '-'),
+    ]);
+    lines.push(...table([header, ...rows]).map((l) => `  ${l}`));
+  }
+  lines.push('');
+  const arrow = options.unicode ? '→' : '->';
+  lines.push(`Series trends (oldest ${arrow} newest)`);
+  if (data.series.length === 0) lines.push('  no series recorded in this ledger yet');
+  const label = 10;
+  for (const s of data.series) {
+    const when = s.lastCheckedAt ? `  last checked ${s.lastCheckedAt.replace('T', ' ').slice(0, 16)}` : '';
+    lines.push(`  ${s.series}  ${s.status ?? 'not checked yet'}${when}`);
+    const trends: Array<[string, TrendPoint[], (v: number) => string]> = [
+      ['size', s.sizes, formatBytes],
+      ['score', s.scores, (v) => v.toFixed(2)],
+      ['restore', s.restoreMs, formatDuration],
+    ];
+    for (const [name, points, format] of trends) {
+      if (points.length === 0) continue;
+      const values = points.map((p) => p.value);
+      const last = format(values[values.length - 1] as number);
+      const prefix = `    ${name.padEnd(label)}`;
+      if (options.unicode) {
+        const room = Math.max(5, width - prefix.length - last.length - 8);
+        lines.push(`${prefix}${sparkline(values.slice(-room))}  last ${last}`);
+      } else {
+        lines.push(`${prefix}${fitList(values.map(format), width - prefix.length)}`);
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The newest items that fit the width, comma-separated, with "..." when older ones are left out. */
+function fitList(items: readonly string[], room: number): string {
+  const kept: string[] = [];
+  let length = 0;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i] as string;
+    const extra = item.length + (kept.length > 0 ? 2 : 0);
+    if (length + extra + 5 > room && kept.length > 0) {
+      kept.unshift('...');
+      break;
+    }
+    kept.unshift(item);
+    length += extra;
+  }
+  return kept.join(', ');
+}
+
+function table(rows: readonly string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}
