@@ -20,6 +20,8 @@ export const FINDING_SEVERITY = {
   RPO_EXCEEDED: 'error',
   SIZE_ANOMALY: 'warning',
   REDUNDANCY_MISSING: 'error',
+  /** Added to the contract: a check could not complete (infrastructure failure, timeout); never a pass. */
+  CHECK_FAILED: 'error',
 } as const satisfies Record<string, Severity>;
 
 export type FindingCode = keyof typeof FINDING_SEVERITY;

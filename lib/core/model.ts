@@ -27,6 +27,8 @@ export interface BackupObject {
   size: number;
   lastModified: Date;
   storageClass?: string;
+  /** Checksum algorithms the store lists for the object; with SHA256 the value is fetched by head(). */
+  checksumAlgorithms?: string[];
   checksumSha256?: string;
   checksumCrc64nvme?: string;
   checksumCrc32c?: string;

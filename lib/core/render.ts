@@ -53,6 +53,7 @@ const CHECK_OF: Record<Finding['code'], string> = {
   RPO_EXCEEDED: 'compliance',
   SIZE_ANOMALY: 'compliance',
   REDUNDANCY_MISSING: 'compliance',
+  CHECK_FAILED: 'access',
 };
 
 const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;

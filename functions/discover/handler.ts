@@ -1,0 +1,39 @@
+import type { RunTrigger } from '../../lib/core/ledger.ts';
+import { type Discovery, discoverStage, type ShardRef, type StageContext } from '../../lib/core/stages.ts';
+import { defaultSources, lambdaContext } from '../shared/environment.ts';
+
+export interface DiscoverEvent {
+  input?: { runId?: string; trigger?: RunTrigger; sources?: string[]; config?: unknown; command?: string };
+  executionName: string;
+}
+
+export interface DiscoverOutput {
+  runId: string;
+  shards: ShardRef[];
+  backups: number;
+  series: number;
+}
+
+export function makeDiscoverHandler(context: () => StageContext, sources: () => string[] = () => []) {
+  return async (event: DiscoverEvent): Promise<DiscoverOutput> => {
+    const input = event.input ?? {};
+    const discovery: Discovery = await discoverStage(context(), {
+      runId: input.runId ?? event.executionName,
+      trigger: input.trigger ?? 'console',
+      command: input.command ?? 'comprehensive',
+      sources: input.sources && input.sources.length > 0 ? input.sources : sources(),
+      config: input.config,
+    });
+    return {
+      runId: discovery.runId,
+      shards: discovery.shards,
+      backups: discovery.backups,
+      series: discovery.series,
+    };
+  };
+}
+
+export const handler = makeDiscoverHandler(
+  () => lambdaContext(),
+  () => defaultSources(),
+);

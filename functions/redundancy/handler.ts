@@ -1,0 +1,14 @@
+import { openCopyTarget } from '../../lib/adapters/stores.ts';
+import type { CopyTarget } from '../../lib/core/ports.ts';
+import { redundancyStage } from '../../lib/core/redundancy.ts';
+import type { StageContext } from '../../lib/core/stages.ts';
+import { lambdaContext } from '../shared/environment.ts';
+
+export function makeRedundancyHandler(context: () => StageContext, openTarget: (url: string) => CopyTarget) {
+  return async (event: { runId: string }) => redundancyStage(context(), event.runId, openTarget);
+}
+
+export const handler = makeRedundancyHandler(
+  () => lambdaContext(),
+  (url) => openCopyTarget(url),
+);

@@ -1,0 +1,162 @@
+import { resolve } from 'node:path';
+import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
+import { FolderStore } from '../adapters/folder-store.ts';
+import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
+import type { Config } from '../core/config.ts';
+import { LedgerError } from '../core/errors.ts';
+import type { RunReport } from '../core/model.ts';
+import type { CopyTarget } from '../core/ports.ts';
+import {
+  discoverStage,
+  integrityStage,
+  recordFailureStage,
+  reportStage,
+  type StageContext,
+} from '../core/stages.ts';
+import type { CliOptions } from './args.ts';
+import { type CliIo, defaultRunStore, EXIT, newRunId } from './main.ts';
+import type { Progress } from './progress.ts';
+
+export interface RunSetup {
+  config: Config;
+  document: unknown;
+  progress: Progress;
+  now: () => Date;
+}
+
+export interface OpenedContext {
+  ctx: StageContext;
+  ledger: OpenedLedger;
+  close(): Promise<void>;
+}
+
+export async function openContext(
+  options: CliOptions,
+  io: CliIo,
+  config: Config,
+  progress?: Progress,
+): Promise<OpenedContext> {
+  const s3 = s3ClientConfigFromEnv(io.env);
+  const ledgerSpec = options.ledger.startsWith('dynamodb://')
+    ? options.ledger
+    : resolve(io.cwd, options.ledger);
+  const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
+  const runStoreUrl = defaultRunStore(options, io.cwd);
+  const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
+    ? openCopyTarget(runStoreUrl, { s3 })
+    : new FolderStore(runStoreUrl);
+  const ctx: StageContext = {
+    ledger,
+    runStore,
+    openSource: (url) => openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    now: () => new Date(),
+  };
+  if (progress) ctx.events = progress;
+  return { ctx, ledger, close: () => ledger.close() };
+}
+
+/** Sources as the user gave them, folders made absolute so ids do not depend on the working folder. */
+function normalizeSources(sources: string[], cwd: string): string[] {
+  return sources.map((s) => (s.startsWith('s3://') ? s.replace(/\/+$/, '') : resolve(cwd, s)));
+}
+
+export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunReport> {
+  const opened = await openContext(options, io, setup.config, setup.progress);
+  try {
+    if (options.command === 'comprehensive') {
+      const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
+      return await runPipelineLocally(opened.ctx, {
+        runId: newRunId(setup.now()),
+        trigger: 'cli',
+        sources: normalizeSources(options.sources, io.cwd),
+        config: setup.document,
+        progress: setup.progress,
+      });
+    }
+    return await runStages(opened.ctx, options, io, setup);
+  } finally {
+    setup.progress.end();
+    await opened.close();
+  }
+}
+
+/** The CLI's discover / integrity / restore: the pipeline's stages run in this process, in order. */
+async function runStages(
+  ctx: StageContext,
+  options: CliOptions,
+  io: CliIo,
+  setup: RunSetup,
+): Promise<RunReport> {
+  const runId = newRunId(setup.now());
+  const discovery = await discoverStage(ctx, {
+    runId,
+    trigger: 'cli',
+    command: options.command,
+    sources: normalizeSources(options.sources, io.cwd),
+    config: setup.document,
+  });
+  if (options.command === 'integrity') {
+    setup.progress.begin('integrity', discovery.backups, discovery.bytes);
+    for (const shard of discovery.shards) {
+      try {
+        await integrityStage(ctx, shard);
+      } catch (error) {
+        // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
+        if (error instanceof LedgerError) throw error;
+        await recordFailureStage(
+          ctx,
+          {
+            stage: 'integrity',
+            item: shard,
+            error: { Error: (error as Error).name, Cause: (error as Error).message },
+          },
+          async () => {
+            throw error;
+          },
+        );
+      }
+    }
+  }
+  if (options.command === 'restore') {
+    const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
+    await runRestoresLocally(ctx, runId, setup.progress);
+  }
+  return (await reportStage(ctx, runId)).report;
+}
+
+export async function showHistory(options: CliOptions, io: CliIo, config: Config): Promise<number> {
+  const { loadHistory, renderHistory, historyJson } = await import('../core/history.ts');
+  const ledgerSpec = options.ledger.startsWith('dynamodb://')
+    ? options.ledger
+    : resolve(io.cwd, options.ledger);
+  const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
+  try {
+    const query: { runs: number; series?: string } = { runs: options.runs };
+    if (options.series) query.series = options.series;
+    const data = await loadHistory(ledger, query);
+    if (options.json) {
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(resolve(io.cwd, options.json), `${JSON.stringify(historyJson(data), null, 2)}\n`);
+    }
+    io.stdout.write(
+      `${renderHistory(data, { width: io.stdout.columns ?? 100, unicode: Boolean(io.stdout.isTTY) })}\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    await ledger.close();
+  }
+}
+
+export async function runDemo(options: CliOptions, io: CliIo, progress: Progress): Promise<number> {
+  const { makeDemoBackups } = await import('./demo-data.ts');
+  const { main } = await import('./main.ts');
+  const dir = resolve(io.cwd, options.dir ?? 'backup-validator-demo');
+  const manifest = await makeDemoBackups(dir);
+  progress.line(`demo: made ${manifest.backups.length} sample backups in ${dir}`);
+  const argv = ['comprehensive', '--source', dir, '--ledger', options.ledger];
+  if (options.json) argv.push('--json', options.json);
+  if (options.quiet) argv.push('--quiet');
+  if (options.verbose) argv.push('--verbose');
+  if (options.runStore) argv.push('--run-store', options.runStore);
+  return main(argv, io);
+}

@@ -1,0 +1,81 @@
+import type { RunReport } from './model.ts';
+
+export const METRICS_NAMESPACE = 'BackupValidator';
+
+interface EmfDocument {
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: Array<{ Name: string; Unit: string }>;
+    }>;
+  };
+  [key: string]: unknown;
+}
+
+function emf(
+  namespace: string,
+  at: number,
+  dimensions: Record<string, string>,
+  metrics: Record<string, { value: number; unit: string }>,
+): EmfDocument {
+  const doc: EmfDocument = {
+    _aws: {
+      Timestamp: at,
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [Object.keys(dimensions)],
+          Metrics: Object.entries(metrics).map(([Name, m]) => ({ Name, Unit: m.unit })),
+        },
+      ],
+    },
+    ...dimensions,
+  };
+  for (const [name, m] of Object.entries(metrics)) doc[name] = m.value;
+  return doc;
+}
+
+/**
+ * CloudWatch Embedded Metric Format documents for a run: totals under the `Pipeline` dimension
+ * (what the alarms watch) and per-series score, restore time and backup age.
+ */
+export function runMetrics(
+  report: RunReport,
+  namespace = METRICS_NAMESPACE,
+  pipeline = 'BackupValidator',
+): EmfDocument[] {
+  const at = Date.parse(report.finishedAt);
+  const docs: EmfDocument[] = [
+    emf(
+      namespace,
+      at,
+      { Pipeline: pipeline },
+      {
+        BackupsValidated: { value: report.counts.backups, unit: 'Count' },
+        BackupsFailed: { value: report.counts.fail, unit: 'Count' },
+        BackupsWarned: { value: report.counts.warn, unit: 'Count' },
+        RpoBreaches: {
+          value: report.findings.filter((f) => f.code === 'RPO_EXCEEDED').length,
+          unit: 'Count',
+        },
+      },
+    ),
+  ];
+  const newestBySeries = new Map<string, RunReport['backups'][number]>();
+  for (const b of report.backups) {
+    const seen = newestBySeries.get(b.series);
+    if (!seen || b.createdAt > seen.createdAt) newestBySeries.set(b.series, b);
+  }
+  for (const [series, b] of newestBySeries) {
+    const metrics: Record<string, { value: number; unit: string }> = {
+      BackupAgeHours: { value: (at - Date.parse(b.createdAt)) / 3_600_000, unit: 'None' },
+    };
+    if (b.integrity.score !== null) metrics.IntegrityScore = { value: b.integrity.score, unit: 'None' };
+    if (b.restore.status !== 'SKIPPED')
+      metrics.RestoreSeconds = { value: b.restore.durationMs / 1000, unit: 'Seconds' };
+    docs.push(emf(namespace, at, { Pipeline: pipeline, Series: series }, metrics));
+  }
+  return docs;
+}

@@ -1,0 +1,138 @@
+import { randomInt } from 'node:crypto';
+import { type Policy, type ProbeConfig, policyFor } from './config.ts';
+import type { Backup } from './model.ts';
+import { readJson, runKeys, type SerializedBackup, serializeBackup, writeJson } from './run-store.ts';
+import { type Discovery, loadRun, loadShard, type StageContext } from './stages.ts';
+
+/** One restore as the state machine carries it: a reference, small whatever the backup. */
+export interface RestoreItem {
+  runId: string;
+  restore: number;
+  heartbeatSeconds: number;
+  timeoutSeconds: number;
+}
+
+/** What the sandbox needs for one restore, kept in the run store under `runs/<id>/restores/<n>.json`. */
+export interface RestoreJobFile {
+  runId: string;
+  restore: number;
+  source: string;
+  backup: SerializedBackup;
+  policy: Policy;
+  probes: ProbeConfig[];
+  /** SHA-256 of the stored objects as the integrity stage read them, when it ran. */
+  objectSha256?: Record<string, string>;
+}
+
+export const RESTORE_HEARTBEAT_SECONDS = 120;
+
+/** The step's timeout: a safety net well past the RTO, so an overrun is measured, not cut off. */
+export function restoreTimeoutSeconds(policy: Policy): number {
+  return Math.max(900, Math.ceil(policy.rtoMinutes * 60 * 3));
+}
+
+interface Candidate {
+  backup: Backup;
+  seen: number;
+  shard: number;
+}
+
+/**
+ * Chooses the backups to restore by each series' `restore.select`: the newest, all, or one at
+ * random (reservoir sampling, so the catalogue streams past once). Backups that could not be
+ * read at all (archived storage, access denied) are not sent to a sandbox.
+ */
+export async function selectRestoresStage(
+  ctx: StageContext,
+  runId: string,
+): Promise<{ items: RestoreItem[] }> {
+  const run = await loadRun(ctx, runId);
+  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  const detail = await ctx.ledger.getRun(runId);
+  const unreadable = new Set(
+    (detail?.results ?? [])
+      .filter(
+        (r) =>
+          r.stage === 'integrity' &&
+          r.findings.some((f) => f.code === 'ARCHIVED_STORAGE' || f.code === 'ACCESS_DENIED'),
+      )
+      .map((r) => r.backupId),
+  );
+  const items: RestoreItem[] = [];
+  const perSeries = new Map<string, Candidate>();
+  const digestsByShard = new Map<number, Record<string, Record<string, string>>>();
+
+  const digestsOf = async (shard: number, backupId: string) => {
+    if (!digestsByShard.has(shard)) {
+      try {
+        digestsByShard.set(shard, await readJson(ctx.runStore, runKeys.digests(runId, shard)));
+      } catch {
+        digestsByShard.set(shard, {});
+      }
+    }
+    return digestsByShard.get(shard)?.[backupId];
+  };
+
+  const emit = async (backup: Backup, shard: number) => {
+    const policy = policyFor(run.config, backup.series);
+    const restore = items.length;
+    const job: RestoreJobFile = {
+      runId,
+      restore,
+      source: backup.source,
+      backup: serializeBackup(backup),
+      policy,
+      probes: run.config.probes,
+    };
+    const digests = await digestsOf(shard, backup.id);
+    if (digests && Object.keys(digests).length > 0) job.objectSha256 = digests;
+    await writeJson(ctx.runStore, runKeys.restore(runId, restore), job);
+    items.push({
+      runId,
+      restore,
+      heartbeatSeconds: RESTORE_HEARTBEAT_SECONDS,
+      timeoutSeconds: restoreTimeoutSeconds(policy),
+    });
+  };
+
+  for (const ref of discovery.shards) {
+    for (const backup of await loadShard(ctx, ref)) {
+      if (unreadable.has(backup.id)) continue;
+      const select = policyFor(run.config, backup.series).restore.select;
+      if (select === 'all') {
+        await emit(backup, ref.shard);
+        continue;
+      }
+      const current = perSeries.get(backup.series);
+      if (!current) {
+        perSeries.set(backup.series, { backup, seen: 1, shard: ref.shard });
+      } else if (select === 'latest') {
+        current.seen++;
+        if (backup.createdAt > current.backup.createdAt) {
+          current.backup = backup;
+          current.shard = ref.shard;
+        }
+      } else {
+        current.seen++;
+        if (randomInt(current.seen) === 0) {
+          current.backup = backup;
+          current.shard = ref.shard;
+        }
+      }
+    }
+  }
+  for (const candidate of [...perSeries.values()].sort((a, b) =>
+    a.backup.series.localeCompare(b.backup.series),
+  )) {
+    await emit(candidate.backup, candidate.shard);
+  }
+  return { items };
+}
+
+export async function loadRestoreJob(
+  ctx: Pick<StageContext, 'runStore'>,
+  runId: string,
+  restore: number,
+): Promise<RestoreJobFile> {
+  return readJson<RestoreJobFile>(ctx.runStore, runKeys.restore(runId, restore));
+}

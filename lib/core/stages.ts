@@ -1,0 +1,370 @@
+import { type CatalogueStats, catalogue } from './catalogue.ts';
+import { rpoFindings, SeriesTracker } from './compliance.ts';
+import { type Config, parseConfig, policyFor } from './config.ts';
+import { UsageError } from './errors.ts';
+import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
+import { checkIntegrity } from './integrity.ts';
+import { type Ledger, type RunTrigger, type StageResultRecord, sizeAnomaly } from './ledger.ts';
+import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
+import type { CopyTarget, ObjectStore } from './ports.ts';
+import { type BackupOutcome, buildReport } from './report.ts';
+import {
+  deserializeBackup,
+  readJson,
+  runKeys,
+  type SerializedBackup,
+  serializeBackup,
+  writeJson,
+} from './run-store.ts';
+
+/**
+ * The pipeline's stages, shared by the Lambda handlers, the local state machine and the CLI.
+ * Each stage reads what it needs from the run store and the ledger, so a stage's input and
+ * output stay small references whatever the number of backups.
+ */
+export interface StageContext {
+  ledger: Ledger;
+  /** Run artifacts: shards, restore jobs, reports. Never a source. */
+  runStore: CopyTarget;
+  openSource(url: string): ObjectStore;
+  now(): Date;
+  events?: StageEvents;
+}
+
+export interface StageEvents {
+  discovered?(backup: Backup): void;
+  backupStarted?(backup: Backup, stage: 'integrity' | 'restore'): void;
+  bytesRead?(bytes: number): void;
+  backupFinished?(backup: Backup, stage: 'integrity' | 'restore', status: StageStatus): void;
+}
+
+export interface RunInfo {
+  runId: string;
+  trigger: RunTrigger;
+  command: string;
+  sources: string[];
+  config: Config;
+  startedAt: string;
+}
+
+export interface ShardRef {
+  runId: string;
+  shard: number;
+}
+
+export interface Discovery {
+  runId: string;
+  shards: ShardRef[];
+  backups: number;
+  series: number;
+  bytes: number;
+  runFindings: Finding[];
+  sources: Array<{ url: string } & CatalogueStats>;
+}
+
+export interface DiscoverInput {
+  runId: string;
+  trigger: RunTrigger;
+  command: string;
+  sources: string[];
+  /** The configuration document (CONTRACT.md); validated here, kept with the run. */
+  config?: unknown;
+}
+
+/** Shards bound the work of one integrity invocation and the size of one artifact. */
+export const SHARD_LIMITS = { backups: 100, bytes: 8 * 1024 ** 3, objects: 20_000 };
+
+export async function loadRun(ctx: Pick<StageContext, 'runStore'>, runId: string): Promise<RunInfo> {
+  return readJson<RunInfo>(ctx.runStore, runKeys.run(runId));
+}
+
+export async function loadShard(ctx: Pick<StageContext, 'runStore'>, ref: ShardRef): Promise<Backup[]> {
+  const raw = await readJson<SerializedBackup[]>(ctx.runStore, runKeys.shard(ref.runId, ref.shard));
+  return raw.map(deserializeBackup);
+}
+
+export async function* backupsOfRun(
+  ctx: Pick<StageContext, 'runStore'>,
+  runId: string,
+): AsyncGenerator<Backup> {
+  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  for (const ref of discovery.shards) yield* await loadShard(ctx, ref);
+}
+
+/** Catalogues the sources into shards, records the catalogue, and checks every series' RPO. */
+export async function discoverStage(ctx: StageContext, input: DiscoverInput): Promise<Discovery> {
+  const config = parseConfig(input.config);
+  if (input.sources.length === 0) {
+    throw new UsageError(
+      'no source to validate: give --source DIR or --source s3://bucket/prefix',
+      'sources',
+    );
+  }
+  const startedAt = ctx.now().toISOString();
+  const run: RunInfo = { ...input, config, startedAt };
+  await ctx.ledger.startRun({
+    runId: input.runId,
+    trigger: input.trigger,
+    sources: input.sources,
+    command: input.command,
+    startedAt,
+  });
+  await writeJson(ctx.runStore, runKeys.run(input.runId), run);
+
+  const tracker = new SeriesTracker();
+  const shards: ShardRef[] = [];
+  const sources: Discovery['sources'] = [];
+  let pending: Backup[] = [];
+  let pendingBytes = 0;
+  let pendingObjects = 0;
+  let backups = 0;
+  let bytes = 0;
+
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const ref = { runId: input.runId, shard: shards.length };
+    await writeJson(ctx.runStore, runKeys.shard(ref.runId, ref.shard), pending.map(serializeBackup));
+    await ctx.ledger.recordCatalogue(input.runId, pending);
+    shards.push(ref);
+    pending = [];
+    pendingBytes = 0;
+    pendingObjects = 0;
+  };
+
+  for (const url of input.sources) {
+    const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
+    for await (const backup of catalogue(ctx.openSource(url), stats)) {
+      tracker.add(backup);
+      ctx.events?.discovered?.(backup);
+      backups++;
+      bytes += backup.bytes;
+      if (
+        pending.length > 0 &&
+        (pending.length >= SHARD_LIMITS.backups ||
+          pendingBytes + backup.bytes > SHARD_LIMITS.bytes ||
+          pendingObjects + backup.objects > SHARD_LIMITS.objects)
+      ) {
+        await flush();
+      }
+      pending.push(backup);
+      pendingBytes += backup.bytes;
+      pendingObjects += backup.objects;
+    }
+    sources.push({ url, ...stats });
+  }
+  await flush();
+
+  const discovery: Discovery = {
+    runId: input.runId,
+    shards,
+    backups,
+    series: tracker.newest.size,
+    bytes,
+    runFindings: rpoFindings(tracker, config, ctx.now()),
+    sources,
+  };
+  await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
+  return discovery;
+}
+
+function filesOf(backup: Backup, result: IntegrityResult): number {
+  return backup.kind === 'directory' ? backup.objects : result.files;
+}
+
+/** Integrity of every backup of one shard, recorded in the ledger with the size-baseline check. */
+export async function integrityStage(
+  ctx: StageContext,
+  ref: ShardRef,
+): Promise<{ runId: string; shard: number; results: Array<{ backupId: string; status: StageStatus }> }> {
+  const run = await loadRun(ctx, ref.runId);
+  const backups = await loadShard(ctx, ref);
+  const results: Array<{ backupId: string; status: StageStatus }> = [];
+  const digests: Record<string, Record<string, string>> = {};
+  for (const backup of backups) {
+    ctx.events?.backupStarted?.(backup, 'integrity');
+    const policy = policyFor(run.config, backup.series);
+    const result = await checkIntegrity(backup, ctx.openSource(backup.source), {
+      policy,
+      history: ctx.ledger,
+      onProgress: (delta) => ctx.events?.bytesRead?.(delta),
+    });
+    const at = ctx.now().toISOString();
+    const files = filesOf(backup, result);
+    const records: StageResultRecord[] = [
+      {
+        runId: ref.runId,
+        backupId: backup.id,
+        series: backup.series,
+        stage: 'integrity',
+        status: result.status,
+        score: result.score,
+        durationMs: result.durationMs,
+        bytes: backup.bytes,
+        files,
+        findings: result.findings,
+        at,
+      },
+    ];
+    if (result.status !== 'SKIPPED') {
+      const anomaly = sizeAnomaly(await ctx.ledger.baseline(backup.series), backup.bytes, files, backup.id);
+      const findings = anomaly
+        ? [
+            finding('SIZE_ANOMALY', `${anomaly}: check that the backup job still captures everything`, {
+              backup: backup.id,
+            }),
+          ]
+        : [];
+      records.push({
+        runId: ref.runId,
+        backupId: backup.id,
+        series: backup.series,
+        stage: 'compliance',
+        status: findings.length > 0 ? 'WARN' : 'PASS',
+        durationMs: 0,
+        findings,
+        at,
+      });
+    }
+    await ctx.ledger.recordResults(records);
+    digests[backup.id] = result.objectSha256;
+    ctx.events?.backupFinished?.(backup, 'integrity', result.status);
+    results.push({ backupId: backup.id, status: result.status });
+  }
+  await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
+  return { runId: ref.runId, shard: ref.shard, results };
+}
+
+export interface FailureInput {
+  stage: 'integrity' | 'restore';
+  /** The Map item that failed: a shard reference or a restore item. */
+  item: { runId: string; shard?: number; restore?: number };
+  error?: { Error?: string; Cause?: string };
+}
+
+function describeError(error: FailureInput['error']): string {
+  if (!error) return 'unknown error';
+  let cause = error.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    if (parsed.errorMessage) cause = parsed.errorMessage;
+  } catch {
+    // A plain-text cause is used as it is.
+  }
+  return [error.Error, cause].filter(Boolean).join(': ') || 'unknown error';
+}
+
+/**
+ * What a Catch records when a step failed for good: a FAIL for each backup the step left
+ * without a verdict, so an infrastructure failure can never read as a pass.
+ */
+export async function recordFailureStage(
+  ctx: StageContext,
+  input: FailureInput,
+  loadRestoreBackup: (runId: string, restore: number) => Promise<Backup>,
+): Promise<{ recorded: number }> {
+  const why = describeError(input.error);
+  const backups =
+    input.stage === 'integrity'
+      ? await loadShard(ctx, { runId: input.item.runId, shard: input.item.shard ?? -1 })
+      : [await loadRestoreBackup(input.item.runId, input.item.restore ?? -1)];
+  const detail = await ctx.ledger.getRun(input.item.runId);
+  const done = new Set(
+    (detail?.results ?? [])
+      .filter((r) => r.stage === input.stage && r.status !== 'SKIPPED')
+      .map((r) => r.backupId),
+  );
+  const at = ctx.now().toISOString();
+  const records: StageResultRecord[] = backups
+    .filter((b) => !done.has(b.id))
+    .map((b) => ({
+      runId: input.item.runId,
+      backupId: b.id,
+      series: b.series,
+      stage: input.stage,
+      status: 'FAIL',
+      durationMs: 0,
+      findings: [
+        input.stage === 'restore'
+          ? finding('RESTORE_FAILED', `the restore could not complete: ${why}`, { backup: b.id })
+          : finding('CHECK_FAILED', `the integrity check could not complete: ${why}`, { backup: b.id }),
+      ],
+      at,
+    }));
+  if (records.length > 0) await ctx.ledger.recordResults(records);
+  return { recorded: records.length };
+}
+
+function integrityFromRecord(record: StageResultRecord): IntegrityResult {
+  return {
+    backupId: record.backupId,
+    status: record.status,
+    score: record.score ?? 0,
+    findings: record.findings,
+    durationMs: record.durationMs,
+    bytesRead: record.bytes ?? 0,
+    objectSha256: {},
+    files: record.files ?? 0,
+    contentBytes: 0,
+  };
+}
+
+function restoreFromRecord(record: StageResultRecord): RestoreResult {
+  return {
+    backupId: record.backupId,
+    status: record.status,
+    durationMs: record.durationMs,
+    filesRestored: record.files ?? 0,
+    bytesRestored: record.bytes ?? 0,
+    phases: { downloadMs: 0, extractMs: 0, verifyMs: 0, probesMs: 0, cleanupMs: 0 },
+    findings: record.findings,
+  };
+}
+
+/** The run report from the run's catalogue and the ledger's results; written to the run store. */
+export async function reportStage(
+  ctx: StageContext,
+  runId: string,
+): Promise<{ status: Status; reportKey: string; report: RunReport }> {
+  const run = await loadRun(ctx, runId);
+  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  const detail = await ctx.ledger.getRun(runId);
+  const byBackup = new Map<string, StageResultRecord[]>();
+  for (const r of detail?.results ?? []) {
+    const list = byBackup.get(r.backupId) ?? [];
+    list.push(r);
+    byBackup.set(r.backupId, list);
+  }
+  const outcomes: BackupOutcome[] = [];
+  for await (const backup of backupsOfRun(ctx, runId)) {
+    const records = byBackup.get(backup.id) ?? [];
+    const integrity = records.find((r) => r.stage === 'integrity');
+    const restore = records.find((r) => r.stage === 'restore');
+    const outcome: BackupOutcome = {
+      backup,
+      findings: records
+        .filter((r) => r.stage !== 'integrity' && r.stage !== 'restore')
+        .flatMap((r) => r.findings),
+    };
+    if (integrity) outcome.integrity = integrityFromRecord(integrity);
+    if (restore) outcome.restore = restoreFromRecord(restore);
+    outcomes.push(outcome);
+  }
+  const report = buildReport({
+    runId,
+    command: run.command,
+    trigger: run.trigger,
+    sources: run.sources,
+    startedAt: new Date(run.startedAt),
+    finishedAt: ctx.now(),
+    outcomes,
+    runFindings: discovery.runFindings,
+  });
+  const reportKey = runKeys.report(runId);
+  await writeJson(ctx.runStore, reportKey, report);
+  await ctx.ledger.finishRun(runId, {
+    status: report.status,
+    counts: report.counts,
+    finishedAt: report.finishedAt,
+  });
+  return { status: report.status, reportKey, report };
+}

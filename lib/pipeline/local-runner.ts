@@ -1,0 +1,115 @@
+import './polyfills.ts';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { makeDiscoverHandler } from '../../functions/discover/handler.ts';
+import { makeIntegrityHandler } from '../../functions/integrity/handler.ts';
+import { makeRecordFailureHandler } from '../../functions/record-failure/handler.ts';
+import { makeRedundancyHandler } from '../../functions/redundancy/handler.ts';
+import { makeReportHandler } from '../../functions/report/handler.ts';
+import { makeSelectRestoresHandler } from '../../functions/select-restores/handler.ts';
+import { BackupValidatorError } from '../core/errors.ts';
+import type { RunTrigger } from '../core/ledger.ts';
+import type { RunReport } from '../core/model.ts';
+import type { CopyTarget } from '../core/ports.ts';
+import { readJson, runKeys } from '../core/run-store.ts';
+import type { RestoreItem } from '../core/select.ts';
+import type { StageContext } from '../core/stages.ts';
+import {
+  definitionForLocalRun,
+  FUNCTION_ARN_PLACEHOLDERS,
+  PIPELINE_ERRORS,
+  type PipelineFunctionName,
+  type TaskStateName,
+} from './definition.ts';
+
+export interface LocalRunInput {
+  runId: string;
+  trigger: RunTrigger;
+  sources: string[];
+  config?: unknown;
+}
+
+/** What the local restore step does for one item: run the sandbox, record its result. */
+export type LocalRestore = (ctx: StageContext, item: RestoreItem) => Promise<unknown>;
+
+export interface LocalRunDeps {
+  restore: LocalRestore;
+  openTarget(url: string): CopyTarget;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type TaskInput = { FunctionName?: string; Payload: Record<string, Json> };
+
+const LOCAL_ARNS = Object.fromEntries(
+  Object.keys(FUNCTION_ARN_PLACEHOLDERS).map((name) => [
+    name,
+    `arn:aws:lambda:local:000000000000:function:${name}`,
+  ]),
+) as Record<PipelineFunctionName, string>;
+
+function asJson(value: unknown): Json {
+  return JSON.parse(JSON.stringify(value ?? null)) as Json;
+}
+
+/** Binds every Task of the definition to the handler code the Lambdas run, over a local context. */
+export function localTaskHandlers(
+  ctx: StageContext,
+  deps: LocalRunDeps,
+): Record<TaskStateName, (input: TaskInput) => Promise<Json>> {
+  const context = () => ctx;
+  const discover = makeDiscoverHandler(context);
+  const integrity = makeIntegrityHandler(context);
+  const recordFailure = makeRecordFailureHandler(context);
+  const select = makeSelectRestoresHandler(context);
+  const redundancy = makeRedundancyHandler(context, deps.openTarget);
+  const report = makeReportHandler(context, () => {});
+  const invoke =
+    <E, R>(fn: (event: E) => Promise<R>) =>
+    async (input: TaskInput): Promise<Json> => ({ Payload: asJson(await fn(input.Payload as E)) });
+  return {
+    Discover: invoke(discover),
+    CheckShard: invoke(integrity),
+    RecordIntegrityFailure: invoke(recordFailure),
+    SelectRestores: invoke(select),
+    RestoreBackup: async (input) =>
+      asJson(await deps.restore(ctx, input.Payload.item as unknown as RestoreItem)),
+    RecordRestoreFailure: invoke(recordFailure),
+    Redundancy: invoke(redundancy),
+    Report: invoke(report),
+  };
+}
+
+/**
+ * `comprehensive` on a laptop: the very definition the stack deploys, executed by
+ * aws-local-stepfunctions with its Tasks bound to the handlers' code and the local sandbox.
+ * A run that fails validation ends in the Fail state and still has its report; any other
+ * failed execution is an infrastructure failure, never a verdict.
+ */
+export async function runPipelineLocally(
+  ctx: StageContext,
+  input: LocalRunInput,
+  deps: LocalRunDeps,
+): Promise<RunReport> {
+  const machine = new StateMachine(definitionForLocalRun(LOCAL_ARNS) as never);
+  const execution = machine.run(asJson({ ...input, command: 'comprehensive' }), {
+    overrides: { taskResourceLocalHandlers: localTaskHandlers(ctx, deps) as never },
+    context: { Execution: { Name: input.runId }, Task: { Token: `local:${input.runId}` } } as never,
+  });
+  try {
+    await execution.result;
+  } catch (error) {
+    const cause = (error as { cause?: { name?: string } }).cause;
+    const failedValidation =
+      error instanceof ExecutionError &&
+      (cause?.name === PIPELINE_ERRORS.backupValidationFailed ||
+        /BackupValidationFailed/.test(String(error)));
+    if (!failedValidation) {
+      throw new BackupValidatorError(
+        `the local pipeline run ${input.runId} failed: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  return readJson<RunReport>(ctx.runStore, runKeys.report(input.runId));
+}
