@@ -1,0 +1,10 @@
+export { hashFileInWorker } from './hash-worker.ts';
+export {
+  type ArchiveInspection,
+  type ArchiveProblem,
+  EMPTY_SHA256,
+  type InspectOptions,
+  inspectArchive,
+  type RootManifestCheck,
+} from './inspect-archive.ts';
+export { type TarEntryHeader, TarParser, type TarProblem } from './tar-parser.ts';

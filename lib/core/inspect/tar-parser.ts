@@ -1,0 +1,769 @@
+/**
+ * A push-based tar reader that hashes as it goes. tar-stream (used to build archives in the
+ * tests) skips zero blocks and stops at the first bad header, so it cannot tell an archive
+ * cut at a member boundary from a whole one, cannot resume after damage to report what
+ * else is wrong, and does not expand GNU sparse members; this reader does all three and
+ * knows the byte offset of every problem.
+ *
+ * Formats: v7, ustar, POSIX pax (local and global headers), GNU and old GNU (long names
+ * and link names, sparse members incl. extension blocks), pax sparse 0.0, 0.1 and 1.0.
+ */
+
+export const BLOCK = 512;
+
+/** Extended headers (pax, GNU long names, sparse maps) are metadata: refuse absurd sizes. */
+const MAX_EXTENDED_HEADER_BYTES = 8 * 1024 * 1024;
+/** Holes are hashed as zeros; past this a sparse map is taken for damage, not data. */
+const MAX_SPARSE_REAL_SIZE = 2 ** 40;
+
+export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+
+export interface TarEntryHeader {
+  path: string;
+  type: TarEntryType;
+  /** Size of the file as restored (the real size for sparse members). */
+  size: number;
+  linkTarget?: string;
+  /** Byte offset of the entry's (first) header block in the tar stream. */
+  headerOffset: number;
+  sparse: boolean;
+}
+
+/** Receives the content of one regular file, already expanded when the member is sparse. */
+export interface TarEntrySink {
+  write(chunk: Buffer): void;
+  end(): void;
+}
+
+export interface TarProblem {
+  kind: 'corrupt' | 'truncated';
+  /** Byte offset in the tar stream (after decompression). */
+  offset: number;
+  member?: string;
+  message: string;
+}
+
+export interface TarParserHandlers {
+  /** Called for each entry; return a sink to receive a regular file's content. */
+  entry(header: TarEntryHeader): TarEntrySink | undefined;
+  problem(problem: TarProblem): void;
+}
+
+type State = 'header' | 'data' | 'extended' | 'sparse-ext' | 'sparse-map' | 'padding' | 'resync' | 'ended';
+
+interface SparseSegment {
+  offset: number;
+  length: number;
+}
+
+interface PendingExtended {
+  kind: 'pax' | 'pax-global' | 'gnu-long-name' | 'gnu-long-link';
+  size: number;
+}
+
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
+
+function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < block.length; i += 8) {
+    if (block.readBigUInt64LE(i) !== 0n) return false;
+  }
+  return true;
+}
+
+function cString(block: Buffer, start: number, length: number): string {
+  const end = block.indexOf(0, start);
+  const stop = end === -1 || end > start + length ? start + length : end;
+  return block.toString('utf8', start, stop);
+}
+
+/** Octal (space/NUL padded) or GNU base-256 numeric field; NaN when unreadable. */
+function numeric(block: Buffer, start: number, length: number): number {
+  const first = block[start] as number;
+  if (first & 0x80) {
+    if (first & 0x40) return Number.NaN; // negative base-256: never a valid size
+    let value = first & 0x3f;
+    for (let i = start + 1; i < start + length; i++) value = value * 256 + (block[i] as number);
+    return value;
+  }
+  let i = start;
+  const end = start + length;
+  while (i < end && (block[i] === 0x20 || block[i] === 0)) i++;
+  let value = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = block[i] as number;
+    if (c === 0x20 || c === 0) break;
+    if (c < 0x30 || c > 0x37) return Number.NaN;
+    value = value * 8 + (c - 0x30);
+    digits++;
+  }
+  for (; i < end; i++) {
+    const c = block[i] as number;
+    if (c !== 0x20 && c !== 0) return Number.NaN;
+  }
+  return digits === 0 ? 0 : value;
+}
+
+function checksumMatches(block: Buffer): boolean {
+  const stored = numeric(block, 148, 8);
+  if (Number.isNaN(stored)) return false;
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : (block[i] as number);
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+function parsePax(data: Buffer): Array<[string, string]> | string {
+  const records: Array<[string, string]> = [];
+  let at = 0;
+  while (at < data.length) {
+    if (data[at] === 0) break;
+    const space = data.indexOf(0x20, at);
+    if (space === -1) return `pax record at byte ${at} has no length`;
+    const length = Number.parseInt(data.toString('latin1', at, space), 10);
+    if (!Number.isInteger(length) || length <= space - at + 1 || at + length > data.length) {
+      return `pax record at byte ${at} has a bad length`;
+    }
+    if (data[at + length - 1] !== 0x0a) return `pax record at byte ${at} does not end with a newline`;
+    const record = data.toString('utf8', space + 1, at + length - 1);
+    const equals = record.indexOf('=');
+    if (equals <= 0) return `pax record at byte ${at} has no key=value`;
+    records.push([record.slice(0, equals), record.slice(equals + 1)]);
+    at += length;
+  }
+  return records;
+}
+
+function normalizeSegments(segments: SparseSegment[], realSize: number): SparseSegment[] | string {
+  let position = 0;
+  for (const segment of segments) {
+    if (
+      !Number.isSafeInteger(segment.offset) ||
+      !Number.isSafeInteger(segment.length) ||
+      segment.offset < position ||
+      segment.length < 0 ||
+      segment.offset + segment.length > realSize
+    ) {
+      return `sparse map entry ${segment.offset}+${segment.length} is out of order or beyond the file's size ${realSize}`;
+    }
+    position = segment.offset + segment.length;
+  }
+  if (realSize > MAX_SPARSE_REAL_SIZE) return `sparse member claims an implausible size of ${realSize} bytes`;
+  return segments;
+}
+
+/** Expands a sparse member's stored data to the file's content by hashing zeros for holes. */
+class SparseExpander implements TarEntrySink {
+  private segmentIndex = 0;
+  private inSegment = 0;
+  private position = 0;
+
+  constructor(
+    private readonly target: TarEntrySink,
+    private readonly segments: SparseSegment[],
+    private readonly realSize: number,
+  ) {}
+
+  write(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      const segment = this.segments[this.segmentIndex];
+      if (!segment) return; // more data than the map describes: counted as stored bytes only
+      if (this.inSegment === 0) this.fillTo(segment.offset);
+      const take = Math.min(segment.length - this.inSegment, chunk.length - at);
+      if (take > 0) {
+        this.target.write(chunk.subarray(at, at + take));
+        at += take;
+        this.inSegment += take;
+        this.position += take;
+      }
+      if (this.inSegment === segment.length) {
+        this.segmentIndex++;
+        this.inSegment = 0;
+      }
+    }
+  }
+
+  end(): void {
+    this.fillTo(this.realSize);
+    this.target.end();
+  }
+
+  private fillTo(offset: number): void {
+    while (this.position < offset) {
+      const n = Math.min(ZERO_CHUNK.length, offset - this.position);
+      this.target.write(n === ZERO_CHUNK.length ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, n));
+      this.position += n;
+    }
+  }
+}
+
+export class TarParser {
+  private state: State = 'header';
+  private readonly block = Buffer.alloc(BLOCK);
+  private blockFill = 0;
+  /** Bytes of the tar stream consumed so far. */
+  private offset = 0;
+  private remaining = 0;
+  private sink: TarEntrySink | undefined;
+  private currentPath = '';
+  private extended: PendingExtended | undefined;
+  private extendedChunks: Buffer[] = [];
+  private extendedFill = 0;
+  private pax: Array<[string, string]> = [];
+  private paxGlobal: Array<[string, string]> = [];
+  private longName: string | undefined;
+  private longLink: string | undefined;
+  private zeroBlocks = 0;
+  private firstZeroOffset = -1;
+  private entryHeaderOffset = -1;
+  /** A GNU sparse member whose header announced extension blocks. */
+  private pendingSparse:
+    | { header: TarEntryHeader; segments: SparseSegment[]; stored: number; realSize: number }
+    | undefined;
+  /** A pax 1.0 sparse member waiting for its map at the start of its data. */
+  private pendingSparseV1:
+    | { header: TarEntryHeader; realSize: number; stored: number; mapBlocks: Buffer[]; headerBlock: number }
+    | undefined;
+  private resyncFrom = -1;
+  private ended = false;
+  private trailingGarbageReported = false;
+  private sawEntries = false;
+
+  constructor(private readonly handlers: TarParserHandlers) {}
+
+  get bytesConsumed(): number {
+    return this.offset;
+  }
+
+  /** Whether the two zero blocks that end an archive were read. */
+  get complete(): boolean {
+    return this.state === 'ended';
+  }
+
+  write(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      switch (this.state) {
+        case 'data': {
+          const take = Math.min(this.remaining, chunk.length - at);
+          this.sink?.write(chunk.subarray(at, at + take));
+          at += take;
+          this.offset += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.finishData();
+          break;
+        }
+        case 'padding': {
+          const take = Math.min(this.remaining, chunk.length - at);
+          at += take;
+          this.offset += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = 'header';
+          break;
+        }
+        case 'extended': {
+          const take = Math.min(this.remaining, chunk.length - at);
+          if (this.extendedFill < (this.extended?.size ?? 0)) {
+            const keep = Math.min(take, (this.extended?.size ?? 0) - this.extendedFill);
+            this.extendedChunks.push(Buffer.from(chunk.subarray(at, at + keep)));
+            this.extendedFill += keep;
+          }
+          at += take;
+          this.offset += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.finishExtended();
+          break;
+        }
+        case 'ended': {
+          if (!this.trailingGarbageReported) {
+            for (let i = at; i < chunk.length; i++) {
+              if (chunk[i] !== 0) {
+                this.trailingGarbageReported = true;
+                this.handlers.problem({
+                  kind: 'corrupt',
+                  offset: this.offset + (i - at),
+                  message: `non-zero data at byte ${this.offset + (i - at)} after the end-of-archive blocks: something was appended to or overwrote the archive's end`,
+                });
+                break;
+              }
+            }
+          }
+          this.offset += chunk.length - at;
+          at = chunk.length;
+          break;
+        }
+        default: {
+          // header, sparse-ext, resync: whole blocks
+          if (this.blockFill === 0 && chunk.length - at >= BLOCK) {
+            const block = chunk.subarray(at, at + BLOCK);
+            at += BLOCK;
+            this.onBlock(block);
+          } else {
+            const take = Math.min(BLOCK - this.blockFill, chunk.length - at);
+            chunk.copy(this.block, this.blockFill, at, at + take);
+            this.blockFill += take;
+            at += take;
+            if (this.blockFill === BLOCK) {
+              this.blockFill = 0;
+              this.onBlock(this.block);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** The input ended: report an archive that stops early. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const at = this.offset + this.blockFill;
+    switch (this.state) {
+      case 'ended':
+        return;
+      case 'data':
+        this.sink = undefined;
+        this.truncated(
+          at,
+          `the tar stream ends at byte ${at}, inside member "${this.currentPath}" (${this.remaining} of its bytes missing)`,
+        );
+        return;
+      case 'padding':
+      case 'header':
+      case 'sparse-ext':
+      case 'sparse-map':
+        if (this.blockFill > 0) {
+          this.truncated(at, `the tar stream ends at byte ${at}, inside a 512-byte header block`);
+        } else if (this.state === 'sparse-ext' || this.state === 'sparse-map') {
+          this.truncated(
+            at,
+            `the tar stream ends at byte ${at}, inside the sparse map of "${this.currentPath}"`,
+          );
+        } else if (this.zeroBlocks === 1) {
+          this.truncated(at, `the tar stream ends at byte ${at} after one of the two end-of-archive blocks`);
+        } else if (at === 0) {
+          // No bytes at all: an empty backup, which the caller reports as such.
+          return;
+        } else {
+          this.truncated(
+            at,
+            `the tar stream ends at byte ${at} at a member boundary, without the end-of-archive blocks`,
+          );
+        }
+        return;
+      case 'extended':
+        this.truncated(at, `the tar stream ends at byte ${at}, inside an extended header`);
+        return;
+      case 'resync':
+        this.truncated(
+          at,
+          `the tar stream ends at byte ${at} while looking for a valid header after damage at byte ${this.resyncFrom}`,
+        );
+        return;
+    }
+  }
+
+  private truncated(offset: number, detail: string): void {
+    this.handlers.problem({
+      kind: 'truncated',
+      offset,
+      ...(this.state === 'data' ? { member: this.currentPath } : {}),
+      message: `${detail}: the archive was cut short; re-copy the backup from its origin`,
+    });
+  }
+
+  private onBlock(block: Buffer): void {
+    const blockOffset = this.offset;
+    this.offset += BLOCK;
+    if (this.state === 'sparse-ext') {
+      this.onSparseExtension(block, blockOffset);
+      return;
+    }
+    if (this.state === 'sparse-map') {
+      this.onSparseMapBlock(block, blockOffset);
+      return;
+    }
+    if (isZeroBlock(block)) {
+      this.zeroBlocks++;
+      if (this.zeroBlocks === 1) this.firstZeroOffset = blockOffset;
+      if (this.zeroBlocks === 2) this.state = 'ended';
+      return;
+    }
+    const resyncing = this.state === 'resync';
+    if (!checksumMatches(block)) {
+      if (!resyncing) {
+        this.state = 'resync';
+        this.resyncFrom = blockOffset;
+        this.zeroBlocks = 0;
+        this.handlers.problem({
+          kind: 'corrupt',
+          offset: blockOffset,
+          message: `bad tar header at byte ${blockOffset} (checksum does not match${this.sawEntries ? `; the previous member was "${this.currentPath}"` : ''}): the archive is damaged there`,
+        });
+      }
+      return;
+    }
+    if (this.zeroBlocks === 1) {
+      this.handlers.problem({
+        kind: 'corrupt',
+        offset: this.firstZeroOffset,
+        message: `a lone zero block at byte ${this.firstZeroOffset} inside the archive (a header was zeroed or data was lost there)`,
+      });
+    }
+    this.zeroBlocks = 0;
+    if (resyncing) this.state = 'header';
+    this.onHeader(block, blockOffset);
+  }
+
+  private onHeader(block: Buffer, blockOffset: number): void {
+    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156] as number);
+    const size = numeric(block, 124, 12);
+    if (Number.isNaN(size) || !Number.isSafeInteger(size)) {
+      this.corruptHeader(blockOffset, 'its size field is not a number');
+      return;
+    }
+    if (this.entryHeaderOffset < 0) this.entryHeaderOffset = blockOffset;
+    const magic = block.toString('latin1', 257, 263);
+    const ustar = magic === 'ustar\0';
+
+    switch (typeflag) {
+      case 'x':
+      case 'g':
+      case 'L':
+      case 'K': {
+        const kind =
+          typeflag === 'x'
+            ? 'pax'
+            : typeflag === 'g'
+              ? 'pax-global'
+              : typeflag === 'L'
+                ? 'gnu-long-name'
+                : 'gnu-long-link';
+        if (size > MAX_EXTENDED_HEADER_BYTES) {
+          this.corruptHeader(blockOffset, `its extended header claims ${size} bytes`);
+          return;
+        }
+        this.beginExtended({ kind, size });
+        return;
+      }
+      case 'V':
+        // GNU volume label: metadata, no content.
+        this.entryHeaderOffset = -1;
+        this.skipData(size);
+        return;
+    }
+
+    let name = cString(block, 0, 100);
+    if (ustar && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
+    let linkTarget = block[157] === 0 ? undefined : cString(block, 157, 100);
+    let effectiveSize = size;
+    const attributes = new Map<string, string>(this.paxGlobal);
+    for (const [k, v] of this.pax) attributes.set(k, v);
+    if (this.longName !== undefined) name = this.longName;
+    if (this.longLink !== undefined) linkTarget = this.longLink;
+    const paxPath = attributes.get('path');
+    if (paxPath !== undefined) name = paxPath;
+    const paxLink = attributes.get('linkpath');
+    if (paxLink !== undefined) linkTarget = paxLink;
+    const paxSize = attributes.get('size');
+    if (paxSize !== undefined) {
+      const parsed = Number(paxSize);
+      if (!Number.isSafeInteger(parsed) || parsed < 0) {
+        this.corruptHeader(blockOffset, `its pax size "${paxSize}" is not a number`);
+        return;
+      }
+      effectiveSize = parsed;
+    }
+    const paxRecords = this.pax;
+    this.pax = [];
+    this.longName = undefined;
+    this.longLink = undefined;
+
+    let type: TarEntryType;
+    switch (typeflag) {
+      case '0':
+      case '7':
+      case 'S':
+        type = name.endsWith('/') && typeflag === '0' ? 'directory' : 'file';
+        break;
+      case '1':
+        type = 'hardlink';
+        break;
+      case '2':
+        type = 'symlink';
+        break;
+      case '5':
+      case 'D':
+        type = 'directory';
+        break;
+      default:
+        type = 'other';
+    }
+    const headerOffset = this.entryHeaderOffset;
+    this.entryHeaderOffset = -1;
+    this.sawEntries = true;
+
+    // Sparse members: old GNU 'S' headers, or pax GNU.sparse.* records.
+    if (typeflag === 'S') {
+      const segments: SparseSegment[] = [];
+      for (let i = 0; i < 4; i++) {
+        const at = 386 + i * 24;
+        if (block[at] === 0) break;
+        segments.push({ offset: numeric(block, at, 12), length: numeric(block, at + 12, 12) });
+      }
+      const realSize = numeric(block, 483, 12);
+      const header: TarEntryHeader = { path: name, type: 'file', size: realSize, headerOffset, sparse: true };
+      this.currentPath = name;
+      if (block[482] !== 0) {
+        this.pendingSparse = { header, segments, stored: effectiveSize, realSize };
+        this.state = 'sparse-ext';
+        return;
+      }
+      this.startSparse(header, segments, effectiveSize, realSize, blockOffset);
+      return;
+    }
+    const sparseMajor = attributes.get('GNU.sparse.major');
+    const sparseName = attributes.get('GNU.sparse.name');
+    if (
+      type === 'file' &&
+      (sparseMajor !== undefined ||
+        attributes.has('GNU.sparse.size') ||
+        attributes.has('GNU.sparse.map') ||
+        attributes.has('GNU.sparse.offset'))
+    ) {
+      if (sparseName !== undefined) name = sparseName;
+      const realSize = Number(attributes.get('GNU.sparse.realsize') ?? attributes.get('GNU.sparse.size'));
+      const header: TarEntryHeader = { path: name, type: 'file', size: realSize, headerOffset, sparse: true };
+      this.currentPath = name;
+      if (!Number.isSafeInteger(realSize) || realSize < 0) {
+        this.corruptHeader(blockOffset, 'its pax sparse size is missing or not a number');
+        return;
+      }
+      if (sparseMajor === '1') {
+        this.pendingSparseV1 = {
+          header,
+          realSize,
+          stored: effectiveSize,
+          mapBlocks: [],
+          headerBlock: blockOffset,
+        };
+        this.state = 'sparse-map';
+        return;
+      }
+      const segments: SparseSegment[] = [];
+      const map = attributes.get('GNU.sparse.map');
+      if (map !== undefined) {
+        const numbers = map.split(',').map(Number);
+        for (let i = 0; i + 1 < numbers.length; i += 2) {
+          segments.push({ offset: numbers[i] as number, length: numbers[i + 1] as number });
+        }
+      } else {
+        let pendingOffset: number | undefined;
+        for (const [k, v] of paxRecords) {
+          if (k === 'GNU.sparse.offset') pendingOffset = Number(v);
+          else if (k === 'GNU.sparse.numbytes' && pendingOffset !== undefined) {
+            segments.push({ offset: pendingOffset, length: Number(v) });
+            pendingOffset = undefined;
+          }
+        }
+      }
+      this.startSparse(header, segments, effectiveSize, realSize, blockOffset);
+      return;
+    }
+
+    const header: TarEntryHeader = {
+      path: name,
+      type,
+      size: type === 'file' ? effectiveSize : 0,
+      ...(linkTarget !== undefined && (type === 'hardlink' || type === 'symlink') ? { linkTarget } : {}),
+      headerOffset,
+      sparse: false,
+    };
+    this.currentPath = name;
+    const sink = this.handlers.entry(header);
+    if (type === 'file') {
+      this.sink = sink;
+      this.beginData(effectiveSize);
+    } else {
+      sink?.end();
+      // Directories (GNU dumpdir), links and devices rarely carry data; when they do it is skipped.
+      this.skipData(effectiveSize);
+    }
+  }
+
+  private startSparse(
+    header: TarEntryHeader,
+    segments: SparseSegment[],
+    stored: number,
+    realSize: number,
+    blockOffset: number,
+  ): void {
+    const checked = normalizeSegments(segments, realSize);
+    if (typeof checked === 'string') {
+      this.corruptHeader(blockOffset, checked, header.path);
+      this.skipData(stored);
+      return;
+    }
+    const sink = this.handlers.entry({ ...header, size: realSize });
+    this.sink = sink ? new SparseExpander(sink, checked, realSize) : undefined;
+    this.beginData(stored);
+  }
+
+  private onSparseExtension(block: Buffer, blockOffset: number): void {
+    const pending = this.pendingSparse;
+    if (!pending) return;
+    for (let i = 0; i < 21; i++) {
+      const at = i * 24;
+      if (block[at] === 0) break;
+      pending.segments.push({ offset: numeric(block, at, 12), length: numeric(block, at + 12, 12) });
+    }
+    if (block[504] !== 0) return;
+    this.pendingSparse = undefined;
+    this.state = 'header';
+    this.startSparse(pending.header, pending.segments, pending.stored, pending.realSize, blockOffset);
+  }
+
+  private corruptHeader(blockOffset: number, why: string, member?: string): void {
+    this.handlers.problem({
+      kind: 'corrupt',
+      offset: blockOffset,
+      ...(member !== undefined ? { member } : {}),
+      message: `bad tar header at byte ${blockOffset}${member !== undefined ? ` for "${member}"` : ''}: ${why}; the archive is damaged there`,
+    });
+    this.entryHeaderOffset = -1;
+    this.pax = [];
+    this.longName = undefined;
+    this.longLink = undefined;
+    this.state = 'resync';
+    this.resyncFrom = blockOffset;
+  }
+
+  private beginExtended(extended: PendingExtended): void {
+    this.extended = extended;
+    this.extendedChunks = [];
+    this.extendedFill = 0;
+    const padded = Math.ceil(extended.size / BLOCK) * BLOCK;
+    if (padded === 0) {
+      this.finishExtended();
+      return;
+    }
+    this.remaining = padded;
+    this.state = 'extended';
+  }
+
+  private finishExtended(): void {
+    const extended = this.extended as PendingExtended;
+    const data = Buffer.concat(this.extendedChunks, this.extendedFill);
+    this.extended = undefined;
+    this.extendedChunks = [];
+    this.state = 'header';
+    const at = this.offset - Math.ceil(extended.size / BLOCK) * BLOCK;
+    switch (extended.kind) {
+      case 'gnu-long-name':
+      case 'gnu-long-link': {
+        const end = data.indexOf(0);
+        const value = data.toString('utf8', 0, end === -1 ? data.length : end);
+        if (extended.kind === 'gnu-long-name') this.longName = value;
+        else this.longLink = value;
+        return;
+      }
+      case 'pax':
+      case 'pax-global': {
+        const records = parsePax(data);
+        if (typeof records === 'string') {
+          this.corruptHeader(at, `its pax extended header is invalid (${records})`);
+          this.state = 'header';
+          return;
+        }
+        if (extended.kind === 'pax') this.pax = records;
+        else {
+          // A global header applies to every later entry; keep only the last value per key.
+          const merged = new Map(this.paxGlobal);
+          for (const [k, v] of records) merged.set(k, v);
+          this.paxGlobal = [...merged];
+        }
+        return;
+      }
+    }
+  }
+
+  /** pax sparse 1.0: the map leads the member's data as decimal lines (count, offset/size pairs), padded to a block. */
+  private onSparseMapBlock(block: Buffer, blockOffset: number): void {
+    const pending = this.pendingSparseV1;
+    if (!pending) return;
+    pending.mapBlocks.push(Buffer.from(block));
+    const data = Buffer.concat(pending.mapBlocks);
+    const mapBytes = data.length;
+    let cursor = 0;
+    let incomplete = false;
+    const readNumber = (): number => {
+      const newline = data.indexOf(0x0a, cursor);
+      if (newline === -1) {
+        incomplete = true;
+        return Number.NaN;
+      }
+      const text = data.toString('latin1', cursor, newline);
+      cursor = newline + 1;
+      return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    };
+    const count = readNumber();
+    const segments: SparseSegment[] = [];
+    for (let i = 0; i < count && !incomplete; i++) {
+      segments.push({ offset: readNumber(), length: readNumber() });
+    }
+    if (incomplete) {
+      if (mapBytes >= pending.stored || mapBytes >= MAX_EXTENDED_HEADER_BYTES) {
+        this.pendingSparseV1 = undefined;
+        this.corruptHeader(pending.headerBlock, 'its sparse map is unreadable', pending.header.path);
+        this.skipData(Math.max(0, pending.stored - mapBytes));
+      }
+      return;
+    }
+    this.pendingSparseV1 = undefined;
+    this.state = 'header';
+    const broken =
+      !Number.isSafeInteger(count) || segments.some((s) => Number.isNaN(s.offset) || Number.isNaN(s.length));
+    const checked = broken ? 'its sparse map is unreadable' : normalizeSegments(segments, pending.realSize);
+    if (typeof checked === 'string') {
+      this.corruptHeader(blockOffset, checked, pending.header.path);
+      this.skipData(Math.max(0, pending.stored - mapBytes));
+      return;
+    }
+    const sink = this.handlers.entry(pending.header);
+    this.sink = sink ? new SparseExpander(sink, checked, pending.realSize) : undefined;
+    this.beginData(Math.max(0, pending.stored - mapBytes));
+  }
+
+  private beginData(size: number): void {
+    if (size === 0) {
+      this.sink?.end();
+      this.sink = undefined;
+      this.state = 'header';
+      return;
+    }
+    this.remaining = size;
+    this.state = 'data';
+    this.padAfter = (BLOCK - (size % BLOCK)) % BLOCK;
+  }
+
+  private padAfter = 0;
+
+  private finishData(): void {
+    this.sink?.end();
+    this.sink = undefined;
+    if (this.padAfter > 0) {
+      this.remaining = this.padAfter;
+      this.state = 'padding';
+    } else this.state = 'header';
+  }
+
+  private skipData(size: number): void {
+    this.sink = undefined;
+    this.beginData(size);
+  }
+}
