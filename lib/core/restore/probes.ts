@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { globToRegExp, type ProbeConfig } from '../config.ts';
+import { StreamingJsonValidator } from './json-validator.ts';
+
+export type BuiltinProbe = 'sqlite' | 'pg-dump' | 'mysql-dump' | 'json';
+
+/** Probe output kept in a finding: enough to see why, small enough for a task-token payload. */
+export const PROBE_OUTPUT_LIMIT = 400;
+/** JSON files up to this size are parsed whole; larger ones are streamed through the validator. */
+export const JSON_PARSE_LIMIT = 4 * 1024 * 1024;
+const DUMP_TAIL_BYTES = 4096;
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Which built-in probe applies to a restored file, from its name and first bytes. */
+export function builtinProbeFor(relativePath: string, head: Buffer): BuiltinProbe | undefined {
+  if (head.length >= 16 && head.subarray(0, 16).equals(SQLITE_MAGIC)) return 'sqlite';
+  if (relativePath.toLowerCase().endsWith('.json')) return 'json';
+  const text = head.toString('latin1');
+  // Header lines only: the first comment block of the dump.
+  const firstLines = text.split('\n', 6).join('\n');
+  if (/^-- PostgreSQL database dump\s*$/m.test(firstLines)) return 'pg-dump';
+  if (/^-- (MySQL|MariaDB) dump \d/m.test(firstLines)) return 'mysql-dump';
+  return undefined;
+}
+
+/** Runs a built-in probe; undefined when the file passes, else why it fails. */
+export async function runBuiltinProbe(
+  probe: BuiltinProbe,
+  file: string,
+  size: number,
+): Promise<string | undefined> {
+  switch (probe) {
+    case 'sqlite':
+      return sqliteIntegrity(file);
+    case 'pg-dump':
+      return dumpCompleteness(file, size, '-- PostgreSQL database dump complete', 'pg_dump');
+    case 'mysql-dump':
+      return dumpCompleteness(file, size, '-- Dump completed', 'mysqldump');
+    case 'json':
+      return jsonValidity(file, size);
+  }
+}
+
+function sqliteIntegrity(file: string): string | undefined {
+  let db: Database.Database | undefined;
+  try {
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true });
+    } catch (error) {
+      // A WAL-mode database without its -shm cannot always be opened read-only; this copy is ours.
+      if (!/CANTOPEN|READONLY|unable to open/i.test(String((error as Error).message ?? error))) throw error;
+      db = new Database(file, { fileMustExist: true });
+    }
+    const rows = db.pragma('integrity_check') as Array<{ integrity_check: string }>;
+    const messages = rows.map((row) => row.integrity_check);
+    if (messages.length === 1 && messages[0] === 'ok') return undefined;
+    return `SQLite PRAGMA integrity_check reported: ${trimOutput(messages.join('; '))}`;
+  } catch (error) {
+    return `SQLite database cannot be checked: ${trimOutput((error as Error).message ?? String(error))}`;
+  } finally {
+    db?.close();
+  }
+}
+
+async function dumpCompleteness(
+  file: string,
+  size: number,
+  marker: string,
+  tool: string,
+): Promise<string | undefined> {
+  const handle = await open(file, 'r');
+  try {
+    const length = Math.min(size, DUMP_TAIL_BYTES);
+    const tail = Buffer.alloc(length);
+    await handle.read(tail, 0, length, size - length);
+    if (tail.toString('latin1').includes(marker)) return undefined;
+    const lastLine = tail.toString('latin1').trimEnd().split('\n').pop() ?? '';
+    return `the ${tool} dump does not end with its completion marker "${marker}" (truncated or interrupted dump); its last line is: ${trimOutput(lastLine)}`;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function jsonValidity(file: string, size: number): Promise<string | undefined> {
+  if (size <= JSON_PARSE_LIMIT) {
+    try {
+      JSON.parse(await readFile(file, 'utf8'));
+      return undefined;
+    } catch (error) {
+      return `invalid JSON: ${trimOutput((error as Error).message)}`;
+    }
+  }
+  const validator = new StreamingJsonValidator();
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+      validator.write(chunk as Buffer);
+    }
+    validator.end();
+    return undefined;
+  } catch (error) {
+    return `invalid JSON: ${trimOutput((error as Error).message)}`;
+  }
+}
+
+/** Whether a configured probe applies: a glob without `/` matches the file name at any depth. */
+export function probeMatches(match: string, relativePath: string): boolean {
+  const pattern = globToRegExp(match);
+  if (pattern.test(relativePath)) return true;
+  return !match.includes('/') && pattern.test(path.posix.basename(relativePath));
+}
+
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Runs a configured probe in a shell, in the sandbox root, with `{file}` replaced by the
+ * quoted absolute path. On timeout the whole process group is killed (a probe's children
+ * must not outlive it). Undefined when it passes, else why it fails.
+ */
+export async function runCustomProbe(
+  probe: ProbeConfig,
+  file: string,
+  root: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const command = probe.command.replaceAll('{file}', shellQuote(file));
+  const timeoutMs = (probe.timeoutSeconds > 0 ? probe.timeoutSeconds : 300) * 1000;
+  const child = spawn('/bin/sh', ['-c', command], {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    if (output.length > 64 * 1024) output = output.slice(-32 * 1024);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let timedOut = false;
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // the group is already gone
+    }
+    // A grandchild that escaped the group may still hold the pipes open.
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, timeoutMs);
+  const onAbort = () => killGroup();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
+    (resolve) => {
+      child.once('error', (error) => resolve({ code: null, signal: null, error }));
+      child.once('exit', (code, exitSignal) => resolve({ code, signal: exitSignal }));
+    },
+  );
+  clearTimeout(timer);
+  signal?.removeEventListener('abort', onAbort);
+  const shown = trimOutput(output.trim());
+  if (timedOut) {
+    return `probe "${probe.command}" timed out after ${timeoutMs / 1000} s (its process group was killed)${shown ? `; output: ${shown}` : ''}`;
+  }
+  if (outcome.error) return `probe "${probe.command}" could not start: ${outcome.error.message}`;
+  if (outcome.code !== 0) {
+    const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+    return `probe "${probe.command}" ${how}${shown ? `; output: ${shown}` : ''}`;
+  }
+  if (probe.expect !== undefined && !output.trim().includes(probe.expect.trim())) {
+    return `probe "${probe.command}" output does not contain "${probe.expect}"; output: ${shown || '(none)'}`;
+  }
+  return undefined;
+}
+
+/** Keeps the end of long output: that is where tools say what went wrong. */
+export function trimOutput(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > PROBE_OUTPUT_LIMIT ? `...${flat.slice(-(PROBE_OUTPUT_LIMIT - 3))}` : flat;
+}

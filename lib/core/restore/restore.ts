@@ -1,0 +1,484 @@
+import { createHash } from 'node:crypto';
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { archiveFormatOf } from '../compression.ts';
+import { effectiveRestoreLimits, type Policy, type ProbeConfig } from '../config.ts';
+import { StoreError } from '../errors.ts';
+import { type Finding, type FindingCode, finding, statusOfFindings } from '../findings.ts';
+import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
+import type { Backup, BackupObject, ContentDigest, RestoreResult } from '../model.ts';
+import type { ObjectStore } from '../ports.ts';
+import { isOutOfSpace, RestoreAbort } from './abort.ts';
+import { extractSingleFile, extractTar } from './extract.ts';
+import { RestoreLimits } from './limits.ts';
+import { builtinProbeFor, probeMatches, runBuiltinProbe, runCustomProbe } from './probes.ts';
+import { type RestoredFile, SandboxTree } from './sandbox-tree.ts';
+
+export type RestorePhase = 'download' | 'extract' | 'verify' | 'probes' | 'cleanup';
+
+export interface RestoreProgress {
+  phase: RestorePhase;
+  /** Compressed (archive) or downloaded (directory) bytes read so far. */
+  bytes: number;
+  files: number;
+}
+
+export interface RestoreRequest {
+  backup: Backup;
+  store: ObjectStore;
+  /** An empty (or absent) folder; everything restored stays below it. Its contents are removed afterwards. */
+  root: string;
+  policy: Policy;
+  probes: ProbeConfig[];
+  /** What the integrity pass recorded of each file (a complete listing: counts are compared too). */
+  references?: ContentDigest[];
+  signal?: AbortSignal;
+  onProgress?: (progress: RestoreProgress) => void;
+  /** Leave the restored files in place (for debugging); the default removes them. */
+  keep?: boolean;
+}
+
+/** Objects of a directory backup downloaded at once. */
+export const DOWNLOAD_PARALLELISM = 8;
+/** Findings kept per code; the rest are summarised, so a result fits a task-token payload (256 KB). */
+export const MAX_FINDINGS_PER_CODE = 25;
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+const PROGRESS_EVERY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Restores one backup into an empty sandbox root and proves it usable: safe extraction
+ * under limits, every file hashed while written and again on disk, compared with the
+ * catalogue and every reference checksum, then the application probes. Never a PASS for
+ * what could not be restored or verified.
+ */
+export async function restoreBackup(request: RestoreRequest): Promise<RestoreResult> {
+  const { backup, policy } = request;
+  const findings: Finding[] = [];
+  const phases = { downloadMs: 0, extractMs: 0, verifyMs: 0, probesMs: 0, cleanupMs: 0 };
+  const tree = new SandboxTree(request.root);
+  const where = { backup: backup.id };
+  const started = performance.now();
+  let completed = false;
+  try {
+    await prepareRoot(tree.root);
+    const limits = new RestoreLimits(effectiveRestoreLimits(policy));
+    if (backup.kind === 'archive') await restoreArchive(request, tree, limits, phases, findings);
+    else await restoreDirectory(request, tree, limits, phases);
+
+    request.onProgress?.({ phase: 'verify', bytes: limits.bytes, files: tree.files.size });
+    const verifyStarted = performance.now();
+    verifyOnDisk(tree, backup, findings);
+    await compareWithReferences(request, tree, findings);
+    phases.verifyMs = performance.now() - verifyStarted;
+
+    request.onProgress?.({ phase: 'probes', bytes: limits.bytes, files: tree.files.size });
+    const probesStarted = performance.now();
+    await runProbes(request, tree, findings);
+    phases.probesMs = performance.now() - probesStarted;
+    completed = true;
+  } catch (error) {
+    tree.closeAll();
+    findings.push(failureFinding(error, backup.id, tree.root));
+  }
+  const durationMs = performance.now() - started;
+  if (completed && policy.rtoMinutes > 0 && durationMs > policy.rtoMinutes * 60_000) {
+    findings.push(
+      finding(
+        'RTO_EXCEEDED',
+        `the restore took ${formatSeconds(durationMs)}, longer than the series' RTO of ${policy.rtoMinutes} min: a real recovery would miss its target; speed up the restore path or revisit the RTO`,
+        where,
+      ),
+    );
+  }
+  let filesRestored = 0;
+  let bytesRestored = 0;
+  for (const file of tree.files.values()) {
+    filesRestored += 1;
+    bytesRestored += file.size;
+  }
+  if (!request.keep) {
+    request.onProgress?.({ phase: 'cleanup', bytes: bytesRestored, files: filesRestored });
+    const cleanupStarted = performance.now();
+    try {
+      await emptyFolder(tree.root);
+    } catch (error) {
+      findings.push(
+        finding(
+          'RESTORE_FAILED',
+          `the sandbox ${tree.root} could not be cleaned after the restore: ${(error as Error).message}; remove it by hand`,
+          where,
+        ),
+      );
+    }
+    phases.cleanupMs = performance.now() - cleanupStarted;
+  }
+  const kept = capFindings(findings);
+  return {
+    backupId: backup.id,
+    status: statusOfFindings(kept),
+    durationMs: Math.round(durationMs),
+    filesRestored,
+    bytesRestored,
+    phases: {
+      downloadMs: Math.round(phases.downloadMs),
+      extractMs: Math.round(phases.extractMs),
+      verifyMs: Math.round(phases.verifyMs),
+      probesMs: Math.round(phases.probesMs),
+      cleanupMs: Math.round(phases.cleanupMs),
+    },
+    findings: kept,
+  };
+}
+
+type Phases = RestoreResult['phases'];
+
+async function prepareRoot(root: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  const present = await readdir(root);
+  if (present.length > 0) {
+    throw new RestoreAbort(
+      'RESTORE_FAILED',
+      `the sandbox root ${root} is not empty (${present.length} entries, e.g. "${present[0]}"): a restore needs an empty folder so nothing is mistaken for restored data`,
+    );
+  }
+}
+
+async function restoreArchive(
+  request: RestoreRequest,
+  tree: SandboxTree,
+  limits: RestoreLimits,
+  phases: Phases,
+  findings: Finding[],
+): Promise<void> {
+  const { backup, store } = request;
+  const member: BackupObject = backup.members[0] ?? {
+    key: backup.key,
+    path: backup.name,
+    size: backup.bytes,
+    lastModified: backup.createdAt,
+  };
+  const format = archiveFormatOf(member.path) ?? archiveFormatOf(member.key);
+  if (!format) {
+    throw new RestoreAbort('RESTORE_FAILED', `"${member.path}" is not an archive format this restore knows`);
+  }
+  request.onProgress?.({ phase: 'download', bytes: 0, files: 0 });
+  const downloadStarted = performance.now();
+  const source = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+  phases.downloadMs = performance.now() - downloadStarted;
+  const extractStarted = performance.now();
+  let reported = 0;
+  const options = {
+    tree,
+    limits,
+    compression: format.compression,
+    ...(request.signal ? { signal: request.signal } : {}),
+    onBytes: (bytes: number) => {
+      if (bytes - reported >= PROGRESS_EVERY_BYTES) {
+        reported = bytes;
+        request.onProgress?.({ phase: 'extract', bytes, files: tree.files.size });
+      }
+    },
+  };
+  const stats = format.tar
+    ? await extractTar(source, options)
+    : await extractSingleFile(source, path.posix.basename(format.stem), options);
+  phases.extractMs = performance.now() - extractStarted;
+  if (member.size > 0 && stats.compressedBytes !== member.size) {
+    findings.push(
+      finding(
+        'RESTORE_MISMATCH',
+        `read ${stats.compressedBytes} bytes of "${member.path}" but the catalogue lists ${member.size}: the object changed or the read was cut short`,
+        { backup: backup.id, object: member.path },
+      ),
+    );
+  }
+}
+
+async function restoreDirectory(
+  request: RestoreRequest,
+  tree: SandboxTree,
+  limits: RestoreLimits,
+  phases: Phases,
+): Promise<void> {
+  const { backup, store } = request;
+  const started = performance.now();
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  request.signal?.addEventListener('abort', stop, { once: true });
+  let next = 0;
+  let downloaded = 0;
+  let reported = 0;
+  let firstError: unknown;
+  const downloadOne = async (member: BackupObject) => {
+    const relative = tree.relative(member.path, 'object');
+    limits.entry(relative);
+    limits.declare(member.size, relative);
+    const source = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+    const writer = tree.createFile(relative, limits);
+    await pipeline(
+      source,
+      async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) {
+          writer.write(chunk);
+          downloaded += chunk.length;
+          if (downloaded - reported >= PROGRESS_EVERY_BYTES) {
+            reported = downloaded;
+            request.onProgress?.({ phase: 'download', bytes: downloaded, files: tree.files.size });
+          }
+        }
+      },
+      { signal: controller.signal },
+    );
+    writer.end();
+  };
+  const worker = async () => {
+    while (!controller.signal.aborted && next < backup.members.length) {
+      const member = backup.members[next++] as BackupObject;
+      try {
+        await downloadOne(member);
+      } catch (error) {
+        firstError ??= error;
+        controller.abort();
+      }
+    }
+  };
+  try {
+    request.onProgress?.({ phase: 'download', bytes: 0, files: 0 });
+    await Promise.all(Array.from({ length: Math.min(DOWNLOAD_PARALLELISM, backup.members.length) }, worker));
+  } finally {
+    request.signal?.removeEventListener('abort', stop);
+  }
+  if (firstError) throw firstError;
+  if (request.signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+  phases.downloadMs = performance.now() - started;
+}
+
+/** Reads every restored file back from disk: what the file system holds must be what was written. */
+function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): void {
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  for (const file of tree.files.values()) {
+    if (file.linkOf !== undefined) continue;
+    const onDisk = hashFileSync(tree.absolute(file.path), buffer);
+    if (onDisk.sha256 !== file.sha256 || onDisk.size !== file.size) {
+      findings.push(
+        finding(
+          'RESTORE_MISMATCH',
+          `"${file.path}" on disk (${onDisk.size} bytes, SHA-256 ${onDisk.sha256}) differs from what was written (${file.size} bytes, ${file.sha256}): the sandbox storage corrupted it`,
+          { backup: backup.id, object: file.path },
+        ),
+      );
+    }
+  }
+}
+
+function hashFileSync(file: string, buffer: Buffer): { size: number; sha256: string } {
+  const fd = openSync(file, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+  try {
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, 0, buffer.length, null);
+      if (read === 0) break;
+      hash.update(buffer.subarray(0, read));
+      size += read;
+    }
+    return { size, sha256: hash.digest('hex') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function compareWithReferences(request: RestoreRequest, tree: SandboxTree, findings: Finding[]) {
+  const { backup } = request;
+  const mismatch = (object: string, message: string) =>
+    findings.push(finding('RESTORE_MISMATCH', message, { backup: backup.id, object }));
+  const expect = (source: string, filePath: string, sha256: string | undefined, size: number | undefined) => {
+    const file = tree.files.get(filePath);
+    if (!file) {
+      mismatch(filePath, `"${filePath}" is listed in ${source} but was not restored`);
+      return;
+    }
+    if (size !== undefined && file.size !== size) {
+      mismatch(filePath, `"${filePath}" restored with ${file.size} bytes; ${source} says ${size}`);
+    } else if (sha256 !== undefined && sha256 !== '' && file.sha256 !== sha256.toLowerCase()) {
+      mismatch(filePath, `"${filePath}" restored with SHA-256 ${file.sha256}; ${source} says ${sha256}`);
+    }
+  };
+
+  if (backup.kind === 'directory') {
+    for (const member of backup.members) {
+      const filePath = tree.relative(member.path, 'object');
+      expect('the catalogue', filePath, member.checksumSha256, member.size);
+    }
+    if (tree.files.size !== backup.members.length) {
+      mismatch(backup.key, `${tree.files.size} files restored, the catalogue lists ${backup.members.length}`);
+    }
+    for (const manifestKey of backup.manifestKeys) {
+      const text = await readStoreText(request.store, manifestKey);
+      const folder = path.posix.dirname(manifestKey.slice(backup.key.length));
+      for (const entry of parseSha256Sums(text).entries) {
+        const filePath = folder === '.' || folder === '' ? entry.path : `${folder}/${entry.path}`;
+        expect(manifestKey, filePath, entry.sha256, undefined);
+      }
+    }
+  } else {
+    const rootManifest = tree.files.get(MANIFEST_NAME);
+    if (rootManifest && rootManifest.size <= MAX_MANIFEST_BYTES) {
+      const text = await readFile(tree.absolute(MANIFEST_NAME), 'utf8');
+      for (const entry of parseSha256Sums(text).entries) {
+        expect(`the archive's ${MANIFEST_NAME}`, entry.path, entry.sha256, undefined);
+      }
+    }
+  }
+
+  if (request.references && request.references.length > 0) {
+    let listedFiles = 0;
+    for (const digest of request.references) {
+      if (digest.type !== 'file' && digest.type !== 'hardlink') continue;
+      const filePath = safeRelative(tree, digest.path);
+      if (filePath === undefined) continue;
+      listedFiles += 1;
+      if (digest.type === 'file') expect('the integrity pass', filePath, digest.sha256, digest.size);
+      else expect('the integrity pass', filePath, undefined, undefined);
+    }
+    if (listedFiles !== tree.files.size) {
+      mismatch(
+        backup.key,
+        `${tree.files.size} files restored, the integrity pass read ${listedFiles}: the backup changed between the passes or the restore lost files`,
+      );
+    }
+  }
+}
+
+function safeRelative(tree: SandboxTree, raw: string): string | undefined {
+  try {
+    return tree.relative(raw) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readStoreText(store: ObjectStore, key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of await store.open(key)) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_MANIFEST_BYTES) {
+      throw new RestoreAbort(
+        'RESTORE_FAILED',
+        `manifest ${key} is larger than ${MAX_MANIFEST_BYTES} bytes`,
+        key,
+      );
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: Finding[]): Promise<void> {
+  const tasks: Array<() => Promise<void>> = [];
+  const failed = (file: RestoredFile, message: string) =>
+    findings.push(
+      finding('PROBE_FAILED', `"${file.path}": ${message}`, { backup: request.backup.id, object: file.path }),
+    );
+  for (const file of tree.files.values()) {
+    if (file.linkOf !== undefined) continue;
+    const absolute = tree.absolute(file.path);
+    const builtin = builtinProbeFor(file.path, file.head);
+    if (builtin) {
+      tasks.push(async () => {
+        const problem = await runBuiltinProbe(builtin, absolute, file.size);
+        if (problem) failed(file, problem);
+      });
+    }
+    for (const probe of request.probes) {
+      if (!probeMatches(probe.match, file.path)) continue;
+      tasks.push(async () => {
+        const problem = await runCustomProbe(probe, absolute, tree.root, request.signal);
+        if (problem) failed(file, problem);
+      });
+    }
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      if (request.signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+      await (tasks[next++] as () => Promise<void>)();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, tasks.length) }, worker));
+}
+
+function failureFinding(error: unknown, backupId: string, root: string): Finding {
+  if (error instanceof RestoreAbort) {
+    return finding(error.code, error.message, {
+      backup: backupId,
+      ...(error.object !== undefined ? { object: error.object } : {}),
+    });
+  }
+  if (error instanceof StoreError) {
+    const code: FindingCode = error.kind === 'access-denied' ? 'ACCESS_DENIED' : 'RESTORE_FAILED';
+    return finding(code, `the restore could not read the backup: ${error.message}`, { backup: backupId });
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (isOutOfSpace(error)) {
+    return finding(
+      'RESTORE_FAILED',
+      `the sandbox ran out of space at ${root} (${message}): give the restore more scratch storage`,
+      { backup: backupId },
+    );
+  }
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
+    return finding('ARCHIVE_TRUNCATED', `the compressed stream ends early: ${message}`, { backup: backupId });
+  }
+  if (code === 'Z_DATA_ERROR' || code?.startsWith('ERR_ZSTD') || code === 'ERR__ERROR_CORRUPTION_DETECTED') {
+    return finding('ARCHIVE_CORRUPT', `the compressed stream is invalid: ${message}`, { backup: backupId });
+  }
+  return finding('RESTORE_FAILED', `the restore failed unexpectedly: ${message}`, { backup: backupId });
+}
+
+async function emptyFolder(root: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await Promise.all(
+    names.map((name) => rm(path.join(root, name), { recursive: true, force: true, maxRetries: 2 })),
+  );
+}
+
+function capFindings(findings: Finding[]): Finding[] {
+  const perCode = new Map<FindingCode, number>();
+  const kept: Finding[] = [];
+  for (const item of findings) {
+    const seen = (perCode.get(item.code) ?? 0) + 1;
+    perCode.set(item.code, seen);
+    if (seen <= MAX_FINDINGS_PER_CODE) kept.push(item);
+  }
+  for (const [code, count] of perCode) {
+    if (count > MAX_FINDINGS_PER_CODE) {
+      const first = findings.find((f) => f.code === code) as Finding;
+      kept.push({
+        ...first,
+        object: undefined,
+        message: `${count - MAX_FINDINGS_PER_CODE} more ${code} findings like the ones above were left out`,
+      } as Finding);
+    }
+  }
+  return kept.map((f) => (f.object === undefined ? withoutUndefined(f) : f));
+}
+
+function withoutUndefined(f: Finding): Finding {
+  const { object: _object, ...rest } = f;
+  return rest;
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
