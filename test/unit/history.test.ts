@@ -1,0 +1,248 @@
+import { describe, expect, it } from 'vitest';
+import {
+  formatBytes,
+  formatDuration,
+  type HistoryData,
+  historyJson,
+  loadHistory,
+  renderHistory,
+  sparkline,
+  trendOf,
+} from '../../lib/core/history.ts';
+import {
+  applyResultsToBaseline,
+  BASELINE_POINTS,
+  emptyBaseline,
+  sizeAnomaly,
+} from '../../lib/core/ledger.ts';
+import { backup, newLedger, result } from '../integration/ledger-support.ts';
+
+const SPARK = /[▁▂▃▄▅▆▇█]/;
+
+function sample(): HistoryData {
+  const point = (i: number, value: number) => ({
+    at: `2025-01-${String(i + 1).padStart(2, '0')}T00:00:00.000Z`,
+    value,
+    runId: `run-${i}`,
+    backupId: `b-${i}`,
+  });
+  return {
+    generatedAt: '2025-02-01T00:00:00.000Z',
+    runs: [
+      {
+        runId: 'run-2',
+        trigger: 'schedule',
+        sources: ['s3://b'],
+        startedAt: '2025-01-31T02:00:00.000Z',
+        finishedAt: '2025-01-31T02:10:00.000Z',
+        status: 'FAIL',
+        counts: { backups: 5, pass: 3, warn: 1, fail: 1, series: 2 },
+      },
+      {
+        runId: 'run-3',
+        trigger: 'cli',
+        sources: ['/x'],
+        startedAt: '2025-02-01T00:00:00.000Z',
+        status: 'RUNNING',
+      },
+    ],
+    series: [
+      {
+        series: 'db-nightly',
+        status: 'WARN',
+        lastCheckedAt: '2025-01-31T02:05:00.000Z',
+        sizes: [1, 2, 3, 4, 5, 6, 7, 8].map((v, i) => point(i, v * 1024 * 1024)),
+        scores: [1, 1, 0.5, 1].map((v, i) => point(i, v)),
+        restoreMs: [1200, 1300, 65_000].map((v, i) => point(i, v)),
+      },
+    ],
+  };
+}
+
+describe('renderHistory', () => {
+  it('shows the runs table and sparklines on a unicode terminal', () => {
+    const text = renderHistory(sample(), { width: 100, unicode: true });
+    expect(text).toMatch(/RUN ID\s+STARTED\s+TRIGGER\s+STATUS\s+PASS\s+WARN\s+FAIL/);
+    expect(text).toMatch(/run-2\s+2025-01-31 02:00\s+schedule\s+FAIL\s+3\s+1\s+1/);
+    expect(text).toMatch(/run-3\s+2025-02-01 00:00\s+cli\s+RUNNING\s+-\s+-\s+-/);
+    expect(text).toContain('db-nightly  WARN');
+    expect(text).toMatch(/size\s+▁▂▃▄▅▆▇█ {2}last 8\.0 MiB/);
+    expect(text).toMatch(/score\s+██▁█ {2}last 1\.00/);
+    expect(text).toMatch(/restore\s+▁▁█ {2}last 1m05s/);
+  });
+
+  it('prints plain numbers, no sparkline characters, when not unicode', () => {
+    const text = renderHistory(sample(), { width: 100, unicode: false });
+    expect(text).not.toMatch(SPARK);
+    expect(text).not.toContain('→');
+    expect(text).toContain('1.0 MiB, 2.0 MiB, 3.0 MiB');
+    expect(text).toContain('1.2 s, 1.3 s, 1m05s');
+  });
+
+  it('keeps the newest points and fits the width when there are too many', () => {
+    const data = sample();
+    const series = data.series[0];
+    if (!series) throw new Error('sample has a series');
+    series.scores = Array.from(
+      { length: 200 },
+      (_, i) => ({ ...series.scores[0], value: (i % 10) / 10 }) as never,
+    );
+    for (const unicode of [true, false]) {
+      const text = renderHistory(data, { width: 60, unicode });
+      const line = text.split('\n').find((l) => l.trimStart().startsWith('score')) as string;
+      expect(line.length).toBeLessThanOrEqual(60);
+      if (!unicode) {
+        expect(line).toContain('...');
+        expect(line.endsWith('0.90')).toBe(true);
+      }
+    }
+  });
+
+  it('says so when the ledger is empty', () => {
+    const text = renderHistory({ generatedAt: 'x', runs: [], series: [] }, { width: 80, unicode: false });
+    expect(text).toContain('no runs recorded in this ledger yet');
+    expect(text).toContain('no series recorded in this ledger yet');
+  });
+});
+
+describe('history helpers', () => {
+  it('sparkline spans the bars from min to max and a flat line sits mid-height', () => {
+    expect(sparkline([0, 7, 14])).toBe('▁▅█');
+    expect(sparkline([3, 3, 3])).toBe('▅▅▅');
+    expect(sparkline([])).toBe('');
+  });
+
+  it('formats sizes and durations', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(300 * 1024 ** 3)).toBe('300 GiB');
+    expect(formatDuration(850)).toBe('850 ms');
+    expect(formatDuration(3200)).toBe('3.2 s');
+    expect(formatDuration(125_000)).toBe('2m05s');
+  });
+
+  it('trendOf: one size point per backup, oldest first; failed and skipped restores left out', () => {
+    const b1 = backup('a-1.tar', 'a', '2025-01-01T00:00:00Z', 100);
+    const b2 = backup('a-2.tar', 'a', '2025-01-02T00:00:00Z', 200);
+    const newestFirst = [
+      result('r3', b2, 'restore', 'FAIL', '2025-01-03T00:02:00.000Z', { durationMs: 9 }),
+      result('r3', b2, 'integrity', 'PASS', '2025-01-03T00:01:00.000Z'),
+      result('r2', b2, 'integrity', 'PASS', '2025-01-02T00:01:00.000Z'),
+      result('r2', b1, 'restore', 'PASS', '2025-01-02T00:00:30.000Z', { durationMs: 5 }),
+      result('r1', b1, 'integrity', 'FAIL', '2025-01-01T00:01:00.000Z'),
+      result('r1', b1, 'restore', 'SKIPPED', '2025-01-01T00:02:00.000Z'),
+    ];
+    const trend = trendOf({ series: 'a', status: 'FAIL', stages: {} }, newestFirst);
+    expect(trend.sizes.map((p) => p.value)).toEqual([100, 200]);
+    expect(trend.scores.map((p) => p.value)).toEqual([0.5, 1, 1]);
+    expect(trend.restoreMs.map((p) => p.value)).toEqual([5]);
+  });
+
+  it('historyJson is plain JSON with a schema version', () => {
+    const json = historyJson(sample());
+    expect(json.schemaVersion).toBe(1);
+    expect(JSON.parse(JSON.stringify(json))).toEqual(json);
+    expect(json.series[0]?.sizes).toHaveLength(8);
+  });
+});
+
+describe('baseline rule and size anomaly', () => {
+  it('keeps the newest 20 sizes, one per backup, and is unchanged by a repeat', () => {
+    let baseline = emptyBaseline('s');
+    for (let i = 0; i < 25; i++) {
+      const b = backup(`s-${i}.tar`, 's', '2025-01-01T00:00:00Z', 1000 + i);
+      baseline = applyResultsToBaseline(baseline, [
+        result('r', b, 'integrity', 'PASS', `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`),
+      ]);
+    }
+    expect(baseline.sizes).toHaveLength(BASELINE_POINTS);
+    expect(baseline.sizes[0]?.bytes).toBe(1005);
+    expect(baseline.sizes.at(-1)?.bytes).toBe(1024);
+    const again = applyResultsToBaseline(baseline, [
+      result(
+        'r',
+        backup('s-24.tar', 's', '2025-01-01T00:00:00Z', 1024),
+        'integrity',
+        'PASS',
+        '2025-01-09T00:00:00.000Z',
+      ),
+    ]);
+    expect(again).toBe(baseline);
+  });
+
+  it('flags below 50 % or above 200 % of the median of at least 3 previous backups', () => {
+    let baseline = emptyBaseline('s');
+    const add = (name: string, bytes: number, files: number) => {
+      baseline = applyResultsToBaseline(baseline, [
+        result(
+          'r',
+          backup(name, 's', '2025-01-01T00:00:00Z', bytes),
+          'integrity',
+          'PASS',
+          `2025-01-01T00:00:0${baseline.sizes.length}.000Z`,
+          {
+            files,
+          },
+        ),
+      ]);
+    };
+    add('a', 1000, 10);
+    add('b', 1100, 10);
+    expect(sizeAnomaly(baseline, 10, 10)).toBeUndefined();
+    add('c', 900, 10);
+    expect(sizeAnomaly(baseline, 1000, 10)).toBeUndefined();
+    expect(sizeAnomaly(baseline, 499, 10)).toMatch(
+      /^size 499 is 50% of the median 1000 of the last 3 backups$/,
+    );
+    expect(sizeAnomaly(baseline, 2001, 10)).toMatch(/size 2001/);
+    expect(sizeAnomaly(baseline, 1000, 21)).toMatch(/^file count 21 is 210% of the median 10/);
+    expect(sizeAnomaly(baseline, 1000, 5)).toBeUndefined();
+    expect(sizeAnomaly(baseline, 1000, 4)).toMatch(/file count 4/);
+    // A backup's own point is not compared with itself: with it left out, only 2 remain.
+    expect(sizeAnomaly(baseline, 10, 10, '/backups/c')).toBeUndefined();
+  });
+});
+
+describe('loadHistory over a real ledger', () => {
+  it('gathers runs and per-series trends with Queries only', async () => {
+    const { ledger, commands } = await newLedger();
+    const sizes = [100, 120, 90, 400];
+    for (const [i, bytes] of sizes.entries()) {
+      const runId = `run-${i}`;
+      const b = backup(`db-${i}.tar`, 'db', `2025-01-0${i + 1}T00:00:00Z`, bytes);
+      await ledger.startRun({
+        runId,
+        trigger: 'schedule',
+        sources: ['/b'],
+        startedAt: `2025-01-0${i + 1}T01:00:00.000Z`,
+      });
+      await ledger.recordResults([
+        result(runId, b, 'integrity', 'PASS', `2025-01-0${i + 1}T01:01:00.000Z`),
+        result(runId, b, 'restore', 'PASS', `2025-01-0${i + 1}T01:02:00.000Z`, {
+          durationMs: 1000 * (i + 1),
+        }),
+      ]);
+      await ledger.finishRun(runId, {
+        status: 'PASS',
+        counts: { backups: 1, pass: 1, warn: 0, fail: 0, series: 1 },
+        finishedAt: `2025-01-0${i + 1}T01:03:00.000Z`,
+      });
+    }
+    const other = backup('web-0.tar', 'web', '2025-01-01T00:00:00Z', 7);
+    await ledger.recordResults([result('run-0', other, 'integrity', 'PASS', '2025-01-01T01:05:00.000Z')]);
+    commands.length = 0;
+    const data = await loadHistory(ledger, { runs: 3 });
+    expect(commands.every((c) => c === 'QueryCommand')).toBe(true);
+    expect(commands).toHaveLength(4); // runs, series, and one per series
+    expect(data.runs.map((r) => r.runId)).toEqual(['run-3', 'run-2', 'run-1']);
+    expect(data.series.map((s) => s.series)).toEqual(['db', 'web']);
+    const db = data.series[0];
+    expect(db?.sizes.map((p) => p.value)).toEqual(sizes);
+    expect(db?.restoreMs.map((p) => p.value)).toEqual([1000, 2000, 3000, 4000]);
+    const only = await loadHistory(ledger, { series: 'web' });
+    expect(only.series.map((s) => s.series)).toEqual(['web']);
+    const text = renderHistory(data, { width: 80, unicode: true });
+    expect(text).toMatch(/size\s+▁▂▁█ {2}last 400 B/);
+    await ledger.close();
+  });
+});
