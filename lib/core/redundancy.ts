@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { policyFor } from './config.ts';
 import { StoreError, UsageError } from './errors.ts';
@@ -29,11 +29,16 @@ async function streamCopy(
   size: number,
 ): Promise<string> {
   const hash = createHash('sha256');
-  const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
-  tee.on('data', (chunk: Buffer) => hash.update(chunk));
+  const hashing = new Transform({
+    highWaterMark: 1024 * 1024,
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
   const input = await source.open(key);
-  input.pipe(tee);
-  await target.put(key, tee, size);
+  input.once('error', (error) => hashing.destroy(error));
+  await target.put(key, input.pipe(hashing), size);
   return hash.digest('hex');
 }
 
