@@ -9,5 +9,6 @@ export default defineConfig({
     pool: 'forks',
     allowOnly: false,
     passWithNoTests: false,
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });
