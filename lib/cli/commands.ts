@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
@@ -147,16 +147,32 @@ export async function showHistory(options: CliOptions, io: CliIo, config: Config
   }
 }
 
+/** The folder the last demo made, so a second demo may replace it and nothing else. */
+const DEMO_MARKER = '.backup-validator/demo-folder';
+
 export async function runDemo(options: CliOptions, io: CliIo, progress: Progress): Promise<number> {
   const { makeDemoBackups } = await import('./demo-data.ts');
   const { main } = await import('./main.ts');
+  const { mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
   const dir = resolve(io.cwd, options.dir ?? 'backup-validator-demo');
+  const marker = resolve(io.cwd, DEMO_MARKER);
+  const previous = await readFile(marker, 'utf8').catch(() => '');
+  if (previous.trim() === dir) await rm(dir, { recursive: true, force: true });
   const manifest = await makeDemoBackups(dir);
-  progress.line(`demo: made ${manifest.backups.length} sample backups in ${dir}`);
+  await mkdir(dirname(marker), { recursive: true });
+  await writeFile(marker, `${dir}\n`);
+  progress.line(
+    `demo: made ${manifest.backups.length} sample backups (healthy, damaged and stale) in ${dir}`,
+  );
   const argv = ['comprehensive', '--source', dir, '--ledger', options.ledger];
   if (options.json) argv.push('--json', options.json);
   if (options.quiet) argv.push('--quiet');
   if (options.verbose) argv.push('--verbose');
   if (options.runStore) argv.push('--run-store', options.runStore);
-  return main(argv, io);
+  const code = await main(argv, io);
+  io.stdout.write(
+    `\nThe demo's damaged backups are meant to fail: each shows a finding code an operator would meet.\n` +
+      `Sample folder: ${dir}\nTry: npx backup-validator history --ledger ${options.ledger}\n`,
+  );
+  return code;
 }

@@ -56,10 +56,9 @@ export class Progress implements StageEvents {
       this.draw(`discover: ${this.discoveredCount} backups found`);
   }
 
-  backupStarted(backup: Backup, stage: 'integrity' | 'restore'): void {
+  backupStarted(backup: Backup): void {
     this.current = backup.id;
-    if (!this.tty) this.line(`${stage}: ${backup.id} (${humanBytes(backup.bytes)})`);
-    else this.redraw(true);
+    this.redraw(true);
   }
 
   bytesRead(bytes: number): void {
@@ -69,8 +68,7 @@ export class Progress implements StageEvents {
 
   backupFinished(backup: Backup, stage: 'integrity' | 'restore', status: StageStatus): void {
     this.finishedCount++;
-    if (this.tty) this.line(`${stage}: ${status.padEnd(7)} ${backup.id}`);
-    else this.line(`${stage}: ${status} ${backup.id}`);
+    this.line(`${stage}: ${status.padEnd(7)} ${backup.id} (${humanBytes(backup.bytes)})`);
   }
 
   end(): void {

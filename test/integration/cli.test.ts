@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../../lib/core/model.ts';
+import { runCli } from '../support/cli.ts';
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bv-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function folderWith(name: string, files: Record<string, string | Buffer>): Promise<string> {
+  const root = join(dir, name);
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(root, path, '..'), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+  return root;
+}
+
+function stamp(hoursAgo: number): string {
+  return new Date(Date.now() - hoursAgo * 3_600_000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace('T', '_')
+    .slice(0, 15);
+}
+
+describe('backup-validator CLI', () => {
+  it('prints usage with --help and exits 0', async () => {
+    const result = await runCli(['--help'], dir);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: backup-validator <command>');
+  });
+
+  it.each([
+    [['frobnicate'], 'unknown command "frobnicate"'],
+    [['integrity', '--sauce', 'x'], "Unknown option '--sauce'"],
+    [['integrity'], 'no source to validate'],
+    [['history', '--runs', 'zero'], '--runs must be a whole number'],
+  ])('exits 2 on bad usage: %j', async (args, message) => {
+    const result = await runCli([...args, '--ledger', join(dir, 'usage-ledger')], dir);
+    expect(result.stderr).toContain(message);
+    expect(result.code).toBe(2);
+  });
+
+  it('exits 2 naming the key of a bad configuration, before anything runs', async () => {
+    const source = await folderWith('cfg-src', { [`a-${stamp(1)}.tar`]: 'x' });
+    const config = join(dir, 'bad.json');
+    await writeFile(config, JSON.stringify({ defaults: { rpoMinutes: -1 } }));
+    const result = await runCli(
+      ['integrity', '--source', source, '--config', config, '--ledger', join(dir, 'cfg-ledger')],
+      dir,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('defaults.rpoMinutes');
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 3 with one clear line when a source folder does not exist', async () => {
+    const missing = join(dir, 'no-such-folder');
+    const result = await runCli(
+      ['discover', '--source', missing, '--ledger', join(dir, 'missing-ledger')],
+      dir,
+    );
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(missing);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('discovers an inventory and writes the JSON report', async () => {
+    const source = await folderWith('inv', {
+      [`db-${stamp(2)}.tar`]: 'x'.repeat(10),
+      [`db-${stamp(26)}.tar`]: 'y'.repeat(10),
+      [`backups/${stamp(3)}/app/config.json`]: '{}',
+    });
+    const json = join(dir, 'inv.json');
+    const result = await runCli(
+      ['discover', '--source', source, '--json', json, '--ledger', join(dir, 'inv-ledger')],
+      dir,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^SERIES\s+BACKUP\s+KIND\s+OBJECTS\s+SIZE\s+AGE/m);
+    const report = JSON.parse(await readFile(json, 'utf8')) as RunReport;
+    expect(report.schemaVersion).toBe(1);
+    expect(report.backups.map((b) => [b.series, b.kind, b.integrity.status])).toEqual([
+      ['backups', 'directory', 'SKIPPED'],
+      ['db', 'archive', 'SKIPPED'],
+      ['db', 'archive', 'SKIPPED'],
+    ]);
+  });
+
+  it('passes healthy backups (exit 0) and fails a damaged one (exit 1), recording history', async () => {
+    const good = Buffer.from('healthy contents');
+    const healthy = await folderWith('healthy', {
+      [`backups/${stamp(1)}/data.bin`]: good,
+      [`backups/${stamp(1)}/SHA256SUMS`]: `${sha(good)}  data.bin\n`,
+    });
+    const ledger = join(dir, 'ok-ledger');
+    const ok = await runCli(['integrity', '--source', healthy, '--ledger', ledger, '--quiet'], dir);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/PASS: 1 backup\(s\) in 1 series: 1 pass, 0 warn, 0 fail/);
+
+    const damaged = await folderWith('damaged', {
+      [`backups/${stamp(1)}/data.bin`]: Buffer.from('healthy c0ntents'),
+      [`backups/${stamp(1)}/SHA256SUMS`]: `${sha(good)}  data.bin\n`,
+    });
+    const bad = await runCli(['integrity', '--source', damaged, '--ledger', ledger], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/ERROR CHECKSUM_MISMATCH\s+\S+ \[data.bin\]/);
+
+    const history = await runCli(['history', '--ledger', ledger], dir);
+    expect(history.code).toBe(0);
+    expect(history.stdout).toContain('FAIL');
+    expect(history.stdout).toContain('PASS');
+  });
+});
