@@ -1,0 +1,584 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { StoreError, UsageError } from '../core/errors.ts';
+import type { ObjectInfo } from '../core/model.ts';
+import type { CopyTarget, ObjectStore } from '../core/ports.ts';
+import { DEFAULT_READ_HIGH_WATER_MARK, translateStreamErrors } from './folder-store.ts';
+
+export interface S3StoreOptions {
+  client?: S3Client;
+  clientConfig?: S3ClientConfig;
+  /** Keys per ListObjectsV2 page (S3's maximum and default: 1000). */
+  pageSize?: number;
+  /**
+   * Bytes buffered per upload part. A body is sent from memory, never as an aws-chunked
+   * stream: S3-compatible servers that do not speak aws-chunked store its framing as content.
+   */
+  partSize?: number;
+}
+
+/** CopyObject's limit; larger objects are copied by the caller through put (multipart). */
+const MAX_SINGLE_COPY = 5 * 1024 ** 3;
+const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/**
+ * The integrity pass computes SHA-256 itself; letting the SDK add CRC32 to every request
+ * would stream bodies as aws-chunked, and validating responses would hash every read twice.
+ */
+export const S3_CLIENT_DEFAULTS: S3ClientConfig = {
+  followRegionRedirects: true,
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+};
+
+const CREDENTIAL_ERRORS = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'InvalidClientTokenId',
+]);
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'DNS lookup failed',
+  ETIMEDOUT: 'timed out',
+  ECONNRESET: 'connection reset',
+  ECONNABORTED: 'connection aborted',
+  EPIPE: 'connection closed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  TimeoutError: 'timed out',
+  RequestTimeout: 'timed out',
+  RequestTimeoutException: 'timed out',
+};
+
+/** Backups under `s3://bucket/prefix`. Keys are relative to the prefix. */
+export class S3Store implements ObjectStore, CopyTarget {
+  readonly url: string;
+  readonly bucket: string;
+  /** '' or ending in '/'. */
+  readonly prefix: string;
+  readonly client: S3Client;
+  private readonly pageSize: number | undefined;
+  private readonly partSize: number;
+  /** Resolved from the client config the first time a message needs it. */
+  private endpointDescription: string | undefined;
+
+  constructor(url: string, options: S3StoreOptions = {}) {
+    const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+    if (!match) {
+      throw new UsageError(`"${url}" is not an S3 location: write it as s3://bucket/prefix`, 'source');
+    }
+    this.url = url;
+    this.bucket = match[1] as string;
+    const prefix = match[2] as string;
+    this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.client = options.client ?? new S3Client({ ...S3_CLIENT_DEFAULTS, ...options.clientConfig });
+    this.pageSize = options.pageSize;
+    this.partSize = Math.max(options.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
+  }
+
+  async *list(): AsyncIterable<ObjectInfo> {
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.call(
+        () =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.bucket,
+              Prefix: this.prefix || undefined,
+              ContinuationToken: continuationToken,
+              MaxKeys: this.pageSize,
+            }),
+          ),
+        'list',
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined || !object.Key.startsWith(this.prefix)) continue;
+        const key = object.Key.slice(this.prefix.length);
+        // Folder placeholders made by consoles: not objects of a backup.
+        if (key === '' || (key.endsWith('/') && !object.Size)) continue;
+        const info: ObjectInfo = {
+          key,
+          size: object.Size ?? 0,
+          lastModified: object.LastModified ?? new Date(0),
+        };
+        if (object.StorageClass && object.StorageClass !== 'STANDARD')
+          info.storageClass = object.StorageClass;
+        if (object.ChecksumAlgorithm?.length) info.checksumAlgorithms = [...object.ChecksumAlgorithm];
+        yield info;
+      }
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    const output = await this.call(
+      () =>
+        this.client.send(
+          new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), ChecksumMode: 'ENABLED' }),
+        ),
+      'head',
+      key,
+    );
+    return objectInfoFromHead(key, output);
+  }
+
+  async open(key: string, options?: { highWaterMark?: number }): Promise<Readable> {
+    const output = await this.call(
+      () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) })),
+      'read',
+      key,
+    );
+    await this.describeEndpoint();
+    const body = output.Body as Readable | undefined;
+    if (!body) {
+      throw new StoreError(`S3 returned no body for ${this.locationOf(key)}`, 'io', this.locationOf(key));
+    }
+    return translateStreamErrors(
+      body,
+      (error) => this.translate(error, 'read', key),
+      options?.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK,
+    );
+  }
+
+  /**
+   * Up to one part: PutObject. Larger: a multipart upload of buffered parts. Each request
+   * carries the SHA-256 of its bytes, so S3 refuses anything damaged on the way.
+   */
+  async put(key: string, body: Readable, size: number): Promise<void> {
+    const parts = readParts(body, this.partSize);
+    const first = await this.nextPart(parts, key);
+    const second = first.done ? undefined : await this.nextPart(parts, key);
+    if (!second || second.done) {
+      const data = first.done ? Buffer.alloc(0) : first.value;
+      this.checkSize(key, data.length, size);
+      await this.putWithChecksum(key, data);
+      return;
+    }
+    await this.multipartUpload(key, [first.value, second.value], parts, size);
+  }
+
+  /** Server-side copy when both stores are S3 behind the same endpoint; false otherwise. */
+  async copyFrom(source: ObjectStore, sourceKey: string, key: string): Promise<boolean> {
+    if (!(source instanceof S3Store) || (await source.endpointId()) !== (await this.endpointId()))
+      return false;
+    const { size } = await source.head(sourceKey);
+    if (size > MAX_SINGLE_COPY) return false;
+    const copySource = [source.bucket, ...source.keyOf(sourceKey).split('/')]
+      .map(encodeURIComponent)
+      .join('/');
+    const command = (checksum: boolean) =>
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: this.keyOf(key),
+        CopySource: copySource,
+        ChecksumAlgorithm: checksum ? 'SHA256' : undefined,
+      });
+    try {
+      await this.client.send(command(true));
+    } catch (error) {
+      if (!isChecksumUnsupported(error)) {
+        await this.describeEndpoint();
+        throw this.copyError(error, source, sourceKey, key);
+      }
+      await this.call(() => this.client.send(command(false)), 'write', key);
+    }
+    return true;
+  }
+
+  /** Where a key lives, for messages and StoreError.location. */
+  locationOf(key?: string): string {
+    return key === undefined ? this.url : `s3://${this.bucket}/${this.keyOf(key)}`;
+  }
+
+  private keyOf(key: string): string {
+    return `${this.prefix}${key}`;
+  }
+
+  /** The custom endpoint as a URL, or 'aws' for AWS's own endpoints. */
+  private async endpointId(): Promise<string> {
+    if (!this.client.config.isCustomEndpoint) return 'aws';
+    const provider = this.client.config.endpoint as (() => Promise<EndpointShape>) | undefined;
+    const endpoint = provider ? await provider() : undefined;
+    if (!endpoint) return 'aws';
+    if (endpoint.url) return endpoint.url.href;
+    const port = endpoint.port ? `:${endpoint.port}` : '';
+    return `${endpoint.protocol}//${endpoint.hostname}${port}${endpoint.path ?? ''}`;
+  }
+
+  private async putWithChecksum(key: string, data: Buffer): Promise<void> {
+    const command = (checksum: boolean) =>
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.keyOf(key),
+        Body: data,
+        ContentLength: data.length,
+        ChecksumSHA256: checksum ? sha256Base64(data) : undefined,
+      });
+    try {
+      await this.client.send(command(true));
+    } catch (error) {
+      if (!isChecksumUnsupported(error)) {
+        await this.describeEndpoint();
+        throw this.translate(error, 'write', key);
+      }
+      await this.call(() => this.client.send(command(false)), 'write', key);
+    }
+  }
+
+  private async multipartUpload(
+    key: string,
+    firstParts: Buffer[],
+    rest: AsyncIterator<Buffer>,
+    size: number,
+  ): Promise<void> {
+    const Key = this.keyOf(key);
+    let checksums = true;
+    let created: { UploadId?: string };
+    try {
+      created = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ChecksumAlgorithm: 'SHA256' }),
+      );
+    } catch (error) {
+      if (!isChecksumUnsupported(error)) {
+        await this.describeEndpoint();
+        throw this.translate(error, 'write', key);
+      }
+      checksums = false;
+      created = await this.call(
+        () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key })),
+        'write',
+        key,
+      );
+    }
+    const UploadId = created.UploadId;
+    const completed: CompletedPart[] = [];
+    let sent = 0;
+    try {
+      const upload = async (data: Buffer) => {
+        const PartNumber = completed.length + 1;
+        const ChecksumSHA256 = checksums ? sha256Base64(data) : undefined;
+        const output = await this.call(
+          () =>
+            this.client.send(
+              new UploadPartCommand({
+                Bucket: this.bucket,
+                Key,
+                UploadId,
+                PartNumber,
+                Body: data,
+                ContentLength: data.length,
+                ChecksumSHA256,
+              }),
+            ),
+          'write',
+          key,
+        );
+        sent += data.length;
+        completed.push({ PartNumber, ETag: output.ETag, ChecksumSHA256 });
+      };
+      for (const data of firstParts) await upload(data);
+      for (let next = await this.nextPart(rest, key); !next.done; next = await this.nextPart(rest, key)) {
+        await upload(next.value);
+      }
+      this.checkSize(key, sent, size);
+      await this.call(
+        () =>
+          this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key,
+              UploadId,
+              MultipartUpload: { Parts: completed },
+            }),
+          ),
+        'write',
+        key,
+      );
+    } catch (error) {
+      // Unfinished uploads are billed until aborted.
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }))
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async nextPart(parts: AsyncIterator<Buffer>, key: string): Promise<IteratorResult<Buffer>> {
+    try {
+      return await parts.next();
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw new StoreError(
+        `copy to ${this.locationOf(key)} failed while reading its source: ${messageOf(error)}`,
+        'io',
+        this.locationOf(key),
+        { cause: error },
+      );
+    }
+  }
+
+  private checkSize(key: string, received: number, expected: number): void {
+    if (received !== expected) {
+      throw new StoreError(
+        `copy to ${this.locationOf(key)} received ${received} bytes, expected ${expected}: the source changed or was cut short; retry`,
+        'io',
+        this.locationOf(key),
+      );
+    }
+  }
+
+  private copyError(error: unknown, source: S3Store, sourceKey: string, key: string): StoreError {
+    const translated = this.translate(error, 'write', key);
+    if (nameOf(error) === 'NoSuchKey' || nameOf(error) === 'NoSuchBucket') {
+      return new StoreError(
+        `server-side copy of ${source.locationOf(sourceKey)} to ${this.locationOf(key)} failed: ${translated.message}`,
+        translated.kind,
+        translated.location,
+        { cause: error },
+      );
+    }
+    return translated;
+  }
+
+  private async call<T>(request: () => Promise<T>, action: Action, key?: string): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      await this.describeEndpoint();
+      throw this.translate(error, action, key);
+    }
+  }
+
+  private async describeEndpoint(): Promise<string> {
+    if (this.endpointDescription === undefined) {
+      const id = await this.endpointId().catch(() => 'aws');
+      const region = await Promise.resolve(this.client.config.region?.()).catch(() => undefined);
+      this.endpointDescription =
+        id === 'aws' ? `for S3 in ${region ?? 'the configured region'}` : id.replace(/\/$/, '');
+    }
+    return this.endpointDescription;
+  }
+
+  /** Maps SDK and network errors to StoreErrors that say what, where and what to try. */
+  translate(error: unknown, action: Action, key?: string): StoreError {
+    if (error instanceof StoreError) return error;
+    const location = this.locationOf(key);
+    const make = (message: string, kind: StoreError['kind']) =>
+      new StoreError(message, kind, location, { cause: error });
+    const name = nameOf(error);
+    const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+      ?.httpStatusCode;
+    const message = messageOf(error);
+
+    const networkCode = networkCodeOf(error);
+    if (networkCode) {
+      return make(
+        `cannot reach S3 endpoint ${this.endpointLabel(error)} (${NETWORK_REASONS[networkCode]}) for ${location}: check the endpoint, network and region`,
+        'unreachable',
+      );
+    }
+    if (name === 'CredentialsProviderError') {
+      return make(
+        `no AWS credentials found for ${this.url}: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role (${message})`,
+        'credentials',
+      );
+    }
+    if (CREDENTIAL_ERRORS.has(name)) {
+      return make(
+        `AWS credentials were refused for ${location} (${name}): check AWS_PROFILE or the access keys, or refresh the session`,
+        'credentials',
+      );
+    }
+    if (name === 'NoSuchBucket') {
+      return make(
+        `bucket "${this.bucket}" does not exist (${this.url}): check the name and region`,
+        'not-found',
+      );
+    }
+    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+      return make(`object ${location} does not exist`, 'not-found');
+    }
+    if (name === 'InvalidObjectState') {
+      const storageClass = (error as { StorageClass?: string }).StorageClass;
+      return make(
+        `object ${location} is archived${storageClass ? ` in storage class ${storageClass}` : ''}: request a restore (RestoreObject) before reading it`,
+        'archived',
+      );
+    }
+    if (name.startsWith('KMS') || /\bKMS\b/i.test(message)) {
+      return make(
+        `cannot ${action} ${location}: its KMS key refused (${name}): grant kms:Decrypt on the bucket's key`,
+        'access-denied',
+      );
+    }
+    if (name === 'AccessDenied' || name === 'Forbidden' || name === 'AllAccessDisabled' || status === 403) {
+      return make(
+        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on it to the identity in use`,
+        'access-denied',
+      );
+    }
+    if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+      return make(
+        `bucket "${this.bucket}" is in another region (${this.url}): set AWS_REGION to its region`,
+        'unreachable',
+      );
+    }
+    if (status !== undefined && status >= 500) {
+      return make(
+        `S3 endpoint ${this.endpointLabel(error)} answered HTTP ${status} (${name}) for ${location}: try again later`,
+        'unreachable',
+      );
+    }
+    return make(`cannot ${action} ${location}: ${name}: ${message}`, 'io');
+  }
+
+  private endpointLabel(error: unknown): string {
+    if (this.endpointDescription) return this.endpointDescription;
+    const { address, port } = (error ?? {}) as { address?: string; port?: number };
+    if (address) return port ? `${address}:${port}` : address;
+    return 'for S3';
+  }
+}
+
+/** Endpoints v2 (`url`) or the v1 shape a custom endpoint string resolves to. */
+interface EndpointShape {
+  url?: URL;
+  protocol?: string;
+  hostname?: string;
+  port?: number;
+  path?: string;
+}
+
+type Action = 'list' | 'head' | 'read' | 'write';
+
+const PERMISSION_OF: Record<Action, string> = {
+  list: 's3:ListBucket',
+  head: 's3:GetObject',
+  read: 's3:GetObject',
+  write: 's3:PutObject',
+};
+
+/** Full-object checksums of a HeadObject; composite (per-part) values are not comparable to a whole-file hash. */
+export function objectInfoFromHead(key: string, output: HeadObjectCommandOutput): ObjectInfo {
+  const info: ObjectInfo = {
+    key,
+    size: output.ContentLength ?? 0,
+    lastModified: output.LastModified ?? new Date(0),
+  };
+  if (output.StorageClass && output.StorageClass !== 'STANDARD') info.storageClass = output.StorageClass;
+  const fullObject = (value: string | undefined) =>
+    value && output.ChecksumType !== 'COMPOSITE' && !/-\d+$/.test(value) ? value : undefined;
+  const sha256 = fullObject(output.ChecksumSHA256);
+  if (sha256) info.checksumSha256 = Buffer.from(sha256, 'base64').toString('hex');
+  const crc64 = fullObject(output.ChecksumCRC64NVME);
+  if (crc64) info.checksumCrc64nvme = crc64;
+  const crc32c = fullObject(output.ChecksumCRC32C);
+  if (crc32c) info.checksumCrc32c = crc32c;
+  const algorithms = [
+    output.ChecksumSHA256 && 'SHA256',
+    output.ChecksumCRC64NVME && 'CRC64NVME',
+    output.ChecksumCRC32C && 'CRC32C',
+    output.ChecksumCRC32 && 'CRC32',
+    output.ChecksumSHA1 && 'SHA1',
+  ].filter((algorithm): algorithm is string => Boolean(algorithm));
+  if (algorithms.length > 0) info.checksumAlgorithms = algorithms;
+  return info;
+}
+
+/** Chunks of exactly `partSize` bytes (the last one shorter), copied out of the stream's buffers. */
+async function* readParts(body: Readable, partSize: number): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(chunk.length - offset, partSize - pendingBytes);
+      pending.push(chunk.subarray(offset, offset + take));
+      pendingBytes += take;
+      offset += take;
+      if (pendingBytes === partSize) {
+        yield Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+      }
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+}
+
+function sha256Base64(data: Buffer): string {
+  return createHash('sha256').update(data).digest('base64');
+}
+
+/** Servers that do not implement flexible checksums answer 400/501 naming the header. */
+function isChecksumUnsupported(error: unknown): boolean {
+  const name = nameOf(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  if (name === 'BadDigest' || name === 'XAmzContentSHA256Mismatch') return false;
+  return (
+    (name === 'NotImplemented' ||
+      name === 'InvalidRequest' ||
+      name === 'InvalidArgument' ||
+      status === 501) &&
+    /checksum|x-amz-checksum|sha256/i.test(messageOf(error) + name)
+  );
+}
+
+function nameOf(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const { name, Code } = error as { name?: unknown; Code?: unknown };
+    if (typeof Code === 'string' && Code) return Code;
+    if (typeof name === 'string') return name;
+  }
+  return 'Error';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function networkCodeOf(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const visit = (candidate: unknown): string | undefined => {
+    if (!candidate || typeof candidate !== 'object' || seen.has(candidate)) return undefined;
+    seen.add(candidate);
+    const { code, name, errors, cause } = candidate as {
+      code?: unknown;
+      name?: unknown;
+      errors?: unknown;
+      cause?: unknown;
+    };
+    if (typeof code === 'string' && code in NETWORK_REASONS) return code;
+    if (typeof name === 'string' && name in NETWORK_REASONS) return name;
+    // Node's happy-eyeballs connect throws an AggregateError of the attempts.
+    for (const inner of Array.isArray(errors) ? errors : []) {
+      const found = visit(inner);
+      if (found) return found;
+    }
+    return visit(cause);
+  };
+  return visit(error);
+}
