@@ -74,6 +74,8 @@ function joinId(source: string, key: string): string {
 class DirectoryBuilder {
   readonly members: BackupObject[] = [];
   readonly manifestKeys: string[] = [];
+  /** Archives inside this backup: emitted after it, with the manifests that list them. */
+  readonly nested: PendingArchive[] = [];
   newest = 0;
   constructor(readonly prefix: string) {}
 
@@ -164,7 +166,20 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
       const pending = archives[archives.length - 1] as PendingArchive;
       if (key?.startsWith(pending.info.key)) return;
       archives.pop();
-      yield buildArchive(source, pending);
+      if (directory && pending.parentId === joinId(source, directory.prefix)) directory.nested.push(pending);
+      else yield buildArchive(source, pending);
+    }
+  }
+
+  function* flushDirectory(): Generator<Backup> {
+    if (!directory) return;
+    const done = directory;
+    directory = undefined;
+    yield done.build(source);
+    for (const pending of done.nested) {
+      const archive = buildArchive(source, pending);
+      archive.manifestKeys = done.manifestKeys.filter((m) => archive.key.startsWith(parentPrefix(m)));
+      yield archive;
     }
   }
 
@@ -182,10 +197,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
     const key = info.key;
     yield* flushArchives(key);
 
-    if (directory && !key.startsWith(directory.prefix)) {
-      yield directory.build(source);
-      directory = undefined;
-    }
+    if (directory && !key.startsWith(directory.prefix)) yield* flushDirectory();
     flushLoose(key);
 
     const name = baseName(key);
@@ -220,6 +232,6 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
     if (!directory && name !== MANIFEST_NAME) loose.push(info);
   }
   yield* flushArchives(undefined);
-  if (directory) yield directory.build(source);
+  yield* flushDirectory();
   flushLoose(undefined);
 }

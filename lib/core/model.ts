@@ -51,7 +51,10 @@ export interface Backup {
   bytes: number;
   /** Content objects (excludes SHA256SUMS manifests and sidecars, which are references). */
   members: BackupObject[];
-  /** Keys of SHA256SUMS files inside a directory backup. */
+  /**
+   * Keys of SHA256SUMS files inside a directory backup; for an archive found inside one, the
+   * SHA256SUMS files of that backup that may list it.
+   */
   manifestKeys: string[];
   /** Key of `<archive>.sha256` beside an archive. */
   sidecarKey?: string;

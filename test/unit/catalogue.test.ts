@@ -62,6 +62,7 @@ describe('catalogue', () => {
     expect(first.members.map((m) => m.path)).toEqual(['app/config.json', 'mem0_storage.tar.gz']);
     expect(first.createdAt.toISOString()).toBe('2025-06-25T11:46:22.000Z');
     expect(backups[1]?.parentId).toBe('/src/backups/20250625_114622/');
+    expect(backups[1]?.manifestKeys).toEqual(['backups/20250625_114622/SHA256SUMS']);
     expect(backups[3]?.sidecarKey).toBe('db-nightly-20250625_114622.tar.gz.sha256');
     expect(backups[4]?.sidecarKey).toBeUndefined();
     expect(stats).toEqual({ objects: 8, ignored: 1, ignoredExamples: ['notes.txt'] });
