@@ -1,0 +1,128 @@
+import { Aws } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IConstruct, Node } from 'constructs';
+import type { S3Location } from './inputs.ts';
+import { acknowledgeWildcardResources } from './nag.ts';
+
+const OBJECT_WILDCARD_REASON =
+  'Object-level access is granted below a named bucket and key prefix; S3 object ARNs cannot be named one by one because backup keys are discovered at run time.';
+
+export function bucketArn(bucket: string): string {
+  return `arn:${Aws.PARTITION}:s3:::${bucket}`;
+}
+
+export function objectsArn(location: S3Location): string {
+  return location.prefix
+    ? `${bucketArn(location.bucket)}/${location.prefix}/*`
+    : `${bucketArn(location.bucket)}/*`;
+}
+
+function listStatement(bucket: string, prefixes: string[]): PolicyStatement {
+  const whole = prefixes.includes('');
+  return new PolicyStatement({
+    actions: ['s3:ListBucket'],
+    resources: [bucketArn(bucket)],
+    ...(whole ? {} : { conditions: { StringLike: { 's3:prefix': prefixes.flatMap((p) => [p, `${p}/*`]) } } }),
+  });
+}
+
+function byBucket(locations: S3Location[]): Map<string, S3Location[]> {
+  const map = new Map<string, S3Location[]>();
+  for (const l of locations) map.set(l.bucket, [...(map.get(l.bucket) ?? []), l]);
+  return map;
+}
+
+/** A principal and the construct its policy lives under (where nag acknowledgements go). */
+export interface Grantee extends IGrantable {
+  readonly node: Node;
+}
+
+function add(grantee: Grantee, statements: PolicyStatement[]): void {
+  for (const s of statements) grantee.grantPrincipal.addToPrincipalPolicy(s);
+}
+
+/** Read-only on the sources: list under each prefix, read objects below it. No write action at all. */
+export function grantSourceRead(grantee: Grantee, sources: S3Location[]): void {
+  const statements: PolicyStatement[] = [];
+  for (const [bucket, locations] of byBucket(sources)) {
+    statements.push(
+      listStatement(
+        bucket,
+        locations.map((l) => l.prefix),
+      ),
+    );
+  }
+  const objects = sources.map(objectsArn);
+  statements.push(
+    new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectAttributes'], resources: objects }),
+  );
+  add(grantee, statements);
+  acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
+}
+
+/** Copies to the redundancy targets: write new objects and read them back to verify. No delete. */
+export function grantRedundancyWrite(grantee: Grantee, targets: S3Location[]): void {
+  if (targets.length === 0) return;
+  const statements: PolicyStatement[] = [];
+  for (const [bucket, locations] of byBucket(targets)) {
+    statements.push(
+      listStatement(
+        bucket,
+        locations.map((l) => l.prefix),
+      ),
+    );
+  }
+  const objects = targets.map(objectsArn);
+  statements.push(
+    new PolicyStatement({
+      actions: ['s3:PutObject', 's3:GetObject', 's3:GetObjectAttributes'],
+      resources: objects,
+    }),
+  );
+  add(grantee, statements);
+  acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
+}
+
+export const RUN_STORE_PREFIXES = ['runs', 'reports'] as const;
+
+/** The run store: run artifacts under runs/, reports under reports/. */
+export function grantRunStore(grantee: Grantee, bucket: IBucket, mode: 'read' | 'readwrite'): void {
+  const objects = RUN_STORE_PREFIXES.map((p) => bucket.arnForObjects(`${p}/*`));
+  const actions = mode === 'read' ? ['s3:GetObject'] : ['s3:GetObject', 's3:PutObject'];
+  add(grantee, [
+    new PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': RUN_STORE_PREFIXES.flatMap((p) => [p, `${p}/*`]) } },
+    }),
+    new PolicyStatement({ actions, resources: objects }),
+  ]);
+  acknowledgeWildcardResources(
+    grantee as unknown as IConstruct,
+    objects,
+    "Run artifacts and reports are keyed by run id under runs/ and reports/ of the pipeline's own bucket.",
+  );
+}
+
+export const LEDGER_INDEXES = ['gsi1', 'gsi2'] as const;
+const LEDGER_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'];
+const LEDGER_WRITE = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+];
+
+/** Ledger items and its two indexes, named; no Scan, no DeleteItem (items expire by TTL). */
+export function grantLedger(grantee: Grantee, table: ITable, mode: 'read' | 'readwrite'): void {
+  const indexes = LEDGER_INDEXES.map((i) => `${table.tableArn}/index/${i}`);
+  add(grantee, [
+    new PolicyStatement({
+      actions: mode === 'read' ? LEDGER_READ : [...LEDGER_READ, ...LEDGER_WRITE],
+      resources: [table.tableArn],
+    }),
+    new PolicyStatement({ actions: ['dynamodb:Query'], resources: indexes }),
+  ]);
+}

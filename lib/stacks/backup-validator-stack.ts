@@ -1,0 +1,507 @@
+import { fileURLToPath } from 'node:url';
+import { Annotations, Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  Metric,
+  SingleValueWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import {
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+} from 'aws-cdk-lib/aws-ecs';
+import { EventField, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction, SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import {
+  FUNCTION_ARN_PLACEHOLDERS,
+  loadDefinitionText,
+  type PipelineFunctionName,
+} from '../pipeline/definition.ts';
+import { grantLedger, grantRedundancyWrite, grantRunStore, grantSourceRead } from './access.ts';
+import { type ResolvedInputs, resolveInputs, type StackInputs } from './inputs.ts';
+import { acknowledge } from './nag.ts';
+import { PipelineFunction } from './pipeline-function.ts';
+import { SandboxNetwork } from './sandbox-network.ts';
+
+export const METRICS_NAMESPACE = 'BackupValidator';
+export const SANDBOX_CONTAINER_NAME = 'restore-sandbox';
+export const MAX_EPHEMERAL_GIB = 200;
+export const DEFAULT_EPHEMERAL_GIB = 21;
+/** Suffixes of archive backups; the on-arrival rule starts a validation for these only. */
+export const ARCHIVE_SUFFIXES = ['.tar', '.tar.gz', '.tgz', '.gz', '.tar.zst', '.tzst'] as const;
+
+export type LambdaName = PipelineFunctionName | 'task-stopped';
+
+interface FunctionSpec {
+  memorySize: number;
+  timeout: Duration;
+}
+
+/**
+ * Integrity is CPU-bound (inflate, then hashing in a worker) with bounded memory: Lambda gives
+ * CPU in proportion to memory, and 3008 MB (about 1.7 vCPU) is the largest size every account
+ * can use, enough for the main thread and the hashing worker. The rest move little data.
+ */
+export const FUNCTION_SPECS: Record<LambdaName, FunctionSpec> = {
+  discover: { memorySize: 1024, timeout: Duration.minutes(15) },
+  integrity: { memorySize: 3008, timeout: Duration.minutes(15) },
+  'select-restores': { memorySize: 512, timeout: Duration.minutes(5) },
+  'restore-trigger': { memorySize: 512, timeout: Duration.minutes(2) },
+  'record-failure': { memorySize: 256, timeout: Duration.minutes(1) },
+  redundancy: { memorySize: 1024, timeout: Duration.minutes(15) },
+  report: { memorySize: 1024, timeout: Duration.minutes(5) },
+  'task-stopped': { memorySize: 256, timeout: Duration.minutes(1) },
+};
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface BackupValidatorStackProps extends StackProps, StackInputs {
+  /** Repository root: Lambda entries and the container build context. */
+  repoRoot?: string;
+  logRetention?: RetentionDays;
+}
+
+export class BackupValidatorStack extends Stack {
+  readonly inputs: ResolvedInputs;
+  readonly ledger: Table;
+  readonly reportsBucket: Bucket;
+  readonly functions: Record<LambdaName, PipelineFunction>;
+  readonly stateMachine: StateMachine;
+  readonly cluster: Cluster;
+  readonly taskDefinition: FargateTaskDefinition;
+  readonly network: SandboxNetwork;
+  readonly alarmTopic: Topic;
+  readonly alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: BackupValidatorStackProps = {}) {
+    super(scope, id, props);
+    const inputs = resolveInputs(props);
+    this.inputs = inputs;
+    const repoRoot = props.repoRoot ?? REPO_ROOT;
+    const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
+    const sourceUrls = inputs.sources.map((s) => s.url);
+
+    if (inputs.sourcesArePlaceholder) {
+      Annotations.of(this).addWarningV2(
+        'backup-validator:no-sources',
+        `No backup sources given: the stack uses the example ${sourceUrls[0]}. Deploy with -c sources=s3://bucket/prefix[,s3://...] so the pipeline may read your backups.`,
+      );
+    }
+
+    // --- Storage: the ledger and the run store --------------------------------------------------
+    this.ledger = new Table(this, 'Ledger', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expiresAt',
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const index of ['gsi1', 'gsi2']) {
+      this.ledger.addGlobalSecondaryIndex({
+        indexName: index,
+        partitionKey: { name: `${index}pk`, type: AttributeType.STRING },
+        sortKey: { name: `${index}sk`, type: AttributeType.STRING },
+        projectionType: ProjectionType.ALL,
+      });
+    }
+
+    const accessLogs = new Bucket(this, 'AccessLogs', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.reportsBucket = new Bucket(this, 'Reports', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'reports/',
+      lifecycleRules: [
+        { id: 'run-artifacts', prefix: 'runs/', expiration: Duration.days(30) },
+        { id: 'old-versions', noncurrentVersionExpiration: Duration.days(30) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const runStore = `s3://${this.reportsBucket.bucketName}`;
+
+    // --- Restore sandbox: isolated network, cluster, task definition ------------------------------
+    this.network = new SandboxNetwork(this, 'Sandbox', {
+      logRetention,
+      ...(inputs.s3PrefixListId ? { s3PrefixListId: inputs.s3PrefixListId } : {}),
+      ...(inputs.dynamodbPrefixListId ? { dynamodbPrefixListId: inputs.dynamodbPrefixListId } : {}),
+    });
+    this.cluster = new Cluster(this, 'Cluster', {
+      vpc: this.network.vpc,
+      containerInsightsV2: ContainerInsights.ENABLED,
+    });
+    this.taskDefinition = new FargateTaskDefinition(this, 'RestoreTask', {
+      cpu: 2048,
+      memoryLimitMiB: 8192,
+      ephemeralStorageGiB: DEFAULT_EPHEMERAL_GIB,
+      runtimePlatform: {
+        cpuArchitecture: CpuArchitecture.ARM64,
+        operatingSystemFamily: OperatingSystemFamily.LINUX,
+      },
+      volumes: [{ name: 'sandbox' }, { name: 'tmp' }],
+    });
+    const sandboxLogs = new LogGroup(this, 'SandboxLogs', {
+      retention: logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const container = this.taskDefinition.addContainer('Sandbox', {
+      containerName: SANDBOX_CONTAINER_NAME,
+      image: ContainerImage.fromAsset(repoRoot, {
+        file: 'containers/restore-sandbox/Dockerfile',
+        exclude: [
+          'node_modules',
+          'cdk.out',
+          'bench-data',
+          '.git',
+          '.backup-validator',
+          '.scratch*',
+          '.vitest-tmp',
+        ],
+        platform: Platform.LINUX_ARM64,
+      }),
+      essential: true,
+      readonlyRootFilesystem: true,
+      user: '1000:1000',
+      logging: LogDrivers.awsLogs({ streamPrefix: 'restore', logGroup: sandboxLogs }),
+      environment: {
+        LEDGER_TABLE: this.ledger.tableName,
+        RUN_STORE: runStore,
+        METRICS_NAMESPACE,
+      },
+    });
+    container.addMountPoints(
+      { containerPath: '/sandbox', sourceVolume: 'sandbox', readOnly: false },
+      { containerPath: '/tmp', sourceVolume: 'tmp', readOnly: false },
+    );
+    acknowledge(
+      this.taskDefinition,
+      'AwsSolutions-ECS2',
+      'The environment holds only resource names (table, bucket, namespace), no secret; the job and task token come as per-task overrides.',
+    );
+    const taskRole = this.taskDefinition.taskRole;
+    // The task role is a child of the task definition, so acknowledgements there cover its policy.
+    const sandboxTask = { node: this.taskDefinition.node, grantPrincipal: taskRole };
+    grantSourceRead(sandboxTask, inputs.sources);
+    grantLedger(sandboxTask, this.ledger, 'readwrite');
+    grantRunStore(sandboxTask, this.reportsBucket, 'readwrite');
+    acknowledge(
+      this.taskDefinition,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken (task execution role, image pull) has no resource-level permission.',
+    );
+
+    // --- Lambdas ---------------------------------------------------------------------------------
+    const commonEnvironment = {
+      LEDGER_TABLE: this.ledger.tableName,
+      RUN_STORE: runStore,
+      METRICS_NAMESPACE,
+      SOURCES: JSON.stringify(sourceUrls),
+    };
+    const extraEnvironment: Partial<Record<LambdaName, Record<string, string>>> = {
+      'restore-trigger': {
+        CLUSTER_ARN: this.cluster.clusterArn,
+        TASK_DEFINITION_ARN: this.taskDefinition.taskDefinitionArn,
+        CONTAINER_NAME: SANDBOX_CONTAINER_NAME,
+        SUBNET_IDS: this.network.vpc.isolatedSubnets.map((s) => s.subnetId).join(','),
+        SECURITY_GROUP_IDS: this.network.securityGroup.securityGroupId,
+        MAX_EPHEMERAL_GIB: String(MAX_EPHEMERAL_GIB),
+      },
+      'task-stopped': { CLUSTER_ARN: this.cluster.clusterArn },
+    };
+    const functions = {} as Record<LambdaName, PipelineFunction>;
+    for (const [name, spec] of Object.entries(FUNCTION_SPECS) as [LambdaName, FunctionSpec][]) {
+      functions[name] = new PipelineFunction(this, pascal(name), {
+        name,
+        repoRoot,
+        memorySize: spec.memorySize,
+        timeout: spec.timeout,
+        logRetention,
+        environment: { ...commonEnvironment, ...extraEnvironment[name] },
+      });
+    }
+    this.functions = functions;
+
+    grantSourceRead(functions.discover, inputs.sources);
+    grantLedger(functions.discover, this.ledger, 'readwrite');
+    grantRunStore(functions.discover, this.reportsBucket, 'readwrite');
+
+    grantSourceRead(functions.integrity, inputs.sources);
+    grantLedger(functions.integrity, this.ledger, 'readwrite');
+    grantRunStore(functions.integrity, this.reportsBucket, 'readwrite');
+
+    grantLedger(functions['select-restores'], this.ledger, 'readwrite');
+    grantRunStore(functions['select-restores'], this.reportsBucket, 'readwrite');
+
+    grantLedger(functions['restore-trigger'], this.ledger, 'read');
+    grantRunStore(functions['restore-trigger'], this.reportsBucket, 'readwrite');
+    functions['restore-trigger'].role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: [this.taskDefinition.taskDefinitionArn],
+        conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
+      }),
+    );
+    functions['restore-trigger'].role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [taskRole.roleArn, this.taskDefinition.obtainExecutionRole().roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+
+    grantLedger(functions['record-failure'], this.ledger, 'readwrite');
+    grantRunStore(functions['record-failure'], this.reportsBucket, 'readwrite');
+
+    grantSourceRead(functions.redundancy, inputs.sources);
+    grantRedundancyWrite(functions.redundancy, inputs.redundancyTargets);
+    grantLedger(functions.redundancy, this.ledger, 'readwrite');
+    grantRunStore(functions.redundancy, this.reportsBucket, 'readwrite');
+
+    grantLedger(functions.report, this.ledger, 'readwrite');
+    grantRunStore(functions.report, this.reportsBucket, 'readwrite');
+
+    // --- State machine ---------------------------------------------------------------------------
+    const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', {
+      retention: logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const pipelineFunctions = Object.keys(FUNCTION_ARN_PLACEHOLDERS) as PipelineFunctionName[];
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      definitionBody: DefinitionBody.fromString(loadDefinitionText()),
+      definitionSubstitutions: Object.fromEntries(
+        pipelineFunctions.map((name) => [FUNCTION_ARN_PLACEHOLDERS[name], functions[name].fn.functionArn]),
+      ),
+      stateMachineType: StateMachineType.STANDARD,
+      logs: { destination: stateMachineLogs, level: LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: pipelineFunctions.map((name) => functions[name].fn.functionArn),
+      }),
+    );
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Step Functions log delivery (logs:*LogDelivery*, DescribeLogGroups, DescribeResourcePolicies, PutResourcePolicy) and X-Ray tracing support no resource-level permissions.',
+    );
+    this.stateMachine.grantTaskResponse(taskRole);
+    this.stateMachine.grantTaskResponse(functions['task-stopped'].role);
+
+    // --- Triggers --------------------------------------------------------------------------------
+    const executionInput = { sources: sourceUrls, config: inputs.configDocument };
+    const scheduleRole = new Role(this, 'ScheduleRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: 'EventBridge Scheduler: start the backup validation state machine',
+    });
+    new Schedule(this, 'Schedule', {
+      schedule: ScheduleExpression.expression(inputs.schedule),
+      description: 'backup-validator: scheduled validation of every source',
+      target: new StepFunctionsStartExecution(this.stateMachine, {
+        role: scheduleRole,
+        input: ScheduleTargetInput.fromObject({ trigger: 'schedule', ...executionInput }),
+        retryAttempts: 3,
+      }),
+    });
+
+    new Rule(this, 'TaskStoppedRule', {
+      description: 'backup-validator: fail the waiting restore step as soon as its sandbox task stops',
+      eventPattern: {
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change'],
+        detail: { lastStatus: ['STOPPED'], clusterArn: [this.cluster.clusterArn] },
+      },
+      targets: [
+        new LambdaFunction(functions['task-stopped'].fn, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
+    });
+
+    if (inputs.validateOnArrival) {
+      inputs.sources.forEach((source, i) => {
+        const keyPrefix = source.prefix ? `${source.prefix}/` : '';
+        new Rule(this, `ArrivalRule${i}`, {
+          description: `backup-validator: validate each new archive under ${source.url}`,
+          eventPattern: {
+            source: ['aws.s3'],
+            detailType: ['Object Created'],
+            detail: {
+              bucket: { name: [source.bucket] },
+              object: { key: ARCHIVE_SUFFIXES.map((suffix) => ({ wildcard: `${keyPrefix}*${suffix}` })) },
+            },
+          },
+          targets: [
+            new SfnStateMachine(this.stateMachine, {
+              input: RuleTargetInput.fromObject({
+                trigger: 'event',
+                object: `s3://${EventField.fromPath('$.detail.bucket.name')}/${EventField.fromPath('$.detail.object.key')}`,
+                sources: [source.url],
+                config: inputs.configDocument,
+              }),
+              retryAttempts: 3,
+            }),
+          ],
+        });
+        Annotations.of(this).addInfo(
+          `Validate-on-arrival for ${source.url}: the owner of bucket ${source.bucket} must turn on "Send notifications to Amazon EventBridge" (aws s3api put-bucket-notification-configuration --bucket ${source.bucket} --notification-configuration '{"EventBridgeConfiguration":{}}'); an imported bucket cannot be changed by this stack.`,
+        );
+      });
+    }
+
+    // --- Alarms and dashboard ---------------------------------------------------------------------
+    const alarmKey = new Key(this, 'AlarmTopicKey', {
+      enableKeyRotation: true,
+      description: 'backup-validator alarm topic',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // CloudWatch alarms can publish to an encrypted topic only if the key lets CloudWatch use it.
+    alarmKey.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    this.alarmTopic = new Topic(this, 'AlarmTopic', {
+      displayName: 'Backup validation alarms',
+      masterKey: alarmKey,
+      enforceSSL: true,
+    });
+    if (inputs.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(inputs.alarmEmail));
+
+    const period = Duration.minutes(5);
+    const addAlarm = (id: string, metric: IMetric, description: string) => {
+      const alarm = new Alarm(this, id, {
+        metric,
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      alarm.addAlarmAction(new SnsAction(this.alarmTopic));
+      this.alarms.push(alarm);
+    };
+    addAlarm(
+      'ExecutionsFailedAlarm',
+      this.stateMachine.metricFailed({ period, statistic: 'Sum' }),
+      'A validation run failed: a backup failed validation or the pipeline could not finish. See the run report.',
+    );
+    addAlarm(
+      'ExecutionsTimedOutAlarm',
+      this.stateMachine.metricTimedOut({ period, statistic: 'Sum' }),
+      'A validation run timed out before producing its report.',
+    );
+    for (const [name, fn] of Object.entries(functions)) {
+      addAlarm(
+        `${pascal(name)}ErrorsAlarm`,
+        fn.fn.metricErrors({ period, statistic: 'Sum' }),
+        `The ${name} Lambda reported errors.`,
+      );
+    }
+    const pipelineMetric = (metricName: string, statistic: string) =>
+      new Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, period: Duration.hours(1) });
+    addAlarm(
+      'BackupsFailedAlarm',
+      pipelineMetric('BackupsFailed', 'Maximum'),
+      'At least one backup failed validation in the last run.',
+    );
+    addAlarm(
+      'RpoBreachesAlarm',
+      pipelineMetric('RpoBreaches', 'Maximum'),
+      'The newest backup of at least one series is older than its RPO.',
+    );
+
+    new Dashboard(this, 'Dashboard', {
+      widgets: [
+        [
+          new GraphWidget({
+            title: 'Executions',
+            left: [
+              this.stateMachine.metricStarted({ statistic: 'Sum' }),
+              this.stateMachine.metricSucceeded({ statistic: 'Sum' }),
+              this.stateMachine.metricFailed({ statistic: 'Sum' }),
+              this.stateMachine.metricTimedOut({ statistic: 'Sum' }),
+            ],
+          }),
+          new GraphWidget({
+            title: 'Execution duration',
+            left: [this.stateMachine.metricTime({ statistic: 'Maximum' })],
+          }),
+          new SingleValueWidget({
+            title: 'Backups failed / RPO breaches (last run)',
+            metrics: [pipelineMetric('BackupsFailed', 'Maximum'), pipelineMetric('RpoBreaches', 'Maximum')],
+          }),
+        ],
+        [
+          new GraphWidget({ title: 'Integrity score', left: [pipelineMetric('IntegrityScore', 'Minimum')] }),
+          new GraphWidget({ title: 'Restore seconds', left: [pipelineMetric('RestoreSeconds', 'Maximum')] }),
+          new GraphWidget({
+            title: 'Backup age (hours)',
+            left: [pipelineMetric('BackupAgeHours', 'Maximum')],
+          }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Lambda errors',
+            width: 24,
+            left: Object.entries(functions).map(([name, fn]) =>
+              fn.fn.metricErrors({ statistic: 'Sum', label: name }),
+            ),
+          }),
+        ],
+      ],
+    });
+
+    new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'ReportsBucketName', { value: this.reportsBucket.bucketName });
+    new CfnOutput(this, 'LedgerTableName', { value: this.ledger.tableName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+  }
+}
+
+function pascal(name: string): string {
+  return name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
