@@ -82,6 +82,7 @@ export class FolderStore implements ObjectStore, CopyTarget {
 
   async head(key: string): Promise<ObjectInfo> {
     const file = this.pathOf(key);
+    await this.assertInsideRoot(file);
     let stats: Stats;
     try {
       stats = await lstat(file);
@@ -120,6 +121,7 @@ export class FolderStore implements ObjectStore, CopyTarget {
     return translateStreamErrors(raw, (error) => this.translate(error, file, 'file'), options?.highWaterMark);
   }
 
+  /** For keys the listing gave: it never leads through a symlink. */
   localPath(key: string): string {
     return this.pathOf(key);
   }

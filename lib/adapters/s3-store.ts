@@ -36,6 +36,7 @@ export interface S3StoreOptions {
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
 const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
+const MAX_PARTS = 9_000;
 
 /**
  * The integrity pass computes SHA-256 itself; letting the SDK add CRC32 to every request
@@ -167,7 +168,8 @@ export class S3Store implements ObjectStore, CopyTarget {
    * carries the SHA-256 of its bytes, so S3 refuses anything damaged on the way.
    */
   async put(key: string, body: Readable, size: number): Promise<void> {
-    const parts = readParts(body, this.partSize);
+    // S3 allows 10,000 parts: very large bodies get larger parts.
+    const parts = readParts(body, Math.max(this.partSize, Math.ceil(size / MAX_PARTS)));
     const first = await this.nextPart(parts, key);
     const second = first.done ? undefined : await this.nextPart(parts, key);
     if (!second || second.done) {

@@ -159,6 +159,7 @@ process.stdout.write(JSON.stringify(out));
       ['--import', 'tsx', script, path.resolve('lib/adapters/folder-store.ts'), root],
       { ...unprivileged, cwd: process.cwd(), encoding: 'utf8' },
     );
+    await chmod(path.join(root, 'locked'), 0o755);
     expect(child.stderr).toBe('');
     const out = JSON.parse(child.stdout);
     // probe.mjs lists too (it sits in the root); the walk stops at the folder it cannot read.
@@ -221,6 +222,7 @@ describe('FolderStore.open', () => {
     const viaFile = await caught(store.open('file-link'));
     expect(viaFile.kind).toBe('access-denied');
     expect(viaFile.message).toContain('symbolic link');
+    expect((await caught(store.head('etc-link/hostname'))).kind).toBe('access-denied');
   });
 
   it('throws not-found for a missing file and for a folder', async () => {
