@@ -43,6 +43,8 @@ interface ObjectState {
   mismatch: boolean;
   /** Read, but found damaged (corrupt or truncated archive). */
   damaged?: boolean;
+  /** Already reported as not in the manifest covering its folder. */
+  unlisted?: boolean;
 }
 
 class FindingList {
@@ -217,7 +219,9 @@ export async function checkIntegrity(
 
   await compareWithHistory(backup, states, options.history, findings);
 
-  const unreferenced = states.filter((s) => s.readFully && s.references === 0 && !s.mismatch && !s.damaged);
+  const unreferenced = states.filter(
+    (s) => s.readFully && s.references === 0 && !s.mismatch && !s.damaged && !s.unlisted,
+  );
   if (unreferenced.length > 0) {
     const examples = unreferenced.slice(0, 5).map((s) => s.path);
     findings.add(
@@ -417,6 +421,7 @@ async function checkDirectory(
       }
     } else if (!references && manifestFolders.some((folder) => state.path.startsWith(folder))) {
       const covering = manifestFolders.filter((folder) => state.path.startsWith(folder));
+      state.unlisted = true;
       findings.add(
         'UNLISTED_OBJECT',
         `${state.path} is in the backup but not in ${covering.map((f) => `${f}SHA256SUMS`).join(', ')}: it was added after the manifest was written, or the manifest is incomplete; regenerate the manifest if the file belongs there`,
