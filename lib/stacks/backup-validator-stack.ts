@@ -381,7 +381,7 @@ export class BackupValidatorStack extends Stack {
           ],
         });
         Annotations.of(this).addInfo(
-          `Validate-on-arrival for ${source.url}: the owner of bucket ${source.bucket} must turn on "Send notifications to Amazon EventBridge" (aws s3api put-bucket-notification-configuration --bucket ${source.bucket} --notification-configuration '{"EventBridgeConfiguration":{}}'); an imported bucket cannot be changed by this stack.`,
+          `Validate-on-arrival for ${source.url}: the owner of bucket ${source.bucket} must turn on "Send notifications to Amazon EventBridge" (bucket Properties > Event notifications, or add "EventBridgeConfiguration": {} to the bucket's existing notification configuration; put-bucket-notification-configuration replaces the whole configuration). This stack imports the bucket and cannot change it.`,
         );
       });
     }
