@@ -18,6 +18,7 @@ function emf(
   namespace: string,
   at: number,
   dimensions: Record<string, string>,
+  dimensionSets: string[][],
   metrics: Record<string, { value: number; unit: string }>,
 ): EmfDocument {
   const doc: EmfDocument = {
@@ -26,7 +27,7 @@ function emf(
       CloudWatchMetrics: [
         {
           Namespace: namespace,
-          Dimensions: [Object.keys(dimensions)],
+          Dimensions: dimensionSets,
           Metrics: Object.entries(metrics).map(([Name, m]) => ({ Name, Unit: m.unit })),
         },
       ],
@@ -38,30 +39,21 @@ function emf(
 }
 
 /**
- * CloudWatch Embedded Metric Format documents for a run: totals under the `Pipeline` dimension
- * (what the alarms watch) and per-series score, restore time and backup age.
+ * CloudWatch Embedded Metric Format documents for a run: totals with no dimension (what the
+ * alarms watch), and the newest backup's score, restore time and age of each series.
  */
-export function runMetrics(
-  report: RunReport,
-  namespace = METRICS_NAMESPACE,
-  pipeline = 'BackupValidator',
-): EmfDocument[] {
+export function runMetrics(report: RunReport, namespace = METRICS_NAMESPACE): EmfDocument[] {
   const at = Date.parse(report.finishedAt);
   const docs: EmfDocument[] = [
-    emf(
-      namespace,
-      at,
-      { Pipeline: pipeline },
-      {
-        BackupsValidated: { value: report.counts.backups, unit: 'Count' },
-        BackupsFailed: { value: report.counts.fail, unit: 'Count' },
-        BackupsWarned: { value: report.counts.warn, unit: 'Count' },
-        RpoBreaches: {
-          value: report.findings.filter((f) => f.code === 'RPO_EXCEEDED').length,
-          unit: 'Count',
-        },
+    emf(namespace, at, {}, [[]], {
+      BackupsValidated: { value: report.counts.backups, unit: 'Count' },
+      BackupsFailed: { value: report.counts.fail, unit: 'Count' },
+      BackupsWarned: { value: report.counts.warn, unit: 'Count' },
+      RpoBreaches: {
+        value: report.findings.filter((f) => f.code === 'RPO_EXCEEDED').length,
+        unit: 'Count',
       },
-    ),
+    }),
   ];
   const newestBySeries = new Map<string, RunReport['backups'][number]>();
   for (const b of report.backups) {
@@ -75,7 +67,8 @@ export function runMetrics(
     if (b.integrity.score !== null) metrics.IntegrityScore = { value: b.integrity.score, unit: 'None' };
     if (b.restore.status !== 'SKIPPED')
       metrics.RestoreSeconds = { value: b.restore.durationMs / 1000, unit: 'Seconds' };
-    docs.push(emf(namespace, at, { Pipeline: pipeline, Series: series }, metrics));
+    // Both without a dimension (the dashboard's and alarms' view) and per series.
+    docs.push(emf(namespace, at, { Series: series }, [[], ['Series']], metrics));
   }
   return docs;
 }
