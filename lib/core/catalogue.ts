@@ -195,10 +195,10 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
   for await (const info of store.list()) {
     counters.objects++;
     const key = info.key;
-    yield* flushArchives(key);
-
+    // Generators are made only when there is something to flush: this loop runs once per object.
+    if (archives.length > 0) yield* flushArchives(key);
     if (directory && !key.startsWith(directory.prefix)) yield* flushDirectory();
-    flushLoose(key);
+    if (loose.length > 0) flushLoose(key);
 
     const name = baseName(key);
     if (!directory) {
