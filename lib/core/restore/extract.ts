@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
@@ -11,6 +12,8 @@ export interface ExtractOptions {
   tree: SandboxTree;
   limits: RestoreLimits;
   compression: Compression;
+  /** Also hash the stored (compressed) bytes, to compare with the integrity pass. */
+  hashStored?: boolean;
   signal?: AbortSignal;
   /** Called now and then with the compressed bytes read so far. */
   onBytes?: (compressedBytes: number) => void;
@@ -19,6 +22,7 @@ export interface ExtractOptions {
 export interface ExtractStats {
   compressedBytes: number;
   expandedBytes: number;
+  storedSha256?: string;
 }
 
 /**
@@ -86,9 +90,11 @@ async function expand(
       `this runtime cannot decompress ${options.compression} (Node ${process.versions.node}); run the restore on Node 22.15 or later`,
     );
   }
+  const storedHash = options.hashStored ? createHash('sha256') : undefined;
   async function* count(input: AsyncIterable<Buffer>) {
     for await (const chunk of input) {
       stats.compressedBytes += chunk.length;
+      storedHash?.update(chunk);
       options.onBytes?.(stats.compressedBytes);
       yield chunk;
     }
@@ -103,6 +109,7 @@ async function expand(
   }
   if (decompressor) await pipeline(source, count, decompressor, consumeAll);
   else await pipeline(source, count, consumeAll);
+  if (storedHash) stats.storedSha256 = storedHash.digest('hex');
   return stats;
 }
 

@@ -20,11 +20,12 @@ const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 export function builtinProbeFor(relativePath: string, head: Buffer): BuiltinProbe | undefined {
   if (head.length >= 16 && head.subarray(0, 16).equals(SQLITE_MAGIC)) return 'sqlite';
   if (relativePath.toLowerCase().endsWith('.json')) return 'json';
-  const text = head.toString('latin1');
-  // Header lines only: the first comment block of the dump.
-  const firstLines = text.split('\n', 6).join('\n');
-  if (/^-- PostgreSQL database dump\s*$/m.test(firstLines)) return 'pg-dump';
-  if (/^-- (MySQL|MariaDB) dump \d/m.test(firstLines)) return 'mysql-dump';
+  // A dump announces itself in its leading comment block; a marker after real SQL is not a header.
+  for (const line of head.toString('latin1').split('\n', 8)) {
+    if (/^-- PostgreSQL database dump\s*$/.test(line)) return 'pg-dump';
+    if (/^-- (MySQL|MariaDB) dump \d/.test(line)) return 'mysql-dump';
+    if (!(line.trim() === '' || line.startsWith('--') || line.startsWith('/*'))) break;
+  }
   return undefined;
 }
 

@@ -34,6 +34,8 @@ export interface RestoreRequest {
   probes: ProbeConfig[];
   /** What the integrity pass recorded of each file (a complete listing: counts are compared too). */
   references?: ContentDigest[];
+  /** SHA-256 of each stored object (key -> hex) as the integrity pass read it. */
+  objectSha256?: Record<string, string>;
   signal?: AbortSignal;
   onProgress?: (progress: RestoreProgress) => void;
   /** Leave the restored files in place (for debugging); the default removes them. */
@@ -169,10 +171,12 @@ async function restoreArchive(
   phases.downloadMs = performance.now() - downloadStarted;
   const extractStarted = performance.now();
   let reported = 0;
+  const storedSha256 = request.objectSha256?.[member.key];
   const options = {
     tree,
     limits,
     compression: format.compression,
+    hashStored: storedSha256 !== undefined,
     ...(request.signal ? { signal: request.signal } : {}),
     onBytes: (bytes: number) => {
       if (bytes - reported >= PROGRESS_EVERY_BYTES) {
@@ -185,6 +189,15 @@ async function restoreArchive(
     ? await extractTar(source, options)
     : await extractSingleFile(source, path.posix.basename(format.stem), options);
   phases.extractMs = performance.now() - extractStarted;
+  if (storedSha256 !== undefined && stats.storedSha256 !== storedSha256.toLowerCase()) {
+    findings.push(
+      finding(
+        'RESTORE_MISMATCH',
+        `"${member.path}" read for the restore has SHA-256 ${stats.storedSha256}, the integrity pass read ${storedSha256}: the object changed between the passes`,
+        { backup: backup.id, object: member.path },
+      ),
+    );
+  }
   if (member.size > 0 && stats.compressedBytes !== member.size) {
     findings.push(
       finding(
@@ -311,6 +324,8 @@ async function compareWithReferences(request: RestoreRequest, tree: SandboxTree,
     for (const member of backup.members) {
       const filePath = tree.relative(member.path, 'object');
       expect('the catalogue', filePath, member.checksumSha256, member.size);
+      const integritySha256 = request.objectSha256?.[member.key];
+      if (integritySha256) expect('the integrity pass', filePath, integritySha256, undefined);
     }
     if (tree.files.size !== backup.members.length) {
       mismatch(backup.key, `${tree.files.size} files restored, the catalogue lists ${backup.members.length}`);

@@ -1,0 +1,149 @@
+/**
+ * The restore sandbox's entry point: the same program in a Fargate task and in a local child
+ * process. Reads one restore job, restores it into a fresh folder, prints the result as the
+ * last line of stdout and, when a task token is given, answers the waiting state machine step.
+ *
+ * Environment: JOB (the job as JSON, or `{"runId","restore"}` naming
+ * `RUN_STORE/runs/<runId>/restores/<n>.json`), JOB_FILE (a file holding the job instead),
+ * SANDBOX_ROOT (scratch folder, default a temp dir), RESULT_FILE (also write the result there),
+ * TASK_TOKEN + HEARTBEAT_SECONDS (Step Functions callback), LEDGER_TABLE (record the result),
+ * RUN_STORE.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { text } from 'node:stream/consumers';
+import { pathToFileURL } from 'node:url';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { openStore } from '../../lib/adapters/stores.ts';
+import type { RestoreResult } from '../../lib/core/model.ts';
+import {
+  parseRestoreJob,
+  type RestoreJob,
+  requestFromJob,
+  restoreRecord,
+} from '../../lib/core/restore/launcher.ts';
+import { restoreBackup } from '../../lib/core/restore/restore.ts';
+import { runKeys } from '../../lib/core/run-store.ts';
+import { type TaskTokenClient, TaskTokenReporter } from './task-token.ts';
+
+export const RESTORE_FAILED_ERROR = 'Sandbox.RestoreFailed';
+
+export interface SandboxIo {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+  /** Step Functions client for the task token (a recording fake in tests). */
+  sfn?: () => TaskTokenClient;
+  /** Records the result in the ledger; by default a DynamoDB ledger when LEDGER_TABLE is set. */
+  record?: (job: RestoreJob, result: RestoreResult) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** Loads the job: a file, inline JSON, or a reference to the run store. */
+export async function loadJob(env: NodeJS.ProcessEnv): Promise<RestoreJob> {
+  if (env.JOB_FILE) return parseRestoreJob(await readFile(env.JOB_FILE, 'utf8'), `file ${env.JOB_FILE}`);
+  const raw = env.JOB;
+  if (!raw)
+    throw new Error('environment variable JOB (or JOB_FILE) is not set: the sandbox has nothing to restore');
+  const parsed = JSON.parse(raw) as { runId?: unknown; restore?: unknown; backup?: unknown };
+  if (parsed.backup === undefined && typeof parsed.runId === 'string' && typeof parsed.restore === 'number') {
+    const runStore = env.RUN_STORE;
+    if (!runStore) {
+      throw new Error(
+        'JOB names a stored restore job but RUN_STORE is not set: the task definition is incomplete',
+      );
+    }
+    const key = runKeys.restore(parsed.runId, parsed.restore);
+    const body = await text(await openStore(runStore).open(key));
+    return parseRestoreJob(body, `${runStore}/${key}`);
+  }
+  return parseRestoreJob(raw, 'environment variable JOB');
+}
+
+async function recordInDynamo(table: string, job: RestoreJob, result: RestoreResult): Promise<void> {
+  const { DynamoDbLedger } = await import('../../lib/adapters/dynamodb-ledger.ts');
+  const ledger = new DynamoDbLedger({ tableName: table });
+  try {
+    await ledger.recordResults([restoreRecord(job, result, new Date())]);
+  } finally {
+    await ledger.close();
+  }
+}
+
+/** Runs one restore; the exit code is 0 when a result (PASS, WARN or FAIL) was produced and delivered. */
+export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise<number> {
+  const controller = new AbortController();
+  io.signal?.addEventListener('abort', () => controller.abort(), { once: true });
+  const token = env.TASK_TOKEN;
+  const reporter = token
+    ? new TaskTokenReporter(io.sfn?.() ?? new SFNClient({}), token, {
+        heartbeatSeconds: Number(env.HEARTBEAT_SECONDS) > 0 ? Number(env.HEARTBEAT_SECONDS) : 60,
+        onGone: (reason) => {
+          io.stderr(`stopping: ${reason}`);
+          controller.abort();
+        },
+        log: io.stderr,
+      })
+    : undefined;
+  reporter?.startHeartbeats();
+  let scratch: string | undefined;
+  try {
+    const job = await loadJob(env);
+    const base = env.SANDBOX_ROOT || tmpdir();
+    scratch = await mkdtemp(path.join(base, 'restore-'));
+    io.stderr(`restoring ${job.backup.id} from ${job.source} into ${scratch}`);
+    const result = await restoreBackup({
+      ...requestFromJob(job),
+      store: openStore(job.source),
+      root: scratch,
+      signal: controller.signal,
+      onProgress: (p) => io.stderr(`${p.phase}: ${p.files} files, ${p.bytes} bytes`),
+    });
+    io.stderr(`restore ${result.status} in ${result.durationMs} ms (${result.filesRestored} files)`);
+    const record =
+      io.record ??
+      (env.LEDGER_TABLE ? (j, r) => recordInDynamo(env.LEDGER_TABLE as string, j, r) : undefined);
+    await record?.(job, result);
+    if (env.RESULT_FILE) await writeFile(env.RESULT_FILE, JSON.stringify(result));
+    io.stdout(JSON.stringify(result));
+    await reporter?.succeed(result);
+    return 0;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`the restore sandbox failed: ${message}`);
+    try {
+      await reporter?.fail(RESTORE_FAILED_ERROR, message);
+    } catch (answerError) {
+      io.stderr(`could not report the failure to the state machine: ${(answerError as Error).message}`);
+    }
+    return 1;
+  } finally {
+    reporter?.stopHeartbeats();
+    if (scratch) await rm(scratch, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && import.meta.url === pathToFileURL(path.resolve(entry)).href;
+}
+
+if (isMain()) {
+  const controller = new AbortController();
+  // ECS stops a task with SIGTERM: stop the restore, clean up, answer the token.
+  process.once('SIGTERM', () => controller.abort());
+  process.once('SIGINT', () => controller.abort());
+  runSandbox(process.env, {
+    stdout: (line) => process.stdout.write(`${line}\n`),
+    stderr: (line) => process.stderr.write(`${line}\n`),
+    signal: controller.signal,
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`${(error as Error).stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

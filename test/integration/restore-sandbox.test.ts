@@ -1,0 +1,218 @@
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { runSandbox } from '../../containers/restore-sandbox/main.ts';
+import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
+import { DEFAULT_POLICY } from '../../lib/core/config.ts';
+import type { RestoreResult } from '../../lib/core/model.ts';
+import type { RestoreJob } from '../../lib/core/restore/launcher.ts';
+import { serializeBackup } from '../../lib/core/run-store.ts';
+import {
+  type Arena,
+  archiveBackup,
+  directoryBackup,
+  makeArena,
+  rawTar,
+} from '../support/hostile-archives.ts';
+
+let arena: Arena;
+beforeEach(async () => {
+  arena = await makeArena('bv-sandbox-it-');
+});
+afterEach(async () => {
+  await arena.cleanup();
+});
+
+async function healthyArchive(): Promise<RestoreJob> {
+  const source = path.join(arena.base, 'src');
+  execFileSync('mkdir', ['-p', path.join(source, 'db')]);
+  await writeFile(path.join(source, 'db/state.json'), '{"ok":true}');
+  await writeFile(path.join(source, 'readme.txt'), 'hello\n');
+  execFileSync('sh', ['-c', 'sha256sum db/state.json readme.txt > SHA256SUMS'], { cwd: source });
+  execFileSync('tar', ['-czf', path.join(arena.store, 'app-20250625_114622.tar.gz'), '-C', source, '.']);
+  const backup = await archiveBackup(arena.store, 'app-20250625_114622.tar.gz');
+  return {
+    runId: 'run-it',
+    restore: 0,
+    source: arena.store,
+    backup: serializeBackup(backup),
+    policy: DEFAULT_POLICY,
+    probes: [{ match: '*.txt', command: 'grep -c hello {file}', expect: '1', timeoutSeconds: 30 }],
+  };
+}
+
+describe('local sandbox launcher (the container entry point in a child process)', () => {
+  it('restores an archive from a folder and answers with the result', async () => {
+    const logs: string[] = [];
+    const launcher = new LocalSandbox({
+      scratch: path.join(arena.base, 'scratch'),
+      onLog: (l) => logs.push(l),
+    });
+    const result = await launcher.launch(await healthyArchive());
+    expect(result.findings).toEqual([]);
+    expect(result.status).toBe('PASS');
+    expect(result.filesRestored).toBe(3);
+    expect(logs.join('\n')).toMatch(/restore PASS/);
+    // The per-restore folder is gone afterwards.
+    expect(execFileSync('ls', ['-A', path.join(arena.base, 'scratch')]).toString()).toBe('');
+  });
+
+  it('reports an unsafe archive as FAIL through the process boundary', async () => {
+    await writeFile(path.join(arena.store, 'evil.tar'), rawTar([{ name: '../escape.txt', body: 'x' }]));
+    const job: RestoreJob = {
+      ...(await healthyArchive()),
+      backup: serializeBackup(await archiveBackup(arena.store, 'evil.tar')),
+    };
+    const result = await new LocalSandbox().launch(job);
+    expect(result.status).toBe('FAIL');
+    expect(result.findings.map((f) => f.code)).toEqual(['UNSAFE_PATH']);
+  });
+
+  it('turns a crashed child into RESTORE_FAILED with its exit code and last output', async () => {
+    const crash = path.join(arena.base, 'crash.mjs');
+    await writeFile(crash, 'process.stderr.write("native abort: out of memory\\n"); process.exit(3);');
+    const result = await new LocalSandbox({ entry: crash }).launch(await healthyArchive());
+    expect(result.status).toBe('FAIL');
+    expect(result.findings).toHaveLength(1);
+    expect(result.findings[0]?.code).toBe('RESTORE_FAILED');
+    expect(result.findings[0]?.message).toMatch(
+      /exited with code 3; its last output: native abort: out of memory/,
+    );
+  });
+
+  it('turns a killed child into RESTORE_FAILED naming the signal', async () => {
+    const killed = path.join(arena.base, 'killed.mjs');
+    await writeFile(killed, 'process.kill(process.pid, "SIGKILL");');
+    const result = await new LocalSandbox({ entry: killed }).launch(await healthyArchive());
+    expect(result.findings[0]?.message).toMatch(/was killed by SIGKILL/);
+  });
+
+  it('restores a directory backup from the local S3 server', async () => {
+    const endpoint = inject('s3Endpoint');
+    const s3 = new S3Client({
+      endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    const bucket = `restore-it-${Date.now()}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const files = {
+      'backups/20250625_114622/a.txt': 'alpha\n',
+      'backups/20250625_114622/db/rows.json': '[1,2,3]',
+    };
+    for (const [key, body] of Object.entries(files)) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `prod/${key}`, Body: body }));
+    }
+    // The same catalogue a folder would give.
+    for (const [key, body] of Object.entries(files)) {
+      execFileSync('mkdir', ['-p', path.dirname(path.join(arena.store, key))]);
+      await writeFile(path.join(arena.store, key), body);
+    }
+    const backup = await directoryBackup(arena.store, 'backups/20250625_114622/');
+    const url = `s3://${bucket}/prod`;
+    const job: RestoreJob = {
+      runId: 'run-s3',
+      restore: 1,
+      source: url,
+      backup: serializeBackup({ ...backup, source: url, id: `${url}/backups/20250625_114622/` }),
+      policy: DEFAULT_POLICY,
+      probes: [],
+    };
+    const launcher = new LocalSandbox({
+      env: {
+        AWS_ENDPOINT_URL_S3: endpoint,
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_REGION: 'us-east-1',
+      },
+    });
+    const result = await launcher.launch(job);
+    expect(result.findings).toEqual([]);
+    expect(result).toMatchObject({ status: 'PASS', filesRestored: 2, bytesRestored: 13 });
+
+    // A damaged copy in S3 (the catalogue says 6 bytes) is a mismatch, not a pass.
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'prod/backups/20250625_114622/a.txt',
+        Body: 'alpha, changed\n',
+      }),
+    );
+    const damaged = await launcher.launch(job);
+    expect(damaged.status).toBe('FAIL');
+    expect(damaged.findings.map((f) => [f.code, f.object])).toContainEqual(['RESTORE_MISMATCH', 'a.txt']);
+  });
+});
+
+/** Records Step Functions commands: no local Step Functions server exists for task tokens. */
+class RecordingSfn {
+  readonly commands: Array<{ name: string; input: Record<string, unknown> }> = [];
+  async send(command: { constructor: { name: string }; input: unknown }): Promise<never> {
+    this.commands.push({ name: command.constructor.name, input: command.input as Record<string, unknown> });
+    return {} as never;
+  }
+}
+
+describe('container entry point with a task token', () => {
+  it('answers SendTaskSuccess with the result and records it', async () => {
+    const sfn = new RecordingSfn();
+    const recorded: RestoreResult[] = [];
+    const out: string[] = [];
+    const job = await healthyArchive();
+    const code = await runSandbox(
+      { JOB: JSON.stringify(job), TASK_TOKEN: 'tok', SANDBOX_ROOT: arena.root },
+      {
+        stdout: (l) => out.push(l),
+        stderr: () => {},
+        sfn: () => sfn as never,
+        record: async (_job, result) => {
+          recorded.push(result);
+        },
+      },
+    );
+    expect(code).toBe(0);
+    const result = JSON.parse(out[out.length - 1] as string) as RestoreResult;
+    expect(result.status).toBe('PASS');
+    expect(recorded).toEqual([result]);
+    expect(sfn.commands.map((c) => c.name)).toEqual([SendTaskSuccessCommand.name]);
+    expect(JSON.parse(sfn.commands[0]?.input.output as string)).toEqual(result);
+    expect(execFileSync('ls', ['-A', arena.root]).toString()).toBe('');
+  });
+
+  it('answers SendTaskFailure when the job cannot be loaded', async () => {
+    const sfn = new RecordingSfn();
+    const code = await runSandbox(
+      { JOB: JSON.stringify({ runId: 'r', restore: 2 }), TASK_TOKEN: 'tok' },
+      { stdout: () => {}, stderr: () => {}, sfn: () => sfn as never },
+    );
+    expect(code).toBe(1);
+    expect(sfn.commands).toEqual([
+      {
+        name: SendTaskFailureCommand.name,
+        input: {
+          taskToken: 'tok',
+          error: 'Sandbox.RestoreFailed',
+          cause: 'JOB names a stored restore job but RUN_STORE is not set: the task definition is incomplete',
+        },
+      },
+    ]);
+  });
+
+  it('loads a job referenced in the run store', async () => {
+    const job = await healthyArchive();
+    const runStore = path.join(arena.base, 'runstore');
+    execFileSync('mkdir', ['-p', path.join(runStore, 'runs/run-it/restores')]);
+    await writeFile(path.join(runStore, 'runs/run-it/restores/0.json'), JSON.stringify(job));
+    const out: string[] = [];
+    const code = await runSandbox(
+      { JOB: JSON.stringify({ runId: 'run-it', restore: 0 }), RUN_STORE: runStore, SANDBOX_ROOT: arena.root },
+      { stdout: (l) => out.push(l), stderr: () => {} },
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(out[0] as string).status).toBe('PASS');
+  });
+});
