@@ -4,7 +4,10 @@ import type { Backup } from './model.ts';
 import { readJson, runKeys, type SerializedBackup, serializeBackup, writeJson } from './run-store.ts';
 import { type Discovery, loadRun, loadShard, type StageContext } from './stages.ts';
 
-/** One restore as the state machine carries it: a reference, small whatever the backup. */
+/**
+ * One restore as a `Restores` Map iteration sees it. The state machine rebuilds it with the Map's
+ * ItemSelector from a {@link RestoreSelection}, so the select step's payload holds only indexes.
+ */
 export interface RestoreItem {
   runId: string;
   restore: number;
@@ -24,11 +27,35 @@ export interface RestoreJobFile {
   objectSha256?: Record<string, string>;
 }
 
+/**
+ * What the select step returns: restore indexes 0..n-1 and run-wide heartbeat and timeout (the
+ * largest per-restore values), ~6 bytes a restore, so thousands stay far under Step Functions'
+ * 256 KB payload limit.
+ */
+export interface RestoreSelection {
+  restores: number[];
+  heartbeatSeconds: number;
+  timeoutSeconds: number;
+}
+
+/** The items the `Restores` Map's ItemSelector builds, for code that runs restores without it. */
+export function restoreItemsFor(runId: string, selection: RestoreSelection): RestoreItem[] {
+  return selection.restores.map((restore) => ({
+    runId,
+    restore,
+    heartbeatSeconds: selection.heartbeatSeconds,
+    timeoutSeconds: selection.timeoutSeconds,
+  }));
+}
+
 export const RESTORE_HEARTBEAT_SECONDS = 120;
+
+/** The timeout of a run with no restores: the floor of {@link restoreTimeoutSeconds}. */
+const MIN_RESTORE_TIMEOUT_SECONDS = 900;
 
 /** The step's timeout: a safety net well past the RTO, so an overrun is measured, not cut off. */
 export function restoreTimeoutSeconds(policy: Policy): number {
-  return Math.max(900, Math.ceil(policy.rtoMinutes * 60 * 3));
+  return Math.max(MIN_RESTORE_TIMEOUT_SECONDS, Math.ceil(policy.rtoMinutes * 60 * 3));
 }
 
 interface Candidate {
@@ -42,10 +69,7 @@ interface Candidate {
  * random (reservoir sampling, so the catalogue streams past once). Backups that could not be
  * read at all (archived storage, access denied) are not sent to a sandbox.
  */
-export async function selectRestoresStage(
-  ctx: StageContext,
-  runId: string,
-): Promise<{ items: RestoreItem[] }> {
+export async function selectRestoresStage(ctx: StageContext, runId: string): Promise<RestoreSelection> {
   const run = await loadRun(ctx, runId);
   const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
   const detail = await ctx.ledger.getRun(runId);
@@ -58,7 +82,8 @@ export async function selectRestoresStage(
       )
       .map((r) => r.backupId),
   );
-  const items: RestoreItem[] = [];
+  const restores: number[] = [];
+  let timeoutSeconds = MIN_RESTORE_TIMEOUT_SECONDS;
   const perSeries = new Map<string, Candidate>();
   const digestsByShard = new Map<number, Record<string, Record<string, string>>>();
 
@@ -75,7 +100,7 @@ export async function selectRestoresStage(
 
   const emit = async (backup: Backup, shard: number) => {
     const policy = policyFor(run.config, backup.series);
-    const restore = items.length;
+    const restore = restores.length;
     const job: RestoreJobFile = {
       runId,
       restore,
@@ -87,12 +112,8 @@ export async function selectRestoresStage(
     const digests = await digestsOf(shard, backup.id);
     if (digests && Object.keys(digests).length > 0) job.objectSha256 = digests;
     await writeJson(ctx.runStore, runKeys.restore(runId, restore), job);
-    items.push({
-      runId,
-      restore,
-      heartbeatSeconds: RESTORE_HEARTBEAT_SECONDS,
-      timeoutSeconds: restoreTimeoutSeconds(policy),
-    });
+    restores.push(restore);
+    timeoutSeconds = Math.max(timeoutSeconds, restoreTimeoutSeconds(policy));
   };
 
   for (const ref of discovery.shards) {
@@ -126,7 +147,7 @@ export async function selectRestoresStage(
   )) {
     await emit(candidate.backup, candidate.shard);
   }
-  return { items };
+  return { restores, heartbeatSeconds: RESTORE_HEARTBEAT_SECONDS, timeoutSeconds };
 }
 
 export async function loadRestoreJob(

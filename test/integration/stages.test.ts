@@ -87,7 +87,10 @@ describe('pipeline stages over a folder and the ledger', () => {
     broken.writeUInt8((broken.readUInt8(broken.length - 20) ^ 0xff) & 0xff, broken.length - 20);
     await writeFile(join(source, 'web-20250626_100000.tar.gz'), broken);
     const target = join(dir, 'copies');
-    const config = { defaults: { redundancy: { targets: [target] } }, series: { web: { rpoMinutes: 30 } } };
+    const config = {
+      defaults: { redundancy: { targets: [target] } },
+      series: { web: { rpoMinutes: 30, rtoMinutes: 60 } },
+    };
 
     const discovery = await discoverStage(ctx, {
       runId: 'run-1',
@@ -101,8 +104,9 @@ describe('pipeline stages over a folder and the ledger', () => {
     expect(discovery.runFindings.map((f) => [f.code, f.series])).toEqual([['RPO_EXCEEDED', 'web']]);
 
     for (const shard of discovery.shards) await integrityStage(ctx, shard);
-    const { items } = await selectRestoresStage(ctx, 'run-1');
-    expect(items).toHaveLength(2);
+    const selection = await selectRestoresStage(ctx, 'run-1');
+    // The run-wide timeout is the largest per-restore one: web's 60 min RTO beats db's default 30.
+    expect(selection).toEqual({ restores: [0, 1], heartbeatSeconds: 120, timeoutSeconds: 60 * 60 * 3 });
 
     const copies = await redundancyStage(ctx, 'run-1', (url) => new FolderStore(url));
     expect(copies).toEqual({ checked: 3, copied: 4, missing: 1 });

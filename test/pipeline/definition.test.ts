@@ -2,6 +2,7 @@ import '../../lib/pipeline/polyfills.ts';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../lib/core/errors.ts';
+import { restoreItemsFor } from '../../lib/core/select.ts';
 import {
   definitionForLocalRun,
   FUNCTION_ARN_PLACEHOLDERS,
@@ -49,16 +50,7 @@ function fakePipeline(overrides: Partial<Record<TaskStateName, Handler>> = {}) {
     }),
     CheckShard: () => ({ Payload: { checked: true } }),
     RecordIntegrityFailure: () => ({ Payload: { recorded: true } }),
-    SelectRestores: () => ({
-      Payload: {
-        items: [0, 1].map((restore) => ({
-          runId: 'run-1',
-          restore,
-          heartbeatSeconds: 120,
-          timeoutSeconds: 1800,
-        })),
-      },
-    }),
+    SelectRestores: () => ({ Payload: { restores: [0, 1], heartbeatSeconds: 120, timeoutSeconds: 1800 } }),
     RestoreBackup: () => ({ status: 'PASS' }),
     RecordRestoreFailure: () => ({ Payload: { recorded: true } }),
     Redundancy: () => ({ Payload: { copies: 2 } }),
@@ -237,10 +229,46 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     expect(pipeline.callsOf('Report')).toHaveLength(1);
   });
 
+  it('carries 3,000 selected restores as indexes and rebuilds every item in the Map', async () => {
+    const runId = '2025-06-29T03:00:00.000Z-4f9c2a7e';
+    const count = 3000;
+    const selection = {
+      restores: Array.from({ length: count }, (_, i) => i),
+      heartbeatSeconds: 120,
+      timeoutSeconds: 16200,
+    };
+    const pipeline = fakePipeline({
+      Discover: () => ({ Payload: { runId, shards: [{ runId, shard: 0 }] } }),
+      SelectRestores: () => ({ Payload: selection }),
+    });
+    const output = (await pipeline.run()) as Record<string, Json>;
+
+    const items = pipeline.callsOf('RestoreBackup').map((c) => c.input.Payload.item as Record<string, Json>);
+    expect(items).toHaveLength(count);
+    const byRestore = [...items].sort((a, b) => (a.restore as number) - (b.restore as number));
+    expect(byRestore).toEqual(
+      Array.from({ length: count }, (_, restore) => ({
+        runId,
+        restore,
+        heartbeatSeconds: 120,
+        timeoutSeconds: 16200,
+      })),
+    );
+    expect(restoreItemsFor(runId, selection)).toEqual(byRestore);
+    // The scale matters: the same items carried as a list would pass Step Functions' 256 KB limit.
+    expect(JSON.stringify(items).length).toBeGreaterThan(256 * 1024);
+    const carried = JSON.stringify(output.select);
+    expect(output.select).toMatchObject({ heartbeatSeconds: 120, timeoutSeconds: 16200 });
+    expect(carried.length).toBeLessThan(25 * 1024);
+    expect(JSON.stringify(output).length).toBeLessThan(25 * 1024);
+    expect(pipeline.callsOf('RecordRestoreFailure')).toHaveLength(0);
+    expect(pipeline.callsOf('Report')).toHaveLength(1);
+  });
+
   it('times out a restore that outlives its timeoutSeconds and records it as a restore failure', async () => {
     const pipeline = fakePipeline({
       SelectRestores: () => ({
-        Payload: { items: [{ runId: 'run-1', restore: 0, heartbeatSeconds: 120, timeoutSeconds: 1 }] },
+        Payload: { restores: [0], heartbeatSeconds: 120, timeoutSeconds: 1 },
       }),
       RestoreBackup: () => new Promise<Json>(() => {}),
     });
@@ -263,7 +291,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
         return { status: 'PASS' };
       },
       SelectRestores: () => ({
-        Payload: { items: [{ runId: 'run-1', restore: 0, heartbeatSeconds: 120, timeoutSeconds: 60 }] },
+        Payload: { restores: [0], heartbeatSeconds: 120, timeoutSeconds: 60 },
       }),
     });
     await pipeline.run();

@@ -284,6 +284,22 @@ describe('the state machine', () => {
     expect(definition.States.BackupsFailed).toMatchObject({ Type: 'Fail', Error: 'BackupValidationFailed' });
   });
 
+  it('carries restore indexes from SelectRestores and rebuilds each item in the Restores Map', () => {
+    expect(definition.States.SelectRestores.ResultSelector).toEqual({
+      'restores.$': '$.Payload.restores',
+      'heartbeatSeconds.$': '$.Payload.heartbeatSeconds',
+      'timeoutSeconds.$': '$.Payload.timeoutSeconds',
+    });
+    expect(definition.States.SelectRestores.ResultPath).toBe('$.select');
+    expect(definition.States.Restores.ItemsPath).toBe('$.select.restores');
+    expect(definition.States.Restores.ItemSelector).toEqual({
+      'runId.$': '$.discover.runId',
+      'restore.$': '$$.Map.Item.Value',
+      'heartbeatSeconds.$': '$.select.heartbeatSeconds',
+      'timeoutSeconds.$': '$.select.timeoutSeconds',
+    });
+  });
+
   it('waits for the sandbox with a heartbeat and a timeout, retrying only transient and capacity errors', () => {
     const restore = inner('Restores').RestoreBackup;
     expect(restore.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
