@@ -13,6 +13,7 @@ import {
   reportStage,
   type StageContext,
 } from '../core/stages.ts';
+import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import { type CliIo, defaultRunStore, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
@@ -60,18 +61,32 @@ function normalizeSources(sources: string[], cwd: string): string[] {
   return sources.map((s) => (s.startsWith('s3://') ? s.replace(/\/+$/, '') : resolve(cwd, s)));
 }
 
+/** The restore sandbox and redundancy targets of a local run. */
+async function localDeps(io: CliIo): Promise<LocalRunDeps> {
+  const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
+  const { localRestore } = await import('../pipeline/local-runner.ts');
+  const s3 = s3ClientConfigFromEnv(io.env);
+  return {
+    restore: localRestore(new LocalSandbox({ env: io.env })),
+    openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+  };
+}
+
 export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunReport> {
   const opened = await openContext(options, io, setup.config, setup.progress);
   try {
     if (options.command === 'comprehensive') {
       const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
-      return await runPipelineLocally(opened.ctx, {
-        runId: newRunId(setup.now()),
-        trigger: 'cli',
-        sources: normalizeSources(options.sources, io.cwd),
-        config: setup.document,
-        progress: setup.progress,
-      });
+      return await runPipelineLocally(
+        opened.ctx,
+        {
+          runId: newRunId(setup.now()),
+          trigger: 'cli',
+          sources: normalizeSources(options.sources, io.cwd),
+          config: setup.document,
+        },
+        await localDeps(io),
+      );
     }
     return await runStages(opened.ctx, options, io, setup);
   } finally {
@@ -119,7 +134,7 @@ async function runStages(
   }
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
-    await runRestoresLocally(ctx, runId, setup.progress);
+    await runRestoresLocally(ctx, runId, await localDeps(io));
   }
   return (await reportStage(ctx, runId)).report;
 }

@@ -106,7 +106,7 @@ export function renderMatrix(report: RunReport, now: Date): string {
     'AGE',
     ...checks.map((c) => c.toUpperCase()),
     'SCORE',
-    'RESTORE',
+    'TIME',
     'STATUS',
   ];
   const align: Array<'l' | 'r'> = ['l', 'l', 'l', 'r', 'r', ...checks.map(() => 'l' as const), 'r', 'r', 'l'];

@@ -10,9 +10,10 @@ import { BackupValidatorError } from '../core/errors.ts';
 import type { RunTrigger } from '../core/ledger.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
-import { readJson, runKeys } from '../core/run-store.ts';
-import type { RestoreItem } from '../core/select.ts';
-import type { StageContext } from '../core/stages.ts';
+import { restoreRecord, type SandboxLauncher } from '../core/restore/launcher.ts';
+import { deserializeBackup, readJson, runKeys } from '../core/run-store.ts';
+import { loadRestoreJob, type RestoreItem, restoreItemsFor, selectRestoresStage } from '../core/select.ts';
+import { recordFailureStage, type StageContext } from '../core/stages.ts';
 import {
   definitionForLocalRun,
   FUNCTION_ARN_PLACEHOLDERS,
@@ -34,6 +35,41 @@ export type LocalRestore = (ctx: StageContext, item: RestoreItem) => Promise<unk
 export interface LocalRunDeps {
   restore: LocalRestore;
   openTarget(url: string): CopyTarget;
+}
+
+/**
+ * The restore step on a laptop: the job from the run store, the container's entry point in a
+ * child process, the result recorded in the ledger (in the cloud, the container records it).
+ */
+export function localRestore(launcher: SandboxLauncher): LocalRestore {
+  return async (ctx, item) => {
+    const job = await loadRestoreJob(ctx, item.runId, item.restore);
+    const backup = deserializeBackup(job.backup);
+    ctx.events?.backupStarted?.(backup, 'restore');
+    const result = await launcher.launch(job, { signal: AbortSignal.timeout(item.timeoutSeconds * 1000) });
+    await ctx.ledger.recordResults([restoreRecord(job, result, ctx.now())]);
+    ctx.events?.backupFinished?.(backup, 'restore', result.status);
+    return { backupId: result.backupId, status: result.status, durationMs: result.durationMs };
+  };
+}
+
+/** The CLI's `restore`: select, then each restore in turn, a failure recorded as the Catch would. */
+export async function runRestoresLocally(
+  ctx: StageContext,
+  runId: string,
+  deps: Pick<LocalRunDeps, 'restore'>,
+): Promise<void> {
+  for (const item of restoreItemsFor(runId, await selectRestoresStage(ctx, runId))) {
+    try {
+      await deps.restore(ctx, item);
+    } catch (error) {
+      await recordFailureStage(
+        ctx,
+        { stage: 'restore', item, error: { Error: (error as Error).name, Cause: (error as Error).message } },
+        async (id, restore) => deserializeBackup((await loadRestoreJob(ctx, id, restore)).backup),
+      );
+    }
+  }
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

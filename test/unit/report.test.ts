@@ -96,7 +96,7 @@ describe('run report', () => {
     expect(stale.counts).toEqual({ backups: 2, pass: 1, warn: 1, fail: 0, series: 2 });
     const matrix = renderMatrix(stale, when.finishedAt);
     expect(matrix.split('\n')[0]).toMatch(
-      /^SERIES\s+BACKUP\s+KIND\s+SIZE\s+AGE\s+ACCESS\s+CHECKSUM\s+ARCHIVE\s+COMPLIANCE\s+SCORE\s+RESTORE\s+STATUS$/,
+      /^SERIES\s+BACKUP\s+KIND\s+SIZE\s+AGE\s+ACCESS\s+CHECKSUM\s+ARCHIVE\s+COMPLIANCE\s+SCORE\s+TIME\s+STATUS$/,
     );
     expect(renderFindings(stale)).toBe('ERROR RPO_EXCEEDED          series a: old');
   });
