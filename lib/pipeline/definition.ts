@@ -124,8 +124,11 @@ function forEachState(machine: MachineJson, visit: (name: string, state: StateJs
  * state input under `Payload.item`. The paths are rewritten to point at the same value there, so
  * the restore timeout still applies locally. Heartbeats are not simulated by the library.
  */
-export function definitionForLocalRun(arns: Record<PipelineFunctionName, string>): MachineJson {
-  const machine = JSON.parse(substituteDefinition(loadDefinitionText(), arns)) as MachineJson;
+export function definitionForLocalRun(
+  arns: Record<PipelineFunctionName, string>,
+  text: string = loadDefinitionText(),
+): MachineJson {
+  const machine = JSON.parse(substituteDefinition(text, arns)) as MachineJson;
   forEachState(machine, (name, state) => {
     if (state.Type !== 'Task' || typeof state.TimeoutSecondsPath !== 'string') return;
     const payload = (state.Parameters as { Payload?: Record<string, unknown> } | undefined)?.Payload;

@@ -35,7 +35,15 @@ export type LocalRestore = (ctx: StageContext, item: RestoreItem) => Promise<unk
 export interface LocalRunDeps {
   restore: LocalRestore;
   openTarget(url: string): CopyTarget;
+  /** The definition text to run (default the file the stack inlines; tests pass the synthesized template's). */
+  definitionText?: string;
+  /** Seconds to wait between retries, by Task state (tests make them instant). */
+  retryIntervals?: Partial<Record<TaskStateName, number>>;
+  /** Wraps the bound handlers (tests inject faults into the real ones). */
+  wrapHandlers?(handlers: TaskHandlers): TaskHandlers;
 }
+
+export type TaskHandlers = Record<TaskStateName, (input: TaskInput) => Promise<Json>>;
 
 /**
  * The restore step on a laptop: the job from the run store, the container's entry point in a
@@ -72,8 +80,8 @@ export async function runRestoresLocally(
   }
 }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type TaskInput = { FunctionName?: string; Payload: Record<string, Json> };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type TaskInput = { FunctionName?: string; Payload: Record<string, Json> };
 
 const LOCAL_ARNS = Object.fromEntries(
   Object.keys(FUNCTION_ARN_PLACEHOLDERS).map((name) => [
@@ -87,10 +95,7 @@ function asJson(value: unknown): Json {
 }
 
 /** Binds every Task of the definition to the handler code the Lambdas run, over a local context. */
-export function localTaskHandlers(
-  ctx: StageContext,
-  deps: LocalRunDeps,
-): Record<TaskStateName, (input: TaskInput) => Promise<Json>> {
+export function localTaskHandlers(ctx: StageContext, deps: LocalRunDeps): TaskHandlers {
   const context = () => ctx;
   const discover = makeDiscoverHandler(context);
   const integrity = makeIntegrityHandler(context);
@@ -125,9 +130,13 @@ export async function runPipelineLocally(
   input: LocalRunInput,
   deps: LocalRunDeps,
 ): Promise<RunReport> {
-  const machine = new StateMachine(definitionForLocalRun(LOCAL_ARNS) as never);
+  const machine = new StateMachine(definitionForLocalRun(LOCAL_ARNS, deps.definitionText) as never);
+  const bound = localTaskHandlers(ctx, deps);
   const execution = machine.run(asJson({ ...input, command: 'comprehensive' }), {
-    overrides: { taskResourceLocalHandlers: localTaskHandlers(ctx, deps) as never },
+    overrides: {
+      taskResourceLocalHandlers: (deps.wrapHandlers ? deps.wrapHandlers(bound) : bound) as never,
+      ...(deps.retryIntervals ? { retryIntervalOverrides: deps.retryIntervals as never } : {}),
+    },
     context: { Execution: { Name: input.runId }, Task: { Token: `local:${input.runId}` } } as never,
   });
   try {

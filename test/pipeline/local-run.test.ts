@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
+import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
+import { S3_CLIENT_DEFAULTS, S3Store } from '../../lib/adapters/s3-store.ts';
+import type { RunReport } from '../../lib/core/model.ts';
+import type { StageContext } from '../../lib/core/stages.ts';
+import { TASK_STATE_FUNCTIONS } from '../../lib/pipeline/definition.ts';
+import {
+  type LocalRunDeps,
+  localRestore,
+  runPipelineLocally,
+  type TaskHandlers,
+} from '../../lib/pipeline/local-runner.ts';
+import { flipBit, gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
+import { flattenCfn, synthStack } from '../support/cdk.ts';
+import { freshLedger } from '../support/ledger.ts';
+
+let s3Config: S3ClientConfig;
+let client: S3Client;
+let definitionText: string;
+let scratch: string;
+const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+beforeAll(async () => {
+  s3Config = {
+    ...S3_CLIENT_DEFAULTS,
+    endpoint: inject('s3Endpoint'),
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials,
+  };
+  client = new S3Client(s3Config);
+  const { template } = synthStack({ sources: ['s3://example-backups/db'] }, { nag: false });
+  const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  definitionText = flattenCfn(machine?.Properties.DefinitionString);
+  scratch = await mkdtemp(join(tmpdir(), 'bv-pipeline-'));
+});
+
+afterAll(async () => {
+  client.destroy();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+let ledger: DynamoDbLedger;
+let bucket: string;
+let ctx: StageContext;
+
+beforeEach(async () => {
+  bucket = `src-${randomBytes(4).toString('hex')}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  await client.send(new CreateBucketCommand({ Bucket: `${bucket}-runs` }));
+  ledger = await freshLedger();
+  ctx = {
+    ledger,
+    runStore: new S3Store(`s3://${bucket}-runs`, { clientConfig: s3Config }),
+    openSource: (url) => new S3Store(url, { clientConfig: s3Config }),
+    now: () => new Date(),
+  };
+});
+
+afterEach(async () => {
+  await ledger.close();
+});
+
+function stamp(hoursAgo: number): string {
+  return new Date(Date.now() - hoursAgo * 3_600_000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace('T', '_')
+    .slice(0, 15);
+}
+
+async function put(key: string, body: Buffer | string): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+/** A healthy .tar.gz with a SHA256SUMS at its root and a sidecar beside it. */
+async function healthyArchive(name: string, files: Record<string, string>): Promise<Buffer> {
+  const tar = await packTar([
+    { name: 'SHA256SUMS', content: sha256sums(files) },
+    ...Object.entries(files).map(([n, content]) => ({ name: n, content })),
+  ]);
+  const gz = gzip(tar);
+  await put(`backups/${name}`, gz);
+  await put(`backups/${name}.sha256`, `${sha256Hex(gz)}  ${name}\n`);
+  return gz;
+}
+
+function deps(overrides: Partial<LocalRunDeps> = {}): LocalRunDeps {
+  const sandboxEnv = {
+    AWS_ENDPOINT_URL_S3: inject('s3Endpoint'),
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+  };
+  return {
+    restore: localRestore(new LocalSandbox({ env: sandboxEnv, scratch })),
+    openTarget: (url) => new S3Store(url, { clientConfig: s3Config }),
+    definitionText,
+    retryIntervals: Object.fromEntries(Object.keys(TASK_STATE_FUNCTIONS).map((s) => [s, 0])),
+    ...overrides,
+  };
+}
+
+const source = () => `s3://${bucket}/backups`;
+const runId = () => `run-${randomBytes(3).toString('hex')}`;
+
+function statusByName(report: RunReport): Record<string, string> {
+  return Object.fromEntries(report.backups.map((b) => [b.id.slice(source().length + 1), b.status]));
+}
+
+describe('the synthesized state machine, run locally against S3 and DynamoDB servers', () => {
+  it('passes a healthy set of backups end to end, restores included', async () => {
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, {
+      'db.sql': '-- PostgreSQL database dump\nSELECT 1;\n-- PostgreSQL database dump complete\n',
+    });
+    await healthyArchive(`files-${stamp(2)}.tar.gz`, { 'a.json': '{"a":1}', 'b.txt': 'bravo' });
+    const id = runId();
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: id, trigger: 'console', sources: [source()] },
+      deps(),
+    );
+    expect(report.status).toBe('PASS');
+    expect(report.backups.map((b) => [b.integrity.status, b.restore.status])).toEqual([
+      ['PASS', 'PASS'],
+      ['PASS', 'PASS'],
+    ]);
+    expect((await ledger.getRun(id))?.run.status).toBe('PASS');
+  });
+
+  it('fails the run for one corrupt backup while the others still pass, with report and ledger complete', async () => {
+    const db = `db-${stamp(1)}.tar.gz`;
+    const webName = `web-${stamp(1)}.tar.gz`;
+    await healthyArchive(db, { 'db.sql': 'SELECT 1;' });
+    const gz = await healthyArchive(webName, { 'index.html': '<html>'.repeat(500) });
+    await put(`backups/${webName}`, flipBit(gz, Math.floor(gz.length / 2)));
+    const id = runId();
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: id, trigger: 'console', sources: [source()] },
+      deps(),
+    );
+    expect(report.status).toBe('FAIL');
+    expect(statusByName(report)).toEqual({ [db]: 'PASS', [webName]: 'FAIL' });
+    const web = report.backups.find((b) => b.series === 'web');
+    expect(web?.findings.map((f) => f.code)).toContain('CHECKSUM_MISMATCH');
+    const detail = await ledger.getRun(id);
+    expect(detail?.run.status).toBe('FAIL');
+    const stages = (detail?.results ?? [])
+      .map((r) => `${r.stage}:${r.backupId.endsWith('.tar.gz') ? r.series : '?'}`)
+      .sort();
+    expect(stages).toEqual([
+      'compliance:db',
+      'compliance:web',
+      'integrity:db',
+      'integrity:web',
+      'restore:db',
+      'restore:web',
+    ]);
+  });
+
+  it('reports RESTORE_FAILED when the sandbox process crashes, and the run still ends', async () => {
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+    const crashing = join(scratch, 'crash.mjs');
+    await writeFile(crashing, 'process.kill(process.pid, "SIGKILL");\n');
+    const id = runId();
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: id, trigger: 'console', sources: [source()] },
+      deps({ restore: localRestore(new LocalSandbox({ entry: crashing, scratch })) }),
+    );
+    expect(report.status).toBe('FAIL');
+    expect(report.backups[0]?.integrity.status).toBe('PASS');
+    expect(report.backups[0]?.restore.status).toBe('FAIL');
+    expect(report.backups[0]?.findings.map((f) => f.code)).toEqual(['RESTORE_FAILED']);
+  });
+
+  it('records a stopped Fargate task (the step fails) as RESTORE_FAILED through the Catch', async () => {
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+    const stopped = Object.assign(new Error('Essential container in task exited (exit code 137)'), {
+      name: 'Sandbox.TaskStopped',
+    });
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: runId(), trigger: 'schedule', sources: [source()] },
+      deps({
+        restore: async () => {
+          throw stopped;
+        },
+      }),
+    );
+    expect(report.status).toBe('FAIL');
+    expect(report.backups[0]?.findings).toEqual([
+      expect.objectContaining({ code: 'RESTORE_FAILED', message: expect.stringContaining('exit code 137') }),
+    ]);
+  });
+
+  it('retries a Lambda that throws once and the run succeeds', async () => {
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+    let calls = 0;
+    const flaky = (handlers: TaskHandlers): TaskHandlers => ({
+      ...handlers,
+      CheckShard: async (input) => {
+        calls++;
+        if (calls === 1)
+          throw Object.assign(new Error('Rate exceeded'), { name: 'Lambda.TooManyRequestsException' });
+        return handlers.CheckShard(input);
+      },
+    });
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: runId(), trigger: 'console', sources: [source()] },
+      deps({ wrapHandlers: flaky }),
+    );
+    expect(calls).toBe(2);
+    expect(report.status).toBe('PASS');
+  });
+});
