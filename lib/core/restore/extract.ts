@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
 import { createDecompressor } from '../compression.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from '../inspect/tar-parser.ts';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
-import type { FileWriter, SandboxTree } from './sandbox-tree.ts';
+import type { SandboxTree } from './sandbox-tree.ts';
+
+const COUNT_HIGH_WATER_MARK = 1024 * 1024;
 
 export interface ExtractOptions {
   tree: SandboxTree;
@@ -33,28 +35,22 @@ export interface ExtractStats {
 export async function extractTar(source: Readable, options: ExtractOptions): Promise<ExtractStats> {
   const { tree, limits } = options;
   let problem: TarProblem | undefined;
-  let current: FileWriter | undefined;
   const parser = new TarParser({
     entry(header: TarEntryHeader): TarEntrySink | undefined {
-      return createEntry(tree, limits, header, (writer) => {
-        current = writer;
-      });
+      return createEntry(tree, limits, header);
     },
     problem(found: TarProblem) {
       problem ??= found;
     },
   });
-  try {
-    const stats = await expand(source, options, (chunk) => {
-      parser.write(chunk);
-      if (problem) throw problemAbort(problem);
-    });
-    parser.end();
+  const stats = await expand(source, options, (chunk) => {
+    parser.write(chunk);
     if (problem) throw problemAbort(problem);
-    return stats;
-  } finally {
-    if (current && !current.isClosed) tree.closeAll();
-  }
+  });
+  parser.end();
+  if (problem) throw problemAbort(problem);
+  await tree.drain();
+  return stats;
 }
 
 /** A plain compressed file (`dump.sql.gz`): restored as the single file it holds. */
@@ -67,13 +63,10 @@ export async function extractSingleFile(
   const relative = tree.relative(name, 'file name');
   limits.entry(relative);
   const writer = tree.createFile(relative, limits);
-  try {
-    const stats = await expand(source, options, (chunk) => writer.write(chunk));
-    writer.end();
-    return stats;
-  } finally {
-    if (!writer.isClosed) tree.closeAll();
-  }
+  const stats = await expand(source, options, (chunk) => writer.write(chunk));
+  writer.end();
+  await tree.drain();
+  return stats;
 }
 
 async function expand(
@@ -91,24 +84,39 @@ async function expand(
     );
   }
   const storedHash = options.hashStored ? createHash('sha256') : undefined;
-  async function* count(input: AsyncIterable<Buffer>) {
-    for await (const chunk of input) {
+  // A byte-mode Transform, not an async generator: a generator stage buffers 16 chunks (16 MiB).
+  const count = new Transform({
+    readableHighWaterMark: COUNT_HIGH_WATER_MARK,
+    writableHighWaterMark: COUNT_HIGH_WATER_MARK,
+    transform(chunk: Buffer, _encoding, callback) {
       stats.compressedBytes += chunk.length;
       storedHash?.update(chunk);
       options.onBytes?.(stats.compressedBytes);
-      yield chunk;
-    }
-  }
+      callback(null, chunk);
+    },
+  });
+  // The consumer's own error (a limit, an unsafe path) is the story; the pipeline may report its teardown instead.
+  let consumerError: unknown;
   async function consumeAll(input: AsyncIterable<Buffer>) {
-    for await (const chunk of input) {
-      if (signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
-      stats.expandedBytes += chunk.length;
-      if (decompressor) limits.ratio(stats.expandedBytes, stats.compressedBytes);
-      consume(chunk);
+    try {
+      for await (const chunk of input) {
+        if (signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+        stats.expandedBytes += chunk.length;
+        if (decompressor) limits.ratio(stats.expandedBytes, stats.compressedBytes);
+        consume(chunk);
+        await options.tree.ready();
+      }
+    } catch (error) {
+      consumerError = error;
+      throw error;
     }
   }
-  if (decompressor) await pipeline(source, count, decompressor, consumeAll);
-  else await pipeline(source, count, consumeAll);
+  try {
+    if (decompressor) await pipeline(source, count, decompressor, consumeAll);
+    else await pipeline(source, count, consumeAll);
+  } catch (error) {
+    throw consumerError ?? error;
+  }
   if (storedHash) stats.storedSha256 = storedHash.digest('hex');
   return stats;
 }
@@ -117,7 +125,6 @@ function createEntry(
   tree: SandboxTree,
   limits: RestoreLimits,
   header: TarEntryHeader,
-  opened: (writer: FileWriter) => void,
 ): TarEntrySink | undefined {
   const relative = tree.relative(header.path);
   switch (header.type) {
@@ -130,7 +137,6 @@ function createEntry(
       limits.entry(relative);
       limits.declare(header.size, relative);
       const writer = tree.createFile(relative, limits);
-      opened(writer);
       return {
         write: (chunk) => writer.write(chunk),
         end: () => {

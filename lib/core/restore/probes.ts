@@ -4,7 +4,7 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { globToRegExp, type ProbeConfig } from '../config.ts';
-import { StreamingJsonValidator } from './json-validator.ts';
+import { StreamingJsonValidator, validateJson } from './json-validator.ts';
 
 export type BuiltinProbe = 'sqlite' | 'pg-dump' | 'mysql-dump' | 'json';
 
@@ -89,8 +89,9 @@ async function dumpCompleteness(
 
 async function jsonValidity(file: string, size: number): Promise<string | undefined> {
   if (size <= JSON_PARSE_LIMIT) {
+    // A Buffer, not a string: thousands of small JSON files must not grow the heap (peak RSS).
     try {
-      JSON.parse(await readFile(file, 'utf8'));
+      validateJson(await readFile(file));
       return undefined;
     } catch (error) {
       return `invalid JSON: ${trimOutput((error as Error).message)}`;

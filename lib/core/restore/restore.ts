@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -81,7 +82,8 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     phases.probesMs = performance.now() - probesStarted;
     completed = true;
   } catch (error) {
-    tree.closeAll();
+    // Nothing may still be writing when the sandbox is cleaned.
+    await tree.settle();
     findings.push(failureFinding(error, backup.id, tree.root));
   }
   const durationMs = performance.now() - started;
@@ -235,6 +237,7 @@ async function restoreDirectory(
       async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
           writer.write(chunk);
+          await tree.ready();
           downloaded += chunk.length;
           if (downloaded - reported >= PROGRESS_EVERY_BYTES) {
             reported = downloaded;
@@ -265,6 +268,7 @@ async function restoreDirectory(
   }
   if (firstError) throw firstError;
   if (request.signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+  await tree.drain();
   phases.downloadMs = performance.now() - started;
 }
 
@@ -463,6 +467,16 @@ async function emptyFolder(root: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
+  if (names.length === 0) return;
+  // coreutils rm deletes a 20,000-file tree faster and in far less memory than fs.rm's JS walk.
+  const removed = await new Promise<boolean>((resolve) => {
+    const child = spawn('rm', ['-rf', '--', ...names.map((name) => path.join(root, name))], {
+      stdio: 'ignore',
+    });
+    child.once('error', () => resolve(false));
+    child.once('exit', (code) => resolve(code === 0));
+  });
+  if (removed) return;
   await Promise.all(
     names.map((name) => rm(path.join(root, name), { recursive: true, force: true, maxRetries: 2 })),
   );

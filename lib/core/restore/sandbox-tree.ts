@@ -1,17 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import {
-  closeSync,
-  constants as fsConstants,
-  ftruncateSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  symlinkSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import fs, { constants as fsConstants, lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
 
@@ -28,6 +18,22 @@ export interface RestoredFile {
 }
 
 export const HEAD_BYTES = 512;
+
+const openFile = promisify(fs.open);
+const closeFile = promisify(fs.close);
+const writeFile = promisify(fs.write);
+const truncateFile = promisify(fs.ftruncate);
+const makeLink = promisify(fs.link);
+const makeSymlinkAsync = promisify(fs.symlink);
+const unlinkFile = promisify(fs.unlink);
+
+/**
+ * File operations run in libuv's thread pool while the archive keeps streaming: creating a
+ * file costs far more than writing it on most file systems, and hashing and parsing overlap
+ * that wait. Bounded, so a fast stream never piles up in memory.
+ */
+const MAX_OPS_IN_FLIGHT = 64;
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
 const WRITE_FLAGS =
   fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
@@ -53,7 +59,14 @@ export class SandboxTree {
   readonly files = new Map<string, RestoredFile>();
   private readonly directories = new Set<string>(['']);
   private readonly symlinks = new Set<string>();
-  private readonly openDescriptors = new Set<number>();
+  /** The last queued operation on each path: operations on one path run in order. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly activeWriters = new Set<FileWriter>();
+  private readonly waiters: Array<() => void> = [];
+  private opsInFlight = 0;
+  /** Bytes handed to writers and not yet on disk. */
+  queuedBytes = 0;
+  private failure: { error: unknown } | undefined;
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -105,7 +118,13 @@ export class SandboxTree {
   makeDirectory(relative: string): void {
     if (relative === '' || this.directories.has(relative)) return;
     this.prepareParents(relative);
-    this.removeNonDirectory(relative);
+    if (this.files.has(relative) || this.symlinks.has(relative) || this.chains.has(relative)) {
+      throw new RestoreAbort(
+        'RESTORE_FAILED',
+        `"${relative}" appears as a file or link and again as a folder`,
+        relative,
+      );
+    }
     this.createDirectoryComponent(relative);
   }
 
@@ -116,9 +135,10 @@ export class SandboxTree {
     }
     this.prepareParents(relative);
     this.removeNonDirectory(relative);
-    const fd = openSync(this.absolute(relative), WRITE_FLAGS, 0o644);
-    this.openDescriptors.add(fd);
-    return new FileWriter(this, fd, relative, limits);
+    const writer = new FileWriter(this, this.absolute(relative), relative, limits);
+    this.activeWriters.add(writer);
+    this.enqueue(relative, () => writer.run());
+    return writer;
   }
 
   makeSymlink(relative: string, target: string): void {
@@ -132,7 +152,8 @@ export class SandboxTree {
     checkSymlinkTarget(relative, target);
     this.prepareParents(relative);
     this.removeNonDirectory(relative);
-    symlinkSync(target, this.absolute(relative));
+    const absolute = this.absolute(relative);
+    this.enqueue(relative, () => makeSymlinkAsync(target, absolute));
     this.symlinks.add(relative);
   }
 
@@ -149,26 +170,63 @@ export class SandboxTree {
     if (target === relative) return;
     this.prepareParents(relative);
     this.removeNonDirectory(relative);
-    linkSync(this.absolute(target), this.absolute(relative));
+    const from = this.absolute(target);
+    const to = this.absolute(relative);
+    const targetWritten = this.chains.get(target) ?? Promise.resolve();
+    this.enqueue(relative, async () => {
+      await targetWritten;
+      await makeLink(from, to);
+    });
     this.files.set(relative, { ...file, path: relative, linkOf: file.linkOf ?? target });
   }
 
-  /** Closes whatever an aborted restore left open. */
-  closeAll(): void {
-    for (const fd of this.openDescriptors) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed by the failure that brought us here
-      }
+  /** Waits while too much is queued; throws the first failed file operation (e.g. ENOSPC). */
+  async ready(): Promise<void> {
+    while (!this.failure && (this.opsInFlight >= MAX_OPS_IN_FLIGHT || this.queuedBytes >= MAX_QUEUED_BYTES)) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    this.openDescriptors.clear();
+    if (this.failure) throw this.failure.error;
   }
 
-  /** Called by a writer once its file is complete. */
-  finished(fd: number, file: RestoredFile): void {
-    this.openDescriptors.delete(fd);
+  /** Waits for every queued operation; throws the first that failed. */
+  async drain(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** After an abort: ends unfinished files and waits until nothing touches the disk any more. */
+  async settle(): Promise<void> {
+    for (const writer of this.activeWriters) writer.abandon();
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  /** Called by a writer once its content is complete (the disk may still be catching up). */
+  finished(writer: FileWriter, file: RestoredFile): void {
+    this.activeWriters.delete(writer);
     this.files.set(file.path, file);
+  }
+
+  wake(): void {
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  private enqueue(relative: string, operation: () => Promise<unknown>): void {
+    const previous = this.chains.get(relative) ?? Promise.resolve();
+    this.opsInFlight += 1;
+    const chained: Promise<void> = previous
+      .then(() => (this.failure ? undefined : operation()))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
+      )
+      .finally(() => {
+        this.opsInFlight -= 1;
+        if (this.chains.get(relative) === chained) this.chains.delete(relative);
+        this.wake();
+      });
+    this.chains.set(relative, chained);
   }
 
   private prepareParents(relative: string): void {
@@ -181,6 +239,13 @@ export class SandboxTree {
         throw new RestoreAbort(
           'UNSAFE_PATH',
           `"${relative}" would be written through the symbolic link "${prefix}" restored earlier: refused`,
+          relative,
+        );
+      }
+      if (this.files.has(prefix) || this.chains.has(prefix)) {
+        throw new RestoreAbort(
+          'RESTORE_FAILED',
+          `"${relative}" needs "${prefix}" to be a folder, but the backup made it a file`,
           relative,
         );
       }
@@ -223,7 +288,8 @@ export class SandboxTree {
       );
     }
     if (this.files.has(relative) || this.symlinks.has(relative)) {
-      unlinkSync(this.absolute(relative));
+      const absolute = this.absolute(relative);
+      this.enqueue(relative, () => unlinkFile(absolute));
       this.files.delete(relative);
       this.symlinks.delete(relative);
     }
@@ -257,18 +323,29 @@ function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** Writes one file synchronously (page cache writes are fast; no promise per chunk) and hashes it. */
+interface PendingWrite {
+  chunk: Buffer;
+  position: number;
+}
+
+/**
+ * One file being restored: hashes each chunk as it arrives (in order, on the main thread)
+ * and hands it to an operation in the thread pool that creates and writes the file.
+ */
 export class FileWriter {
   private readonly hash: Hash = createHash('sha256');
   private position = 0;
   private holeAtEnd = false;
   private readonly headChunks: Buffer[] = [];
   private headLength = 0;
-  private closed = false;
+  private readonly pending: PendingWrite[] = [];
+  private ended = false;
+  private abandoned = false;
+  private wakeRun: (() => void) | undefined;
 
   constructor(
     private readonly tree: SandboxTree,
-    private readonly fd: number,
+    private readonly absolutePath: string,
     readonly path: string,
     private readonly limits: RestoreLimits,
   ) {}
@@ -291,29 +368,75 @@ export class FileWriter {
       this.holeAtEnd = true;
       return;
     }
-    let written = 0;
-    while (written < chunk.length) {
-      written += writeSync(this.fd, chunk, written, chunk.length - written, this.position + written);
-    }
+    this.pending.push({ chunk, position: this.position });
+    this.tree.queuedBytes += chunk.length;
     this.position += chunk.length;
     this.holeAtEnd = false;
+    this.wakeRun?.();
   }
 
   end(): RestoredFile {
-    if (this.holeAtEnd) ftruncateSync(this.fd, this.position);
-    this.closed = true;
-    closeSync(this.fd);
+    this.ended = true;
+    this.wakeRun?.();
     const file: RestoredFile = {
       path: this.path,
       size: this.position,
       sha256: this.hash.digest('hex'),
       head: Buffer.concat(this.headChunks, this.headLength),
     };
-    this.tree.finished(this.fd, file);
+    this.tree.finished(this, file);
     return file;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
+  /** The restore stopped: write nothing more, let the operation close its file. */
+  abandon(): void {
+    this.abandoned = true;
+    this.ended = true;
+    this.wakeRun?.();
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** The thread-pool side: create, write in order, truncate for a trailing hole, close. */
+  async run(): Promise<void> {
+    const fd = await openFile(this.absolutePath, WRITE_FLAGS, 0o644);
+    try {
+      for (;;) {
+        const next = this.pending.shift();
+        if (next) {
+          try {
+            if (!this.abandoned) {
+              let written = 0;
+              while (written < next.chunk.length) {
+                written += (
+                  await writeFile(
+                    fd,
+                    next.chunk,
+                    written,
+                    next.chunk.length - written,
+                    next.position + written,
+                  )
+                ).bytesWritten;
+              }
+            }
+          } finally {
+            this.tree.queuedBytes -= next.chunk.length;
+            this.tree.wake();
+          }
+          continue;
+        }
+        if (this.ended) break;
+        await new Promise<void>((resolve) => {
+          this.wakeRun = resolve;
+        });
+        this.wakeRun = undefined;
+      }
+      if (this.holeAtEnd && !this.abandoned) await truncateFile(fd, this.position);
+    } finally {
+      for (const rest of this.pending.splice(0)) this.tree.queuedBytes -= rest.chunk.length;
+      await closeFile(fd);
+    }
   }
 }
