@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -272,38 +270,17 @@ async function restoreDirectory(
   phases.downloadMs = performance.now() - started;
 }
 
-/** Reads every restored file back from disk: what the file system holds must be what was written. */
+/** What the file system holds must be what was written (most files were read back while extracting). */
 function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): void {
-  const buffer = Buffer.allocUnsafe(1024 * 1024);
-  for (const file of tree.files.values()) {
-    if (file.linkOf !== undefined) continue;
-    const onDisk = hashFileSync(tree.absolute(file.path), buffer);
-    if (onDisk.sha256 !== file.sha256 || onDisk.size !== file.size) {
-      findings.push(
-        finding(
-          'RESTORE_MISMATCH',
-          `"${file.path}" on disk (${onDisk.size} bytes, SHA-256 ${onDisk.sha256}) differs from what was written (${file.size} bytes, ${file.sha256}): the sandbox storage corrupted it`,
-          { backup: backup.id, object: file.path },
-        ),
-      );
-    }
-  }
-}
-
-function hashFileSync(file: string, buffer: Buffer): { size: number; sha256: string } {
-  const fd = openSync(file, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
-  try {
-    const hash = createHash('sha256');
-    let size = 0;
-    for (;;) {
-      const read = readSync(fd, buffer, 0, buffer.length, null);
-      if (read === 0) break;
-      hash.update(buffer.subarray(0, read));
-      size += read;
-    }
-    return { size, sha256: hash.digest('hex') };
-  } finally {
-    closeSync(fd);
+  for (const onDisk of tree.verifyOnDisk()) {
+    const { file } = onDisk;
+    findings.push(
+      finding(
+        'RESTORE_MISMATCH',
+        `"${file.path}" on disk (${onDisk.size} bytes, SHA-256 ${onDisk.sha256}) differs from what was written (${file.size} bytes, ${file.sha256}): the sandbox storage corrupted it`,
+        { backup: backup.id, object: file.path },
+      ),
+    );
   }
 }
 

@@ -34,6 +34,8 @@ const unlinkFile = promisify(fs.unlink);
  */
 const MAX_OPS_IN_FLIGHT = 64;
 const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** Files read back per wait on the file system, so new operations are not held up for long. */
+const VERIFY_BATCH = 8;
 
 const WRITE_FLAGS =
   fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
@@ -67,6 +69,11 @@ export class SandboxTree {
   /** Bytes handed to writers and not yet on disk. */
   queuedBytes = 0;
   private failure: { error: unknown } | undefined;
+  /** Files closed on disk and not yet read back. */
+  private readonly unverified: RestoredFile[] = [];
+  /** Files read back from disk, with what was found there. */
+  private readonly onDisk = new Map<string, { file: RestoredFile; size: number; sha256: string }>();
+  private readBuffer: Buffer | undefined;
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -183,6 +190,8 @@ export class SandboxTree {
   /** Waits while too much is queued; throws the first failed file operation (e.g. ENOSPC). */
   async ready(): Promise<void> {
     while (!this.failure && (this.opsInFlight >= MAX_OPS_IN_FLIGHT || this.queuedBytes >= MAX_QUEUED_BYTES)) {
+      // The wait is for the file system: read back what is already closed meanwhile.
+      this.verifySome(VERIFY_BATCH);
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.failure) throw this.failure.error;
@@ -190,8 +199,66 @@ export class SandboxTree {
 
   /** Waits for every queued operation; throws the first that failed. */
   async drain(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    while (this.chains.size > 0) {
+      this.verifySome(VERIFY_BATCH);
+      await Promise.race([
+        Promise.all([...this.chains.values()]),
+        new Promise((resolve) => setImmediate(resolve)),
+      ]);
+    }
     if (this.failure) throw this.failure.error;
+  }
+
+  /** A writer's file is complete and closed: it can be read back. */
+  closedOnDisk(file: RestoredFile): void {
+    this.unverified.push(file);
+  }
+
+  /**
+   * Reads every restored file back from disk (those not read while waiting on the file
+   * system) and returns the ones whose bytes on disk differ from what was written.
+   */
+  verifyOnDisk(): Array<{ file: RestoredFile; size: number; sha256: string }> {
+    this.verifySome(Number.POSITIVE_INFINITY);
+    const mismatches: Array<{ file: RestoredFile; size: number; sha256: string }> = [];
+    for (const file of this.files.values()) {
+      if (file.linkOf !== undefined) continue;
+      let seen = this.onDisk.get(file.path);
+      if (seen?.file !== file) {
+        seen = { file, ...this.hashOnDisk(file.path) };
+        this.onDisk.set(file.path, seen);
+      }
+      if (seen.sha256 !== file.sha256 || seen.size !== file.size) mismatches.push(seen);
+    }
+    return mismatches;
+  }
+
+  private verifySome(limit: number): void {
+    for (let done = 0; done < limit; done++) {
+      const file = this.unverified.shift();
+      if (!file) return;
+      // Replaced by a later entry of the same name, or still being written: checked at the end.
+      if (this.files.get(file.path) !== file || this.chains.has(file.path)) continue;
+      this.onDisk.set(file.path, { file, ...this.hashOnDisk(file.path) });
+    }
+  }
+
+  private hashOnDisk(relative: string): { size: number; sha256: string } {
+    this.readBuffer ??= Buffer.allocUnsafe(1024 * 1024);
+    const fd = fs.openSync(this.absolute(relative), fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for (;;) {
+        const read = fs.readSync(fd, this.readBuffer, 0, this.readBuffer.length, null);
+        if (read === 0) break;
+        hash.update(this.readBuffer.subarray(0, read));
+        size += read;
+      }
+      return { size, sha256: hash.digest('hex') };
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** After an abort: ends unfinished files and waits until nothing touches the disk any more. */
@@ -342,6 +409,7 @@ export class FileWriter {
   private ended = false;
   private abandoned = false;
   private wakeRun: (() => void) | undefined;
+  private record: RestoredFile | undefined;
 
   constructor(
     private readonly tree: SandboxTree,
@@ -384,6 +452,7 @@ export class FileWriter {
       sha256: this.hash.digest('hex'),
       head: Buffer.concat(this.headChunks, this.headLength),
     };
+    this.record = file;
     this.tree.finished(this, file);
     return file;
   }
@@ -438,5 +507,6 @@ export class FileWriter {
       for (const rest of this.pending.splice(0)) this.tree.queuedBytes -= rest.chunk.length;
       await closeFile(fd);
     }
+    if (this.record && !this.abandoned) this.tree.closedOnDisk(this.record);
   }
 }
