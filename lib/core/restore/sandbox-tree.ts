@@ -33,7 +33,12 @@ const unlinkFile = promisify(fs.unlink);
  * that wait. Bounded, so a fast stream never piles up in memory.
  */
 const MAX_OPS_IN_FLIGHT = 64;
-const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/**
+ * File-system calls running at once. libuv has 4 threads by default and inflate needs one:
+ * with every thread blocked creating files, decompression would stall behind them.
+ */
+const MAX_ACTIVE_IO = 2;
 /** Files read back per wait on the file system, so new operations are not held up for long. */
 const VERIFY_BATCH = 8;
 
@@ -74,6 +79,8 @@ export class SandboxTree {
   /** Files read back from disk, with what was found there. */
   private readonly onDisk = new Map<string, { file: RestoredFile; size: number; sha256: string }>();
   private readBuffer: Buffer | undefined;
+  private activeIo = 0;
+  private readonly ioWaiters: Array<() => void> = [];
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -160,7 +167,7 @@ export class SandboxTree {
     this.prepareParents(relative);
     this.removeNonDirectory(relative);
     const absolute = this.absolute(relative);
-    this.enqueue(relative, () => makeSymlinkAsync(target, absolute));
+    this.enqueue(relative, () => this.io(() => makeSymlinkAsync(target, absolute)));
     this.symlinks.add(relative);
   }
 
@@ -182,7 +189,7 @@ export class SandboxTree {
     const targetWritten = this.chains.get(target) ?? Promise.resolve();
     this.enqueue(relative, async () => {
       await targetWritten;
-      await makeLink(from, to);
+      await this.io(() => makeLink(from, to));
     });
     this.files.set(relative, { ...file, path: relative, linkOf: file.linkOf ?? target });
   }
@@ -207,6 +214,18 @@ export class SandboxTree {
       ]);
     }
     if (this.failure) throw this.failure.error;
+  }
+
+  /** Runs one file-system call when a slot is free (see MAX_ACTIVE_IO). */
+  async io<T>(call: () => Promise<T>): Promise<T> {
+    while (this.activeIo >= MAX_ACTIVE_IO) await new Promise<void>((resolve) => this.ioWaiters.push(resolve));
+    this.activeIo += 1;
+    try {
+      return await call();
+    } finally {
+      this.activeIo -= 1;
+      this.ioWaiters.shift()?.();
+    }
   }
 
   /** A writer's file is complete and closed: it can be read back. */
@@ -356,7 +375,7 @@ export class SandboxTree {
     }
     if (this.files.has(relative) || this.symlinks.has(relative)) {
       const absolute = this.absolute(relative);
-      this.enqueue(relative, () => unlinkFile(absolute));
+      this.enqueue(relative, () => this.io(() => unlinkFile(absolute)));
       this.files.delete(relative);
       this.symlinks.delete(relative);
     }
@@ -470,7 +489,7 @@ export class FileWriter {
 
   /** The thread-pool side: create, write in order, truncate for a trailing hole, close. */
   async run(): Promise<void> {
-    const fd = await openFile(this.absolutePath, WRITE_FLAGS, 0o644);
+    const fd = await this.tree.io(() => openFile(this.absolutePath, WRITE_FLAGS, 0o644));
     try {
       for (;;) {
         const next = this.pending.shift();
@@ -502,10 +521,10 @@ export class FileWriter {
         });
         this.wakeRun = undefined;
       }
-      if (this.holeAtEnd && !this.abandoned) await truncateFile(fd, this.position);
+      if (this.holeAtEnd && !this.abandoned) await this.tree.io(() => truncateFile(fd, this.position));
     } finally {
       for (const rest of this.pending.splice(0)) this.tree.queuedBytes -= rest.chunk.length;
-      await closeFile(fd);
+      await this.tree.io(() => closeFile(fd));
     }
     if (this.record && !this.abandoned) this.tree.closedOnDisk(this.record);
   }
