@@ -1,6 +1,7 @@
 /**
  * One integrity pass of an archive in a process of its own, so its peak RSS is the pass's:
- * `node --import tsx bench/integrity-child.ts STORE_DIR KEY` prints one JSON line.
+ * run bundled by bench/integrity.ts (`node bench-data/integrity-child.mjs STORE_DIR KEY`), or
+ * `node --import tsx bench/integrity-child.ts STORE_DIR KEY`; prints one JSON line.
  */
 import path from 'node:path';
 import { FolderStore } from '../lib/adapters/folder-store.ts';

@@ -1,11 +1,14 @@
 /**
  * Integrity pass of the ~1 GiB .tar.gz against `gzip -dc FILE > /dev/null`, measured in the same
  * run, and the pass's peak RSS (in a child process). Targets (issue 2): <= 0.75x, < 160 MB.
+ * The child runs as production does: bundled by esbuild and started with plain `node`, so the
+ * TypeScript loader's own memory (~30 MB) is not counted as the pass's.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { benchScale, ensureDataset } from './dataset.ts';
 
 const RATIO_TARGET = 0.75;
@@ -35,17 +38,30 @@ function timeGunzip(file: string): Promise<number> {
   });
 }
 
-function runChild(storeDir: string, key: string): Promise<ChildResult> {
-  const here = path.dirname(fileURLToPath(import.meta.url));
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Bundles the child the way the Lambda and container builds do (ESM, Node 20, native modules left out). */
+async function bundleChild(dataDir: string): Promise<string> {
+  const outfile = path.join(dataDir, 'integrity-child.mjs');
+  await build({
+    entryPoints: [path.join(here, 'integrity-child.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    external: ['better-sqlite3'],
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+function runChild(script: string, storeDir: string, key: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(here, 'integrity-child.ts'), storeDir, key],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-        cwd: path.resolve(here, '..'),
-      },
-    );
+    const child = spawn(process.execPath, [script, storeDir, key], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: path.resolve(here, '..'),
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
@@ -65,6 +81,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   ctx.log(
     `dataset x${scale}: ${dataset.files} files, ${mib(dataset.treeBytes)} MiB of content, ${dataset.archiveKey} ${mib(dataset.archiveBytes)} MiB`,
   );
+  const script = await bundleChild(ctx.dataDir);
   let gunzipMs = Number.POSITIVE_INFINITY;
   let passMs = Number.POSITIVE_INFINITY;
   let peakRssMB = 0;
@@ -72,7 +89,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   // Alternate the two so both see the same page cache and machine load.
   for (let round = 0; round < ROUNDS; round++) {
     const g = await timeGunzip(dataset.archivePath);
-    const child = await runChild(dataset.store, dataset.archiveKey);
+    const child = await runChild(script, dataset.store, dataset.archiveKey);
     gunzipMs = Math.min(gunzipMs, g);
     passMs = Math.min(passMs, child.ms);
     peakRssMB = Math.max(peakRssMB, child.maxRssKiB / 1024);
@@ -84,7 +101,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   const ratio = passMs / gunzipMs;
   ctx.log(`gzip -dc FILE > /dev/null: ${(gunzipMs / 1000).toFixed(2)} s (best of ${ROUNDS})`);
   ctx.log(
-    `integrity pass (checkIntegrity, FolderStore): ${(passMs / 1000).toFixed(2)} s (best of ${ROUNDS})`,
+    `integrity pass (checkIntegrity, FolderStore, bundled, plain node): ${(passMs / 1000).toFixed(2)} s (best of ${ROUNDS})`,
   );
   ctx.log(
     `ratio: ${ratio.toFixed(2)}x (target <= ${RATIO_TARGET}x) ${ratio <= RATIO_TARGET ? 'OK' : 'MISSED'}`,

@@ -103,46 +103,66 @@ function parseLine(raw: string): { sha256: string; path: string; binary: boolean
   return { sha256: sha256.toLowerCase(), path: name, binary };
 }
 
+/**
+ * Visits each line of a SHA256SUMS text (a string, or its UTF-8 bytes) in order, one at a time,
+ * so a manifest of 100,000 lines can be checked without holding them all, nor a decoded copy of
+ * it. Repeated paths are not detected here.
+ */
+export function forEachSha256SumsLine(
+  text: string | Buffer,
+  onEntry: (entry: ManifestEntry, lineText: string) => void,
+  onError: (error: ManifestLineError) => void,
+): void {
+  let start = 0;
+  let lineNumber = 0;
+  while (start < text.length) {
+    const newline = typeof text === 'string' ? text.indexOf('\n', start) : text.indexOf(0x0a, start);
+    const stop = newline === -1 ? text.length : newline;
+    lineNumber++;
+    let line = typeof text === 'string' ? text.slice(start, stop) : text.toString('utf8', start, stop);
+    start = stop + 1;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const parsed = parseLine(line);
+    if (typeof parsed === 'string') {
+      onError({ line: lineNumber, text: line, message: parsed });
+      continue;
+    }
+    const path = normalizeRelativePath(parsed.path);
+    if (path === undefined) {
+      onError({
+        line: lineNumber,
+        text: line,
+        message: `the path "${parsed.path}" is absolute, empty or leaves the manifest's folder`,
+      });
+      continue;
+    }
+    onEntry({ path, sha256: parsed.sha256, binary: parsed.binary, line: lineNumber }, line);
+  }
+}
+
 /** Parses a SHA256SUMS text; every malformed line becomes an error with its line number, never a throw. */
 export function parseSha256Sums(text: string): ParsedManifest {
   const entries: ManifestEntry[] = [];
   const errors: ManifestLineError[] = [];
   const seen = new Map<string, ManifestEntry>();
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  lines.forEach((rawLine, index) => {
-    const lineNumber = index + 1;
-    const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
-    const parsed = parseLine(line);
-    if (typeof parsed === 'string') {
-      errors.push({ line: lineNumber, text: line, message: parsed });
-      return;
-    }
-    const path = normalizeRelativePath(parsed.path);
-    if (path === undefined) {
-      errors.push({
-        line: lineNumber,
-        text: line,
-        message: `the path "${parsed.path}" is absolute, empty or leaves the manifest's folder`,
-      });
-      return;
-    }
-    const earlier = seen.get(path);
-    if (earlier) {
-      if (earlier.sha256 !== parsed.sha256) {
+  forEachSha256SumsLine(
+    text,
+    (entry, lineText) => {
+      const earlier = seen.get(entry.path);
+      if (!earlier) {
+        seen.set(entry.path, entry);
+        entries.push(entry);
+      } else if (earlier.sha256 !== entry.sha256) {
         errors.push({
-          line: lineNumber,
-          text: line,
-          message: `"${path}" is listed again with a different checksum (first on line ${earlier.line})`,
+          line: entry.line,
+          text: lineText,
+          message: `"${entry.path}" is listed again with a different checksum (first on line ${earlier.line})`,
         });
       }
-      return;
-    }
-    const entry = { path, sha256: parsed.sha256, binary: parsed.binary, line: lineNumber };
-    seen.set(path, entry);
-    entries.push(entry);
-  });
+    },
+    (error) => errors.push(error),
+  );
   return { entries, errors };
 }
 

@@ -196,6 +196,40 @@ describe('inspectArchive on clean archives made by the system tar', () => {
     });
   });
 
+  it('reports a path the root SHA256SUMS lists twice with different checksums, and follows links', async () => {
+    const manifest = [
+      `${sha256Hex('one')}  one.txt`,
+      `${sha256Hex('bad')}  two.txt`,
+      `${sha256Hex('one')}  ./one.txt`,
+      `${sha256Hex('other')}  one.txt`,
+      `${sha256Hex('x')}  gone.txt`,
+      `${sha256Hex('y')}  gone.txt`,
+      `${sha256Hex('two')}  two.txt`,
+      `${sha256Hex('one')}  link-to-one`,
+      `${sha256Hex('one')}  hard-one`,
+      '',
+    ].join('\n');
+    const tar = await packTar([
+      { name: 'one.txt', content: 'one' },
+      { name: 'link-to-one', type: 'symlink', linkname: 'one.txt' },
+      { name: 'hard-one', type: 'link', linkname: 'one.txt' },
+      { name: 'two.txt', content: 'two' },
+      { name: 'SHA256SUMS', content: manifest },
+    ]);
+    const { result } = await inspectAllWays(tar);
+    expect(result.rootManifest?.errors.map((e) => [e.line, e.message])).toEqual([
+      [4, '"one.txt" is listed again with a different checksum (first on line 1)'],
+      [6, '"gone.txt" is listed again with a different checksum (first on line 5)'],
+      [7, '"two.txt" is listed again with a different checksum (first on line 2)'],
+    ]);
+    expect(result.rootManifest).toMatchObject({
+      verified: 3,
+      mismatched: [{ path: 'two.txt', expected: sha256Hex('bad'), actual: sha256Hex('two') }],
+      missing: [{ path: 'gone.txt', expected: sha256Hex('x') }],
+      unlisted: [],
+    });
+  });
+
   it('reads zstd archives where the runtime has zstd, and says clearly when it does not', async () => {
     const tar = await systemTar(path.join(dir, 'plain'), { format: 'pax' });
     const tarFile = path.join(dir, 'z.tar');

@@ -2,13 +2,15 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
 import { type ArchiveFormat, createDecompressor } from '../compression.ts';
 import {
+  forEachSha256SumsLine,
   MANIFEST_NAME,
   MAX_MANIFEST_BYTES,
   type ManifestLineError,
   normalizeRelativePath,
-  parseSha256Sums,
 } from '../manifest.ts';
 import type { ContentDigest } from '../model.ts';
+import { type CrcAlgorithm, createCrc } from './crc.ts';
+import { MemberTable } from './member-table.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from './tar-parser.ts';
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -17,7 +19,10 @@ export interface ArchiveProblem {
   /** `unsupported`: the runtime cannot decompress this format (zstd before Node 22.15). */
   kind: 'corrupt' | 'truncated' | 'unsupported';
   layer: 'gzip' | 'zstd' | 'tar';
-  /** Byte offset: in the stored object for gzip/zstd, in the decompressed tar stream for tar. */
+  /**
+   * Byte offset: in the decompressed tar stream for tar; for gzip/zstd, the stored bytes fed to
+   * the decompressor when it failed (the damage lies at or before it). Absent when unknown.
+   */
   offset?: number;
   member?: string;
   message: string;
@@ -43,6 +48,8 @@ export interface RootManifestCheck {
 
 export interface ArchiveInspection {
   storedSha256: string;
+  /** The CRC of the stored bytes asked for with `crc`, base64 as S3 reports it. */
+  storedCrc?: string;
   storedBytes: number;
   decompressedBytes: number;
   /** Tar entries of every kind (files, directories, links, devices); 1 for a plain compressed file. */
@@ -67,52 +74,78 @@ export interface InspectOptions {
   onProgress?(bytesDelta: number): void;
   /** Name of the content of a plain compressed file (default: the format's stem). */
   contentName?: string;
-}
-
-interface MemberRecord {
-  sha256: string;
-  size: number;
-  type: ContentDigest['type'];
-  linkTarget?: string;
+  /** Also compute this CRC of the stored bytes (to compare with the store's full-object checksum). */
+  crc?: CrcAlgorithm;
 }
 
 class HashingSink implements TarEntrySink {
   private readonly hash: Hash = createHash('sha256');
   private size = 0;
-  constructor(private readonly done: (sha256: string, size: number) => void) {}
+  constructor(private readonly done: (digest: Buffer, size: number) => void) {}
   write(chunk: Buffer): void {
     this.size += chunk.length;
     this.hash.update(chunk);
   }
   end(): void {
-    this.done(this.hash.digest('hex'), this.size);
+    this.done(this.hash.digest(), this.size);
   }
 }
 
+/** Keeps a copy of the root SHA256SUMS in one buffer sized from its header (no chunk list, no concat). */
 class ManifestCapture implements TarEntrySink {
-  private readonly chunks: Buffer[] = [];
+  private buffer: Buffer;
   private size = 0;
   overflow = false;
   constructor(
     private readonly inner: TarEntrySink,
-    private readonly done: (text: string | undefined) => void,
-  ) {}
+    expectedSize: number,
+    private readonly done: (text: Buffer | undefined) => void,
+  ) {
+    this.overflow = expectedSize > MAX_MANIFEST_BYTES;
+    this.buffer = Buffer.allocUnsafe(this.overflow ? 0 : expectedSize);
+  }
   write(chunk: Buffer): void {
     this.inner.write(chunk);
-    this.size += chunk.length;
-    if (this.size > MAX_MANIFEST_BYTES) this.overflow = true;
-    else this.chunks.push(Buffer.from(chunk));
+    if (this.overflow) return;
+    const needed = this.size + chunk.length;
+    if (needed > MAX_MANIFEST_BYTES) {
+      this.overflow = true;
+      this.buffer = Buffer.alloc(0);
+      return;
+    }
+    if (needed > this.buffer.length) {
+      const bigger = Buffer.allocUnsafe(
+        Math.min(MAX_MANIFEST_BYTES, Math.max(needed, this.buffer.length * 2)),
+      );
+      this.buffer.copy(bigger, 0, 0, this.size);
+      this.buffer = bigger;
+    }
+    chunk.copy(this.buffer, this.size);
+    this.size = needed;
   }
   end(): void {
     this.inner.end();
-    this.done(this.overflow ? undefined : Buffer.concat(this.chunks).toString('utf8'));
+    this.done(this.overflow ? undefined : this.buffer.subarray(0, this.size));
   }
+}
+
+/**
+ * Where zlib failed, as far as it is known: zlib reports no position, but it had consumed
+ * `consumed` bytes in the calls that succeeded and had been given `fed` bytes, so the damage
+ * lies in between (or earlier, for a trailer check that fails at the end of a member).
+ */
+function failureSpan(consumed: number, fed: number): string {
+  if (fed <= 0) return '';
+  return consumed > 0 && consumed < fed
+    ? `compressed bytes ${consumed}-${fed}`
+    : `the first ${fed} compressed bytes`;
 }
 
 function describeZlibError(
   error: Error & { code?: string },
   layer: 'gzip' | 'zstd',
   consumed: number,
+  fed: number,
   storedBytes: number,
   producedOutput: boolean,
 ): ArchiveProblem {
@@ -125,22 +158,24 @@ function describeZlibError(
       message: `the ${layer} stream ends at byte ${storedBytes} (the end of the stored object) before its end: the upload or copy was cut short; re-copy the backup from its origin`,
     };
   }
+  const span = failureSpan(consumed, fed);
+  const within = span ? ` (zlib failed within ${span})` : '';
   let what: string;
   if (/incorrect header check/i.test(message)) {
     what = producedOutput
-      ? `data that is not gzip follows a complete gzip member near byte ${consumed} (trailing garbage, or a damaged member header)`
+      ? `data that is not gzip follows a complete gzip member${within} (trailing garbage, or a damaged member header)`
       : `the object does not start with a valid ${layer} header (it is not ${layer}-compressed, or its first bytes are damaged)`;
   } else if (/incorrect data check/i.test(message)) {
-    what = `the CRC-32 in a gzip trailer (near byte ${consumed}) does not match the decompressed data`;
+    what = `the CRC-32 in a gzip trailer does not match the decompressed data${within}`;
   } else if (/incorrect length check/i.test(message)) {
-    what = `the length (ISIZE) in a gzip trailer (near byte ${consumed}) does not match the decompressed data`;
+    what = `the length (ISIZE) in a gzip trailer does not match the decompressed data${within}`;
   } else {
-    what = `invalid ${layer} data near byte ${consumed} (${message})`;
+    what = `invalid ${layer} data${within} (${message})`;
   }
   return {
     kind: 'corrupt',
     layer,
-    offset: consumed,
+    ...(fed > 0 ? { offset: fed } : {}),
     message: `${what}: the archive is damaged; restore it from another copy`,
   };
 }
@@ -169,6 +204,7 @@ export async function inspectArchive(
 ): Promise<ArchiveInspection> {
   const problems: ArchiveProblem[] = [];
   const storedHash = options.wholeFileSha256 ? undefined : createHash('sha256');
+  const crc = options.crc ? createCrc(options.crc) : undefined;
   // A hashing worker that fails must not become an unhandled rejection while the stream is read.
   options.wholeFileSha256?.catch(() => {});
   let storedBytes = 0;
@@ -178,15 +214,14 @@ export async function inspectArchive(
   let contentBytes = 0;
   let callbackError: unknown;
 
-  const members = new Map<string, MemberRecord>();
-  let manifestText: string | undefined;
+  const members = new MemberTable();
+  let manifestText: Buffer | undefined;
   let manifestMemberPath: string | undefined;
   let manifestTooLarge = false;
 
   const emit = (digest: ContentDigest) => {
-    if (!options.onEntry) return;
     try {
-      options.onEntry(digest);
+      options.onEntry?.(digest);
     } catch (error) {
       callbackError ??= error;
     }
@@ -200,36 +235,39 @@ export async function inspectArchive(
         entries++;
         const path = normalizeRelativePath(header.path) ?? header.path;
         if (header.type !== 'file') {
-          const record: MemberRecord = { sha256: EMPTY_SHA256, size: 0, type: header.type };
+          let size = 0;
+          let digest: Buffer = MemberTable.EMPTY_DIGEST;
           if (header.type === 'hardlink') {
-            const target = members.get(normalizeRelativePath(header.linkTarget ?? '') ?? '');
-            if (target && (target.type === 'file' || target.type === 'hardlink')) {
+            const target = members.find(normalizeRelativePath(header.linkTarget ?? '') ?? '');
+            const targetType = target === undefined ? undefined : members.type(target);
+            if (target !== undefined && (targetType === 'file' || targetType === 'hardlink')) {
               files++;
-              contentBytes += target.size;
-              record.size = target.size;
-              record.sha256 = target.sha256;
+              size = members.size(target);
+              contentBytes += size;
+              digest = members.digest(target);
             }
           }
-          if (header.linkTarget !== undefined) record.linkTarget = header.linkTarget;
-          members.set(path, record);
-          emit({
-            path,
-            size: record.size,
-            sha256: record.sha256,
-            type: header.type,
-            ...(header.linkTarget !== undefined ? { linkTarget: header.linkTarget } : {}),
-          });
+          members.add(path, header.type, size, digest, header.linkTarget);
+          if (options.onEntry) {
+            emit({
+              path,
+              size,
+              sha256: digest.toString('hex'),
+              type: header.type,
+              ...(header.linkTarget !== undefined ? { linkTarget: header.linkTarget } : {}),
+            });
+          }
           return undefined;
         }
         files++;
-        const hashing = new HashingSink((sha256, size) => {
+        const hashing = new HashingSink((digest, size) => {
           contentBytes += size;
-          members.set(path, { sha256, type: 'file', size });
-          emit({ path, size, sha256, type: 'file' });
+          members.add(path, 'file', size, digest);
+          if (options.onEntry) emit({ path, size, sha256: digest.toString('hex'), type: 'file' });
         });
         if (path === MANIFEST_NAME) {
           manifestMemberPath = header.path;
-          return new ManifestCapture(hashing, (text) => {
+          return new ManifestCapture(hashing, header.size, (text) => {
             manifestText = text;
             manifestTooLarge = text === undefined;
           });
@@ -242,15 +280,16 @@ export async function inspectArchive(
     entries = 1;
     files = 1;
     const path = options.contentName ?? format.stem;
-    consumer = new HashingSink((sha256, size) => {
+    consumer = new HashingSink((digest, size) => {
       contentBytes = size;
-      emit({ path, size, sha256, type: 'file' });
+      if (options.onEntry) emit({ path, size, sha256: digest.toString('hex'), type: 'file' });
     });
   }
 
   const decompressor = createDecompressor(format.compression);
   const layer = format.compression === 'zstd' ? 'zstd' : 'gzip';
   let decompressFailed = false;
+  let fedToDecompressor = 0;
   let settled: Promise<void> = Promise.resolve();
   if (format.compression !== 'none' && !decompressor) {
     decompressFailed = true;
@@ -274,6 +313,7 @@ export async function inspectArchive(
             error,
             layer,
             (decompressor as Transform & { bytesWritten: number }).bytesWritten,
+            fedToDecompressor,
             storedBytes,
             decompressedBytes > 0,
           ),
@@ -287,15 +327,19 @@ export async function inspectArchive(
   for await (const chunk of input as AsyncIterable<Buffer>) {
     signal?.throwIfAborted();
     storedHash?.update(chunk);
+    crc?.update(chunk);
     storedBytes += chunk.length;
     options.onProgress?.(chunk.length);
     if (decompressor) {
-      if (!decompressFailed && !decompressor.write(chunk)) await waitForDrain(decompressor, settled);
+      if (!decompressFailed) {
+        fedToDecompressor += chunk.length;
+        if (!decompressor.write(chunk)) await waitForDrain(decompressor, settled);
+      }
     } else if (!decompressFailed) {
       decompressedBytes += chunk.length;
       consumer.write(chunk);
     }
-    if (decompressFailed && !storedHash) break;
+    if (decompressFailed && !storedHash && !crc) break;
     if (callbackError) break;
   }
   signal?.throwIfAborted();
@@ -322,6 +366,7 @@ export async function inspectArchive(
     contentBytes,
     problems,
   };
+  if (crc) inspection.storedCrc = crc.digestBase64();
   if (manifestMemberPath !== undefined) {
     inspection.rootManifest = checkRootManifest(
       manifestMemberPath,
@@ -334,25 +379,30 @@ export async function inspectArchive(
   return inspection;
 }
 
-function resolveRecord(members: Map<string, MemberRecord>, path: string): MemberRecord | undefined {
-  let record = members.get(path);
+/** The member a manifest path names, following symbolic links inside the archive. */
+function resolveMember(members: MemberTable, path: string): number | undefined {
+  let slot = members.find(path);
   let current = path;
-  for (let hops = 0; record?.type === 'symlink' && hops < 16; hops++) {
-    const target = record.linkTarget ?? '';
+  for (let hops = 0; slot !== undefined && members.type(slot) === 'symlink' && hops < 16; hops++) {
+    const target = members.linkTarget(slot) ?? '';
     const base = current.includes('/') ? current.slice(0, current.lastIndexOf('/') + 1) : '';
     const next = normalizeRelativePath(target.startsWith('/') ? '' : `${base}${target}`);
     if (next === undefined) return undefined;
     current = next;
-    record = members.get(next);
+    slot = members.find(next);
   }
-  return record;
+  return slot;
 }
 
+/**
+ * Checks the manifest line by line against the member table: no parsed copy of the manifest
+ * is held, so the check adds little to the pass's memory at its end.
+ */
 function checkRootManifest(
   memberPath: string,
-  text: string | undefined,
+  text: Buffer | undefined,
   tooLarge: boolean,
-  members: Map<string, MemberRecord>,
+  members: MemberTable,
   incomplete: boolean,
 ): RootManifestCheck {
   const check: RootManifestCheck = {
@@ -372,22 +422,54 @@ function checkRootManifest(
     });
     return check;
   }
-  const parsed = parseSha256Sums(text);
-  check.errors = parsed.errors;
-  const listed = new Set<string>();
-  for (const entry of parsed.entries) {
-    listed.add(entry.path);
-    const record = resolveRecord(members, entry.path);
-    if (!record || record.type === 'directory' || record.type === 'other' || record.type === 'symlink') {
-      if (!incomplete) check.missing.push({ path: entry.path, expected: entry.sha256 });
-    } else if (record.sha256 !== entry.sha256) {
-      check.mismatched.push({ path: entry.path, expected: entry.sha256, actual: record.sha256 });
-    } else check.verified++;
-  }
-  for (const [path, record] of members) {
-    if (incomplete) break;
-    if (path === MANIFEST_NAME || listed.has(path)) continue;
-    if (record.type === 'file' || record.type === 'hardlink') check.unlisted.push(path);
+  // Paths listed that are not members (or not files): few, so kept by name for repeats.
+  const listedElsewhere = new Map<string, { sha256: string; line: number }>();
+  const listedAgain = (line: number, lineText: string, path: string, first: number) =>
+    check.errors.push({
+      line,
+      text: lineText,
+      message: `"${path}" is listed again with a different checksum (first on line ${first})`,
+    });
+  forEachSha256SumsLine(
+    text,
+    (entry, lineText) => {
+      const direct = members.find(entry.path);
+      if (direct !== undefined) {
+        const first = members.listedLine(direct);
+        if (first > 0) {
+          // The first listing was compared already; a repeat only needs the same checksum.
+          const earlier =
+            check.mismatched.find((m) => m.path === entry.path)?.expected ?? members.sha256(direct);
+          if (earlier !== entry.sha256) listedAgain(entry.line, lineText, entry.path, first);
+          return;
+        }
+        members.markListed(direct, entry.line);
+      } else {
+        const earlier = listedElsewhere.get(entry.path);
+        if (earlier) {
+          if (earlier.sha256 !== entry.sha256) listedAgain(entry.line, lineText, entry.path, earlier.line);
+          return;
+        }
+        listedElsewhere.set(entry.path, { sha256: entry.sha256, line: entry.line });
+      }
+      const slot = resolveMember(members, entry.path);
+      const type = slot === undefined ? undefined : members.type(slot);
+      if (slot === undefined || type === 'directory' || type === 'other' || type === 'symlink') {
+        if (!incomplete) check.missing.push({ path: entry.path, expected: entry.sha256 });
+        return;
+      }
+      const actual = members.sha256(slot);
+      if (actual !== entry.sha256) {
+        check.mismatched.push({ path: entry.path, expected: entry.sha256, actual });
+      } else check.verified++;
+    },
+    (error) => check.errors.push(error),
+  );
+  if (incomplete) return check;
+  for (const [path, slot] of members.entries()) {
+    if (path === MANIFEST_NAME || members.listedLine(slot) > 0) continue;
+    const type = members.type(slot);
+    if (type === 'file' || type === 'hardlink') check.unlisted.push(path);
   }
   return check;
 }
