@@ -344,6 +344,27 @@ describe('corruption matrix (checkIntegrity over a folder store)', () => {
     expect(result.findings[0]?.message).toMatch(/ends at byte 700 .*cut short; re-copy/);
   });
 
+  it('regression: a small corrupt .tar.gz was reported "near byte 0" in the gzip trailer', async () => {
+    const gz = gzip(tar);
+    const bad = flipBit(gz, gz.length - 6);
+    await writeFile(path.join(root, 'store', 'small-crc.tar.gz'), bad);
+    const result = await checkIntegrity(await archiveBackupOf(store, 'small-crc.tar.gz'), store, {
+      policy: DEFAULT_POLICY,
+    });
+    const corrupt = result.findings.find((f) => f.code === 'ARCHIVE_CORRUPT');
+    expect(corrupt?.message).toMatch(/CRC-32 in a gzip trailer/);
+    expect(corrupt?.message).not.toMatch(/byte 0\b/);
+    expect(corrupt?.message).toContain(`within the first ${bad.length} compressed bytes`);
+    // Fed in pieces, zlib had consumed part of the input when it failed: the span says where.
+    const pieces = await inspectArchive(chunked(bad, 509), formatOf('x.tar.gz'));
+    const problem = pieces.problems.find((p) => p.layer === 'gzip');
+    expect(problem?.offset).toBe(bad.length);
+    expect(problem?.message).not.toMatch(/byte 0\b/);
+    expect(problem?.message).toMatch(
+      new RegExp(`compressed bytes \\d+-${bad.length}|first ${bad.length} compressed bytes`),
+    );
+  });
+
   it('an archive of directories only is empty', async () => {
     const onlyDirs = await packTar([
       { name: 'a', type: 'directory' },

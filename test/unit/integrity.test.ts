@@ -1,16 +1,23 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
+import { zstdAvailable } from '../../lib/core/compression.ts';
 import { DEFAULT_POLICY } from '../../lib/core/config.ts';
 import { StoreError } from '../../lib/core/errors.ts';
 import type { FindingCode } from '../../lib/core/findings.ts';
+import { inspectArchive } from '../../lib/core/inspect/index.ts';
 import { checkIntegrity } from '../../lib/core/integrity.ts';
 import type { Backup, IntegrityResult, ObjectInfo } from '../../lib/core/model.ts';
 import {
   archiveBackupOf,
+  chunked,
   directoryBackupOf,
+  flipBit,
+  formatOf,
   gzip,
   MemoryChecksumHistory,
   makeTempDir,
@@ -20,6 +27,30 @@ import {
   systemTar,
   writeTree,
 } from '../support/archives.ts';
+
+/** CRC-32C bit by bit (Castagnoli, reflected 0x82f63b78): a reference independent of the table-driven code. */
+function crc32cReference(data: Buffer): string {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE((crc ^ 0xffffffff) >>> 0);
+  return out.toString('base64');
+}
+
+/** CRC-64/NVME bit by bit with BigInt (reflected 0x9a6c9329ac4bc9b5). */
+function crc64nvmeReference(data: Buffer): string {
+  let crc = 0xffffffffffffffffn;
+  for (const byte of data) {
+    crc ^= BigInt(byte);
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1n ? (crc >> 1n) ^ 0x9a6c9329ac4bc9b5n : crc >> 1n;
+  }
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(crc ^ 0xffffffffffffffffn);
+  return out.toString('base64');
+}
 
 let root: string;
 let store: FolderStore;
@@ -235,6 +266,39 @@ describe('checkIntegrity of a directory backup', () => {
     expect(result.findings[0]?.message).toMatch(/ChecksumSHA256/);
   });
 
+  it('compares with the store CRC64NVME / CRC32C when that is the only store checksum', async () => {
+    await writeBackup(tree);
+    const heads = {
+      [`${PREFIX}app.conf`]: { checksumCrc64nvme: crc64nvmeReference(Buffer.from(tree['app.conf'])) },
+      [`${PREFIX}db/blob.bin`]: { checksumCrc32c: crc32cReference(Buffer.from('not the blob')) },
+      [`${PREFIX}db/dump.sql`]: { checksumCrc32c: crc32cReference(tree['db/dump.sql']) },
+    };
+    const s3ish = new FlakyStore(root, new Set(), new Set(), heads);
+    const backup = await directoryBackupOf(s3ish, PREFIX);
+    for (const m of backup.members) m.checksumAlgorithms = m.path === 'app.conf' ? ['CRC64NVME'] : ['CRC32C'];
+    const result = await checkIntegrity(backup, s3ish, { policy: DEFAULT_POLICY });
+    // A CRC that matches is a reference: no NO_REFERENCE_CHECKSUM for the two good files.
+    expect(codes(result)).toEqual(['CHECKSUM_MISMATCH']);
+    expect(objectsWith(result, 'CHECKSUM_MISMATCH')).toEqual(['db/blob.bin']);
+    expect(result.findings[0]?.message).toContain(crc32cReference(tree['db/blob.bin']));
+    expect(result.findings[0]?.message).toMatch(/ChecksumCRC32C/);
+  });
+
+  it('checks the CRC test vector: CRC-64/NVME of "123456789" is 0xAE8B14860A799888', async () => {
+    await writeBackup({ 'check.txt': '123456789' });
+    const vector = Buffer.from('ae8b14860a799888', 'hex').toString('base64');
+    expect(crc64nvmeReference(Buffer.from('123456789'))).toBe(vector);
+    const backup = await directoryBackupOf(store, PREFIX);
+    (backup.members[0] as { checksumCrc64nvme?: string }).checksumCrc64nvme = vector;
+    expect((await checkIntegrity(backup, store, { policy: DEFAULT_POLICY })).findings).toEqual([]);
+    (backup.members[0] as { checksumCrc64nvme?: string }).checksumCrc64nvme = crc64nvmeReference(
+      Buffer.from('123456780'),
+    );
+    const altered = await checkIntegrity(backup, store, { policy: DEFAULT_POLICY });
+    expect(codes(altered)).toEqual(['CHECKSUM_MISMATCH']);
+    expect(altered.findings[0]?.message).toContain(vector);
+  });
+
   it('records checksums when first seen and reports a later change as CHECKSUM_CHANGED', async () => {
     await writeBackup(tree);
     const history = new MemoryChecksumHistory();
@@ -320,5 +384,84 @@ describe('checkIntegrity of an archive backup', () => {
     expect(codes(result)).toEqual(['ARCHIVED_STORAGE']);
     expect(result.status).toBe('WARN');
     expect(spy.opened).toEqual([]);
+  });
+
+  it('compares an archive with its store CRC64NVME, computed while the bytes stream past', async () => {
+    await writeBackup(tree);
+    const tgz = await systemTar(path.join(root, ...PREFIX.split('/')), { format: 'gnu', gzip: true });
+    const backup = await archive('crc.tar.gz', tgz);
+    const heads = { 'arch/crc.tar.gz': { checksumCrc64nvme: crc64nvmeReference(tgz) } };
+    const s3ish = new FlakyStore(root, new Set(), new Set(), heads);
+    (backup.members[0] as { checksumAlgorithms?: string[] }).checksumAlgorithms = ['CRC64NVME'];
+    const clean = await checkIntegrity(backup, s3ish, { policy: DEFAULT_POLICY });
+    expect(clean.findings).toEqual([]);
+    expect(clean.status).toBe('PASS');
+
+    heads['arch/crc.tar.gz'].checksumCrc64nvme = crc64nvmeReference(flipBit(tgz, 100));
+    const changed = await checkIntegrity(backup, s3ish, { policy: DEFAULT_POLICY });
+    expect(codes(changed)).toEqual(['CHECKSUM_MISMATCH']);
+    expect(changed.findings[0]?.message).toMatch(/ChecksumCRC64NVME/);
+
+    for (const [algorithm, reference] of [
+      ['CRC64NVME', crc64nvmeReference],
+      ['CRC32C', crc32cReference],
+    ] as const) {
+      for (const size of [7, 509, 65537]) {
+        const inspection = await inspectArchive(chunked(tgz, size), formatOf('x.tar.gz'), { crc: algorithm });
+        expect(inspection.storedCrc, `${algorithm} in chunks of ${size}`).toBe(reference(tgz));
+      }
+    }
+  });
+
+  it('verifies an archive inside a directory backup against the SHA256SUMS of that backup', async () => {
+    await writeTree(path.join(root, 'src'), tree);
+    const vol = await systemTar(path.join(root, 'src'), { format: 'pax', gzip: true });
+    await writeBackup({ 'app.conf': tree['app.conf'], 'vol.tar.gz': vol });
+    await writeBackup({ SHA256SUMS: sha256sums({ 'app.conf': tree['app.conf'], 'vol.tar.gz': vol }) });
+    const parent = await directoryBackupOf(store, PREFIX);
+    const nested = async (): Promise<Backup> => ({
+      ...(await archiveBackupOf(store, `${PREFIX}vol.tar.gz`)),
+      parentId: parent.id,
+      manifestKeys: [`${PREFIX}SHA256SUMS`],
+    });
+    const clean = await checkIntegrity(await nested(), store, { policy: DEFAULT_POLICY });
+    expect(clean.findings).toEqual([]);
+    expect(clean.status).toBe('PASS');
+
+    await writeBackup({
+      'vol.tar.gz': await systemTar(path.join(root, 'src'), { format: 'gnu', gzip: true }),
+    });
+    const altered = await checkIntegrity(await nested(), store, { policy: DEFAULT_POLICY });
+    expect(codes(altered)).toEqual(['CHECKSUM_MISMATCH']);
+    expect(altered.findings[0]?.message).toContain(`${PREFIX}SHA256SUMS (line 2)`);
+    expect(altered.findings[0]?.message).toContain(sha256Hex(vol));
+  });
+
+  it('a nested archive its parent manifest does not list still has no reference', async () => {
+    const vol = gzip(Buffer.alloc(2048));
+    await writeBackup({ 'app.conf': tree['app.conf'], 'vol.tar.gz': vol, 'sub/SHA256SUMS': '' });
+    const backup: Backup = {
+      ...(await archiveBackupOf(store, `${PREFIX}vol.tar.gz`)),
+      parentId: `${store.url}/${PREFIX}`,
+      manifestKeys: [`${PREFIX}sub/SHA256SUMS`],
+    };
+    const result = await checkIntegrity(backup, store, { policy: DEFAULT_POLICY });
+    expect(codes(result)).toContain('NO_REFERENCE_CHECKSUM');
+  });
+
+  it('says a check could not complete (not access denied) for zstd on a runtime without zstd', async () => {
+    await writeBackup(tree);
+    const tarFile = path.join(root, 'z.tar');
+    await writeFile(tarFile, await systemTar(path.join(root, ...PREFIX.split('/')), { format: 'pax' }));
+    await promisify(execFile)('zstd', ['-q', '-f', tarFile, '-o', `${tarFile}.zst`]);
+    const backup = await archive('z-20250625_114622.tar.zst', await readFile(`${tarFile}.zst`));
+    const result = await checkIntegrity(backup, store, { policy: DEFAULT_POLICY });
+    if (zstdAvailable()) {
+      expect(codes(result)).toEqual(['NO_REFERENCE_CHECKSUM']);
+    } else {
+      expect(codes(result)).toEqual(['CHECK_FAILED']);
+      expect(result.findings[0]?.message).toMatch(/no zstd decompressor.*Node 22\.15/);
+      expect(result.status).toBe('FAIL');
+    }
   });
 });
