@@ -48,6 +48,8 @@ export class LocalSandbox implements SandboxLauncher {
       delete env.TASK_TOKEN;
       delete env.JOB;
       delete env.JOB_FILE;
+      // The caller records the returned result; the child records only when asked to explicitly.
+      if (this.options.env?.LEDGER_TABLE === undefined) delete env.LEDGER_TABLE;
       if (Buffer.byteLength(jobText) > INLINE_JOB_LIMIT) {
         const jobFile = path.join(folder, 'job.json');
         await writeFile(jobFile, jobText);
