@@ -131,7 +131,8 @@ export async function ensureDataset(
   log: (line: string) => void,
   scale = benchScale(),
 ): Promise<BenchDataset> {
-  const root = path.join(dataDir, `integrity-x${scale}`);
+  // v2: small records are `.rec`, not `.json`: their bytes are not JSON, and the restore's JSON probe says so.
+  const root = path.join(dataDir, `dataset-v2-x${scale}`);
   const manifest = path.join(root, 'dataset.json');
   if (existsSync(manifest)) return JSON.parse(await readFile(manifest, 'utf8')) as BenchDataset;
 
@@ -165,7 +166,7 @@ export async function ensureDataset(
         const content =
           next() % 10 === 0 ? randomBytes(size) : Buffer.from(pool.subarray(start, start + size));
         return add(
-          `app/data/${String(Math.floor(n / 500)).padStart(3, '0')}/record-${n}.${n % 10 === 0 ? 'bin' : 'json'}`,
+          `app/data/${String(Math.floor(n / 500)).padStart(3, '0')}/record-${n}.${n % 10 === 0 ? 'bin' : 'rec'}`,
           content,
         );
       }),

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleChild } from './bundle.ts';
 import { benchScale, ensureDataset } from './dataset.ts';
 
 const RATIO_TARGET = 0.75;
@@ -40,22 +40,6 @@ function timeGunzip(file: string): Promise<number> {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Bundles the child the way the Lambda and container builds do (ESM, Node 20, native modules left out). */
-async function bundleChild(dataDir: string): Promise<string> {
-  const outfile = path.join(dataDir, 'integrity-child.mjs');
-  await build({
-    entryPoints: [path.join(here, 'integrity-child.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    external: ['better-sqlite3'],
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
 function runChild(script: string, storeDir: string, key: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, storeDir, key], {
@@ -81,7 +65,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   ctx.log(
     `dataset x${scale}: ${dataset.files} files, ${mib(dataset.treeBytes)} MiB of content, ${dataset.archiveKey} ${mib(dataset.archiveBytes)} MiB`,
   );
-  const script = await bundleChild(ctx.dataDir);
+  const script = await bundleChild('integrity-child', ctx.dataDir);
   let gunzipMs = Number.POSITIVE_INFINITY;
   let passMs = Number.POSITIVE_INFINITY;
   let peakRssMB = 0;

@@ -10,6 +10,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RestoreResult } from '../lib/core/model.ts';
+import { bundleChild } from './bundle.ts';
 import { benchScale, ensureDataset } from './dataset.ts';
 
 const RATIO_TARGET = 0.8;
@@ -38,20 +39,17 @@ async function timeTarBaseline(archive: string, folder: string): Promise<{ tarMs
 }
 
 function runChild(
+  script: string,
   storeDir: string,
   key: string,
   root: string,
 ): Promise<{ result: RestoreResult; maxRssKiB: number }> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(here, 'restore-child.ts'), storeDir, key, root],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-        cwd: path.resolve(here, '..'),
-      },
-    );
+    const child = spawn(process.execPath, [script, storeDir, key, root], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: path.resolve(here, '..'),
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
@@ -68,6 +66,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   const scale = benchScale();
   const dataset = await ensureDataset(ctx.dataDir, ctx.log, scale);
   const scratch = path.join(ctx.dataDir, `restore-x${scale}`);
+  const script = await bundleChild('restore-child', ctx.dataDir);
   const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   let baselineMs = Number.POSITIVE_INFINITY;
   let restoreMs = Number.POSITIVE_INFINITY;
@@ -79,7 +78,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
       const baseline = await timeTarBaseline(dataset.archivePath, path.join(scratch, 'tar'));
       const root = path.join(scratch, 'sandbox');
       await rm(root, { recursive: true, force: true });
-      const child = await runChild(dataset.store, dataset.archiveKey, root);
+      const child = await runChild(script, dataset.store, dataset.archiveKey, root);
       const r = child.result;
       // The verified restore: read + extract + hash + verify against the references (no probes).
       const verified = r.phases.downloadMs + r.phases.extractMs + r.phases.verifyMs;

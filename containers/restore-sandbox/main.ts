@@ -17,13 +17,8 @@ import { pathToFileURL } from 'node:url';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { openStore } from '../../lib/adapters/stores.ts';
 import type { RestoreResult } from '../../lib/core/model.ts';
-import {
-  parseRestoreJob,
-  type RestoreJob,
-  requestFromJob,
-  restoreRecord,
-} from '../../lib/core/restore/launcher.ts';
-import { restoreBackup } from '../../lib/core/restore/restore.ts';
+import { parseRestoreJob, type RestoreJob, sandboxRecords } from '../../lib/core/restore/launcher.ts';
+import { runSandboxJob } from '../../lib/core/restore/sandbox-job.ts';
 import { runKeys } from '../../lib/core/run-store.ts';
 import { type TaskTokenClient, TaskTokenReporter } from './task-token.ts';
 
@@ -60,11 +55,16 @@ export async function loadJob(env: NodeJS.ProcessEnv): Promise<RestoreJob> {
   return parseRestoreJob(raw, 'environment variable JOB');
 }
 
+async function dynamoHistory(table: string) {
+  const { DynamoDbLedger } = await import('../../lib/adapters/dynamodb-ledger.ts');
+  return new DynamoDbLedger({ tableName: table });
+}
+
 async function recordInDynamo(table: string, job: RestoreJob, result: RestoreResult): Promise<void> {
   const { DynamoDbLedger } = await import('../../lib/adapters/dynamodb-ledger.ts');
   const ledger = new DynamoDbLedger({ tableName: table });
   try {
-    await ledger.recordResults([restoreRecord(job, result, new Date())]);
+    await ledger.recordResults(sandboxRecords(job, result, new Date()));
   } finally {
     await ledger.close();
   }
@@ -92,13 +92,20 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
     const base = env.SANDBOX_ROOT || tmpdir();
     scratch = await mkdtemp(path.join(base, 'restore-'));
     io.stderr(`restoring ${job.backup.id} from ${job.source} into ${scratch}`);
-    const result = await restoreBackup({
-      ...requestFromJob(job),
-      store: openStore(job.source),
-      root: scratch,
-      signal: controller.signal,
-      onProgress: (p) => io.stderr(`${p.phase}: ${p.files} files, ${p.bytes} bytes`),
-    });
+    const history =
+      job.checkIntegrity && env.LEDGER_TABLE ? await dynamoHistory(env.LEDGER_TABLE) : undefined;
+    let result: RestoreResult;
+    try {
+      result = await runSandboxJob(job, {
+        store: openStore(job.source),
+        root: scratch,
+        signal: controller.signal,
+        onProgress: (p) => io.stderr(`${p.phase}: ${p.files} files, ${p.bytes} bytes`),
+        ...(history ? { history } : {}),
+      });
+    } finally {
+      await history?.close();
+    }
     io.stderr(`restore ${result.status} in ${result.durationMs} ms (${result.filesRestored} files)`);
     const record =
       io.record ??
@@ -106,7 +113,11 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
     await record?.(job, result);
     if (env.RESULT_FILE) await writeFile(env.RESULT_FILE, JSON.stringify(result));
     io.stdout(JSON.stringify(result));
-    await reporter?.succeed(result);
+    // The ledger holds the whole result; the token's output stays small (Step Functions' 256 KB).
+    await reporter?.succeed({
+      ...result,
+      integrity: result.integrity ? { status: result.integrity.status } : undefined,
+    });
     return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

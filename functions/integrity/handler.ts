@@ -1,9 +1,19 @@
-import { integrityStage, type ShardRef, type StageContext } from '../../lib/core/stages.ts';
+import {
+  integrityStage,
+  LAMBDA_INTEGRITY_MAX_BYTES,
+  type ShardRef,
+  type StageContext,
+} from '../../lib/core/stages.ts';
 import { lambdaContext } from '../shared/environment.ts';
 
-export function makeIntegrityHandler(context: () => StageContext) {
+/** `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally. */
+export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number) {
   return async (event: ShardRef) => {
-    const { runId, shard, results } = await integrityStage(context(), event);
+    const { runId, shard, results } = await integrityStage(
+      context(),
+      event,
+      maxBytes === undefined ? {} : { maxBytes },
+    );
     const count = (status: string) => results.filter((r) => r.status === status).length;
     return {
       runId,
@@ -12,8 +22,13 @@ export function makeIntegrityHandler(context: () => StageContext) {
       pass: count('PASS'),
       warn: count('WARN'),
       fail: count('FAIL'),
+      toSandbox: count('SKIPPED'),
     };
   };
 }
 
-export const handler = makeIntegrityHandler(() => lambdaContext());
+const configuredMax = Number(process.env.INTEGRITY_MAX_BYTES);
+export const handler = makeIntegrityHandler(
+  () => lambdaContext(),
+  configuredMax > 0 ? configuredMax : LAMBDA_INTEGRITY_MAX_BYTES,
+);

@@ -93,6 +93,8 @@ export interface RestoreResult {
   bytesRestored: number;
   phases: { downloadMs: number; extractMs: number; verifyMs: number; probesMs: number; cleanupMs: number };
   findings: Finding[];
+  /** The integrity check the sandbox ran first, for a backup too large for a Lambda's 15 minutes. */
+  integrity?: IntegrityResult;
 }
 
 export interface BackupReport {

@@ -23,6 +23,8 @@ export interface RestoreJobFile {
   backup: SerializedBackup;
   policy: Policy;
   probes: ProbeConfig[];
+  /** The integrity stage left this backup to the sandbox (too large for a Lambda): check it there first. */
+  checkIntegrity?: boolean;
   /** SHA-256 of the stored objects as the integrity stage read them, when it ran. */
   objectSha256?: Record<string, string>;
 }
@@ -67,7 +69,8 @@ interface Candidate {
 /**
  * Chooses the backups to restore by each series' `restore.select`: the newest, all, or one at
  * random (reservoir sampling, so the catalogue streams past once). Backups that could not be
- * read at all (archived storage, access denied) are not sent to a sandbox.
+ * read at all (archived storage, access denied) are not sent to a sandbox; backups the integrity
+ * stage left to the sandbox (too large for a Lambda) always are, to be checked there first.
  */
 export async function selectRestoresStage(ctx: StageContext, runId: string): Promise<RestoreSelection> {
   const run = await loadRun(ctx, runId);
@@ -80,6 +83,11 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
           r.stage === 'integrity' &&
           r.findings.some((f) => f.code === 'ARCHIVED_STORAGE' || f.code === 'ACCESS_DENIED'),
       )
+      .map((r) => r.backupId),
+  );
+  const deferred = new Set(
+    (detail?.results ?? [])
+      .filter((r) => r.stage === 'integrity' && r.status === 'SKIPPED')
       .map((r) => r.backupId),
   );
   const restores: number[] = [];
@@ -109,6 +117,7 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
       policy,
       probes: run.config.probes,
     };
+    if (deferred.has(backup.id)) job.checkIntegrity = true;
     const digests = await digestsOf(shard, backup.id);
     if (digests && Object.keys(digests).length > 0) job.objectSha256 = digests;
     await writeJson(ctx.runStore, runKeys.restore(runId, restore), job);
@@ -120,7 +129,8 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
     for (const backup of await loadShard(ctx, ref)) {
       if (unreadable.has(backup.id)) continue;
       const select = policyFor(run.config, backup.series).restore.select;
-      if (select === 'all') {
+      // A backup too large for the integrity Lambda is checked in a sandbox whatever the policy: none is skipped for its size.
+      if (select === 'all' || deferred.has(backup.id)) {
         await emit(backup, ref.shard);
         continue;
       }

@@ -10,7 +10,7 @@ import { BackupValidatorError } from '../core/errors.ts';
 import type { RunTrigger } from '../core/ledger.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
-import { restoreRecord, type SandboxLauncher } from '../core/restore/launcher.ts';
+import { type SandboxLauncher, sandboxRecords } from '../core/restore/launcher.ts';
 import { deserializeBackup, readJson, runKeys } from '../core/run-store.ts';
 import { loadRestoreJob, type RestoreItem, restoreItemsFor, selectRestoresStage } from '../core/select.ts';
 import { recordFailureStage, type StageContext } from '../core/stages.ts';
@@ -55,7 +55,7 @@ export function localRestore(launcher: SandboxLauncher): LocalRestore {
     const backup = deserializeBackup(job.backup);
     ctx.events?.backupStarted?.(backup, 'restore');
     const result = await launcher.launch(job, { signal: AbortSignal.timeout(item.timeoutSeconds * 1000) });
-    await ctx.ledger.recordResults([restoreRecord(job, result, ctx.now())]);
+    await ctx.ledger.recordResults(sandboxRecords(job, result, ctx.now()));
     ctx.events?.backupFinished?.(backup, 'restore', result.status);
     return { backupId: result.backupId, status: result.status, durationMs: result.durationMs };
   };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { makeIntegrityHandler } from '../../functions/integrity/handler.ts';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { S3_CLIENT_DEFAULTS, S3Store } from '../../lib/adapters/s3-store.ts';
@@ -220,5 +221,33 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
     );
     expect(calls).toBe(2);
     expect(report.status).toBe('PASS');
+  });
+
+  it('checks a backup too large for the integrity Lambda in the sandbox instead, whatever the restore policy', async () => {
+    const older = `db-${stamp(30)}.tar.gz`;
+    const newer = `db-${stamp(1)}.tar.gz`;
+    await healthyArchive(older, { 'db.sql': 'SELECT 0;' });
+    await healthyArchive(newer, { 'db.sql': 'SELECT 1;' });
+    // A one-byte budget sends every backup to the sandbox.
+    const tinyLambda = makeIntegrityHandler(() => ctx, 1);
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: runId(), trigger: 'schedule', sources: [source()] },
+      deps({
+        wrapHandlers: (handlers) => ({
+          ...handlers,
+          CheckShard: async (input) => ({
+            Payload: JSON.parse(JSON.stringify(await tinyLambda(input.Payload as never))),
+          }),
+        }),
+      }),
+    );
+    expect(report.status).toBe('PASS');
+    expect(
+      report.backups.map((b) => [b.id.slice(source().length + 1), b.integrity.status, b.restore.status]),
+    ).toEqual([
+      [older, 'PASS', 'PASS'],
+      [newer, 'PASS', 'PASS'],
+    ]);
   });
 });

@@ -1,5 +1,7 @@
+import { checkIntegrity } from '../integrity.ts';
 import type { StageResultRecord } from '../ledger.ts';
 import type { ContentDigest, RestoreResult } from '../model.ts';
+import type { ChecksumHistory, ObjectStore } from '../ports.ts';
 import { deserializeBackup } from '../run-store.ts';
 import type { RestoreJobFile } from '../select.ts';
 import type { RestoreRequest } from './restore.ts';
@@ -72,4 +74,26 @@ export function restoreRecord(job: RestoreJob, result: RestoreResult, at: Date):
     findings: result.findings,
     at: at.toISOString(),
   };
+}
+
+/** What a sandbox records for one job: the restore, and the integrity check when it ran one. */
+export function sandboxRecords(job: RestoreJob, result: RestoreResult, at: Date): StageResultRecord[] {
+  const records = [restoreRecord(job, result, at)];
+  const integrity = result.integrity;
+  if (integrity) {
+    records.push({
+      runId: job.runId,
+      backupId: integrity.backupId,
+      series: job.backup.series,
+      stage: 'integrity',
+      status: integrity.status,
+      score: integrity.score,
+      durationMs: integrity.durationMs,
+      bytes: job.backup.bytes,
+      files: job.backup.kind === 'directory' ? job.backup.objects : integrity.files,
+      findings: integrity.findings,
+      at: at.toISOString(),
+    });
+  }
+  return records;
 }
