@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/core/model.ts';
+import { packTar } from '../support/archives.ts';
 import { runCli } from '../support/cli.ts';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -121,5 +122,24 @@ describe('backup-validator CLI', () => {
     expect(history.code).toBe(0);
     expect(history.stdout).toContain('FAIL');
     expect(history.stdout).toContain('PASS');
+  });
+
+  it('reports CHECKSUM_CHANGED when a backup differs from what the ledger saw first', async () => {
+    const name = `vault-${stamp(1)}.tar`;
+    const tar = await packTar([{ name: 'ledger.csv', content: 'x'.repeat(600) }]);
+    const source = await folderWith('changed', { [name]: tar });
+    const ledger = join(dir, 'changed-ledger');
+    const first = await runCli(['integrity', '--source', source, '--ledger', ledger, '--quiet'], dir);
+    expect(first.stdout).toContain('NO_REFERENCE_CHECKSUM');
+    expect(first.code).toBe(0);
+    const again = await runCli(['integrity', '--source', source, '--ledger', ledger, '--quiet'], dir);
+    expect(again.stdout).not.toContain('NO_REFERENCE_CHECKSUM');
+    expect(again.code).toBe(0);
+    const altered = Buffer.from(tar);
+    altered.write('y', 512 + 100);
+    await writeFile(join(source, name), altered);
+    const changed = await runCli(['integrity', '--source', source, '--ledger', ledger, '--quiet'], dir);
+    expect(changed.stdout).toMatch(/ERROR CHECKSUM_CHANGED/);
+    expect(changed.code).toBe(1);
   });
 });

@@ -1,7 +1,5 @@
-import { checkIntegrity } from '../integrity.ts';
 import type { StageResultRecord } from '../ledger.ts';
 import type { ContentDigest, RestoreResult } from '../model.ts';
-import type { ChecksumHistory, ObjectStore } from '../ports.ts';
 import { deserializeBackup } from '../run-store.ts';
 import type { RestoreJobFile } from '../select.ts';
 import type { RestoreRequest } from './restore.ts';

@@ -12,7 +12,7 @@ import type { ObjectStore } from '../ports.ts';
 import { isOutOfSpace, RestoreAbort } from './abort.ts';
 import { extractSingleFile, extractTar } from './extract.ts';
 import { RestoreLimits } from './limits.ts';
-import { builtinProbeFor, probeMatches, runBuiltinProbe, runCustomProbe } from './probes.ts';
+import { probeMatches, runBuiltinProbe, runCustomProbe } from './probes.ts';
 import { type RestoredFile, SandboxTree } from './sandbox-tree.ts';
 
 export type RestorePhase = 'download' | 'extract' | 'verify' | 'probes' | 'cleanup';
@@ -382,7 +382,7 @@ async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: F
   for (const file of tree.files.values()) {
     if (file.linkOf !== undefined) continue;
     const absolute = tree.absolute(file.path);
-    const builtin = builtinProbeFor(file.path, file.head);
+    const builtin = file.probe;
     if (builtin) {
       tasks.push(async () => {
         const problem = await runBuiltinProbe(builtin, absolute, file.size);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
+import { type BuiltinProbe, builtinProbeFor } from './probes.ts';
 
 /** A regular file as restored: its content hash was computed from the bytes written. */
 export interface RestoredFile {
@@ -11,8 +12,8 @@ export interface RestoredFile {
   path: string;
   size: number;
   sha256: string;
-  /** The first bytes, kept to recognise files the built-in probes check. */
-  head: Buffer;
+  /** The built-in probe its name and first bytes call for (the bytes themselves are not kept: 20,000 files' heads are megabytes). */
+  probe?: BuiltinProbe;
   /** For a hard link: the path it links to (same inode, verified once). */
   linkOf?: string;
 }
@@ -469,8 +470,10 @@ export class FileWriter {
       path: this.path,
       size: this.position,
       sha256: this.hash.digest('hex'),
-      head: Buffer.concat(this.headChunks, this.headLength),
     };
+    const probe = builtinProbeFor(this.path, Buffer.concat(this.headChunks, this.headLength));
+    this.headChunks.length = 0;
+    if (probe) file.probe = probe;
     this.record = file;
     this.tree.finished(this, file);
     return file;
