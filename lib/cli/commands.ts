@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
@@ -15,6 +15,7 @@ import {
 } from '../core/stages.ts';
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
+import type { DemoManifest } from './demo-data.ts';
 import { type CliIo, defaultRunStore, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
 
@@ -165,6 +166,31 @@ export async function showHistory(options: CliOptions, io: CliIo, config: Config
 /** The folder the last demo made, so a second demo may replace it and nothing else. */
 const DEMO_MARKER = '.backup-validator/demo-folder';
 
+/** Each sample backup must show the findings it was made to show, and healthy ones none. */
+export function demoMismatches(manifest: DemoManifest, report: RunReport): string[] {
+  const problems: string[] = [];
+  const root = manifest.root.replace(/\/+$/, '');
+  for (const sample of manifest.backups) {
+    const entry = report.backups.find((b) => b.id === `${root}/${sample.path}`);
+    if (!entry) {
+      problems.push(`${sample.path}: not in the report`);
+      continue;
+    }
+    const reported = new Set([
+      ...entry.findings.map((f) => f.code),
+      ...report.findings.filter((f) => f.series === sample.series).map((f) => f.code),
+    ]);
+    const missing = sample.expect.filter((code) => !reported.has(code));
+    if (missing.length > 0)
+      problems.push(
+        `${sample.path}: expected ${missing.join(', ')}, got ${[...reported].join(', ') || 'none'}`,
+      );
+    if (sample.expect.length === 0 && entry.status !== 'PASS')
+      problems.push(`${sample.path}: healthy but ${entry.status}`);
+  }
+  return problems;
+}
+
 export async function runDemo(options: CliOptions, io: CliIo, progress: Progress): Promise<number> {
   const { makeDemoBackups } = await import('./demo-data.ts');
   const { main } = await import('./main.ts');
@@ -179,15 +205,24 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   progress.line(
     `demo: made ${manifest.backups.length} sample backups (healthy, damaged and stale) in ${dir}`,
   );
-  const argv = ['comprehensive', '--source', dir, '--ledger', options.ledger];
-  if (options.json) argv.push('--json', options.json);
+  const json = resolve(io.cwd, options.json ?? join(dirname(marker), 'demo-report.json'));
+  const argv = ['comprehensive', '--source', dir, '--ledger', options.ledger, '--json', json];
   if (options.quiet) argv.push('--quiet');
   if (options.verbose) argv.push('--verbose');
   if (options.runStore) argv.push('--run-store', options.runStore);
   const code = await main(argv, io);
+  if (code !== EXIT.ok && code !== EXIT.failed) return code;
+  const report = JSON.parse(await readFile(json, 'utf8')) as RunReport;
+  const problems = demoMismatches(manifest, report);
+  if (problems.length > 0) {
+    io.stdout.write(
+      `\ndemo: some sample backups did not get the verdict they were made for:\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
+    );
+    return EXIT.failed;
+  }
   io.stdout.write(
-    `\nThe demo's damaged backups are meant to fail: each shows a finding code an operator would meet.\n` +
-      `Sample folder: ${dir}\nTry: npx backup-validator history --ledger ${options.ledger}\n`,
+    `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
+      `Sample folder: ${dir}\nReport: ${json}\nNext: npx backup-validator history --ledger ${options.ledger}\n`,
   );
-  return code;
+  return EXIT.ok;
 }

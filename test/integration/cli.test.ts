@@ -142,4 +142,17 @@ describe('backup-validator CLI', () => {
     expect(changed.stdout).toMatch(/ERROR CHECKSUM_CHANGED/);
     expect(changed.code).toBe(1);
   });
+
+  it('runs the demo end to end: every sample backup gets the verdict it was made for', async () => {
+    const cwd = await mkdtemp(join(dir, 'demo-'));
+    const result = await runCli(['demo', '--quiet'], cwd);
+    expect(result.stdout).toContain('demo: as intended');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(
+      await readFile(join(cwd, '.backup-validator/demo-report.json'), 'utf8'),
+    ) as RunReport;
+    expect(report.counts).toMatchObject({ backups: 13, fail: 8 });
+    const again = await runCli(['demo', '--quiet'], cwd);
+    expect(again.code).toBe(0);
+  });
 });
