@@ -29,7 +29,8 @@ export interface IntegrityOptions {
 }
 
 /** Storage classes whose objects need a restore request before they can be read. */
-const ARCHIVED_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
+/** Storage classes whose objects need a restore request before they can be read. */
+export const ARCHIVED_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const MAX_SIDECAR_BYTES = 64 * 1024;
 /** Per-object findings of one code beyond this are summed up in one finding. */

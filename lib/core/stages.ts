@@ -3,7 +3,7 @@ import { rpoFindings, SeriesTracker } from './compliance.ts';
 import { type Config, parseConfig, policyFor } from './config.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
-import { checkIntegrity } from './integrity.ts';
+import { ARCHIVED_CLASSES, checkIntegrity } from './integrity.ts';
 import { type Ledger, type RunTrigger, type StageResultRecord, sizeAnomaly } from './ledger.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
@@ -132,6 +132,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     const ref = { runId: input.runId, shard: shards.length };
     await writeJson(ctx.runStore, runKeys.shard(ref.runId, ref.shard), pending.map(serializeBackup));
     await ctx.ledger.recordCatalogue(input.runId, pending);
+    const archived = pending.flatMap((b) => archivedStorageRecords(input.runId, b, ctx.now()));
+    if (archived.length > 0) await ctx.ledger.recordResults(archived);
     shards.push(ref);
     pending = [];
     pendingBytes = 0;
@@ -172,6 +174,34 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
+}
+
+/**
+ * Discovery already knows which objects sit in an archive storage class: said at once, so even
+ * `discover` shows them. The integrity stage's compliance record of the same run replaces it.
+ */
+function archivedStorageRecords(runId: string, backup: Backup, now: Date): StageResultRecord[] {
+  const archived = backup.members.filter((m) => m.storageClass && ARCHIVED_CLASSES.has(m.storageClass));
+  if (archived.length === 0) return [];
+  const first = archived[0] as Backup['members'][number];
+  return [
+    {
+      runId,
+      backupId: backup.id,
+      series: backup.series,
+      stage: 'compliance',
+      status: 'WARN',
+      durationMs: 0,
+      findings: [
+        finding(
+          'ARCHIVED_STORAGE',
+          `${archived.length} object(s) in storage class ${first.storageClass} (first: ${first.path}) cannot be read without a restore request: they will not be verified`,
+          { backup: backup.id, object: first.path },
+        ),
+      ],
+      at: now.toISOString(),
+    },
+  ];
 }
 
 function filesOf(backup: Backup, result: IntegrityResult): number {

@@ -155,4 +155,19 @@ describe('backup-validator CLI', () => {
     const again = await runCli(['demo', '--quiet'], cwd);
     expect(again.code).toBe(0);
   });
+
+  it('exits 3 when the ledger cannot be reached, never reporting a pass', async () => {
+    const source = await folderWith('no-ledger', {
+      [`db-${stamp(1)}.tar`]: await packTar([{ name: 'a', content: 'a' }]),
+    });
+    const result = await runCli(['integrity', '--source', source, '--ledger', 'dynamodb://bv-ledger'], dir, {
+      AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:9',
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'x',
+      AWS_REGION: 'us-east-1',
+    });
+    expect(result.code).toBe(3);
+    expect(result.stdout).not.toContain('PASS');
+    expect(result.stderr).toMatch(/ledger|dynamodb/i);
+  });
 });

@@ -17,6 +17,7 @@ import {
   type StageContext,
 } from '../../lib/core/stages.ts';
 import { freshLedger } from '../support/ledger.ts';
+import { MemoryStore } from '../support/memory-store.ts';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -197,5 +198,19 @@ describe('pipeline stages over a folder and the ledger', () => {
     });
     expect(discovery.shards.map((s) => s.shard)).toEqual([0, 1]);
     expect(JSON.stringify(discovery.shards).length).toBeLessThan(100);
+  });
+
+  it('says at discovery which backups sit in an archive storage class, without reading them', async () => {
+    const store = new MemoryStore('s3://vault/db', {
+      'db-20250626_110000.tar': { body: 'x', storageClass: 'DEEP_ARCHIVE' },
+      'db-20250625_110000.tar': { body: 'y', storageClass: 'GLACIER_IR' },
+    });
+    const opened = { ...ctx, openSource: () => store };
+    await discoverStage(opened, { runId: 'cold', trigger: 'cli', command: 'discover', sources: [store.url] });
+    const { report } = await reportStage(opened, 'cold');
+    expect(report.backups.map((b) => [b.id, b.status, b.findings.map((f) => f.code)])).toEqual([
+      ['s3://vault/db/db-20250625_110000.tar', 'PASS', []],
+      ['s3://vault/db/db-20250626_110000.tar', 'WARN', ['ARCHIVED_STORAGE']],
+    ]);
   });
 });
