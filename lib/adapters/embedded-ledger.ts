@@ -38,9 +38,24 @@ export async function openLedger(spec: string, options: OpenLedgerOptions): Prom
     }
     const env = options.env ?? process.env;
     const endpoint = options.dynamodb?.endpoint ?? env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;
+    const region = options.dynamodb?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    // The environment given wins, as the SDK's chain would do with process.env (first in its order).
+    const credentials =
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          }
+        : undefined;
     return new DynamoDbLedger({
       tableName,
-      clientConfig: { ...options.dynamodb, ...(endpoint ? { endpoint } : {}) },
+      clientConfig: {
+        ...(region ? { region } : {}),
+        ...(credentials ? { credentials } : {}),
+        ...options.dynamodb,
+        ...(endpoint ? { endpoint } : {}),
+      },
       retentionDays: options.retentionDays,
     });
   }
