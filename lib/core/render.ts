@@ -21,6 +21,12 @@ export function humanAge(ms: number): string {
   return `${Math.floor(hours / 24)}d`;
 }
 
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)}s`;
+  return `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+}
+
 /** A plain-text table: columns padded to their widest cell; numbers right-aligned. */
 export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -94,7 +100,7 @@ export function renderMatrix(report: RunReport, now: Date): string {
       humanAge(now.getTime() - Date.parse(b.createdAt)),
       ...checks.map((c) => cellStatus(b.findings, c, ran(c))),
       b.integrity.score === null ? '-' : b.integrity.score.toFixed(2),
-      b.restore.status === 'SKIPPED' ? '-' : `${(b.restore.durationMs / 1000).toFixed(1)}s`,
+      b.restore.status === 'SKIPPED' ? '-' : humanDuration(b.restore.durationMs),
       b.status,
     ];
   });

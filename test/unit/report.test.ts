@@ -3,7 +3,7 @@ import { rpoFindings, SeriesTracker } from '../../lib/core/compliance.ts';
 import { parseConfig } from '../../lib/core/config.ts';
 import { finding } from '../../lib/core/findings.ts';
 import type { Backup, IntegrityResult } from '../../lib/core/model.ts';
-import { renderFindings, renderMatrix } from '../../lib/core/render.ts';
+import { humanDuration, renderFindings, renderMatrix } from '../../lib/core/render.ts';
 import { type BackupOutcome, buildReport } from '../../lib/core/report.ts';
 
 function backup(id: string, series: string, createdAt: string): Backup {
@@ -113,5 +113,11 @@ describe('RPO', () => {
     const findings = rpoFindings(tracker, config, new Date('2025-06-26T01:00:00Z'));
     expect(findings.map((f) => [f.code, f.series])).toEqual([['RPO_EXCEEDED', 'stale']]);
     expect(findings[0]?.message).toContain('stale-2');
+  });
+});
+
+describe('durations in the matrix', () => {
+  it('keeps short restores readable and long ones in minutes', () => {
+    expect([15, 1500, 754_000].map(humanDuration)).toEqual(['15ms', '1.5s', '12m34s']);
   });
 });
