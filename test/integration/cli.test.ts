@@ -168,6 +168,8 @@ describe('backup-validator CLI', () => {
     });
     expect(result.code).toBe(3);
     expect(result.stdout).not.toContain('PASS');
-    expect(result.stderr).toContain('the ledger dynamodb://bv-ledger cannot be reached at http://127.0.0.1:9');
+    expect(result.stderr).toContain(
+      'the ledger dynamodb://bv-ledger cannot be reached at http://127.0.0.1:9',
+    );
   });
 });
