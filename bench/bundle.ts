@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -21,4 +22,23 @@ export async function bundleChild(name: string, dataDir: string): Promise<string
     logLevel: 'warning',
   });
   return outfile;
+}
+
+/** Runs a bundled child with plain `node` and parses the JSON line it prints last. */
+export function runChild<T>(script: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: path.resolve(here, '..'),
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${path.basename(script)} exited with ${code}: ${out}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop() as string) as T);
+    });
+  });
 }

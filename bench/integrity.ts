@@ -6,9 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { bundleChild } from './bundle.ts';
+import { bundleChild, runChild } from './bundle.ts';
 import { benchScale, ensureDataset } from './dataset.ts';
 
 const RATIO_TARGET = 0.75;
@@ -38,26 +36,6 @@ function timeGunzip(file: string): Promise<number> {
   });
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-function runChild(script: string, storeDir: string, key: string): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, storeDir, key], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      cwd: path.resolve(here, '..'),
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`integrity child exited with ${code}: ${out}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop() as string) as ChildResult);
-    });
-  });
-}
-
 export async function run(ctx: { dataDir: string; log(line: string): void }): Promise<void> {
   const scale = benchScale();
   const dataset = await ensureDataset(ctx.dataDir, ctx.log, scale);
@@ -73,7 +51,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   // Alternate the two so both see the same page cache and machine load.
   for (let round = 0; round < ROUNDS; round++) {
     const g = await timeGunzip(dataset.archivePath);
-    const child = await runChild(script, dataset.store, dataset.archiveKey);
+    const child = await runChild<ChildResult>(script, [dataset.store, dataset.archiveKey]);
     gunzipMs = Math.min(gunzipMs, g);
     passMs = Math.min(passMs, child.ms);
     peakRssMB = Math.max(peakRssMB, child.maxRssKiB / 1024);

@@ -9,9 +9,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { RestoreResult } from '../lib/core/model.ts';
-import { bundleChild } from './bundle.ts';
+import { bundleChild, runChild } from './bundle.ts';
 import { benchScale, ensureDataset } from './dataset.ts';
 
 const RATIO_TARGET = 0.8;
@@ -48,30 +47,6 @@ async function timeTarBaseline(archive: string, folder: string): Promise<{ tarMs
   return { tarMs, sumsMs };
 }
 
-function runChild(
-  script: string,
-  storeDir: string,
-  key: string,
-  root: string,
-): Promise<{ result: RestoreResult; maxRssKiB: number }> {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, storeDir, key, root], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      cwd: path.resolve(here, '..'),
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`restore child exited with ${code}: ${out}`));
-      else resolve(JSON.parse(out.trim().split('\n').pop() as string));
-    });
-  });
-}
-
 interface Measured {
   baselineMs: number;
   restoreMs: number;
@@ -100,7 +75,11 @@ async function measure(
       const root = path.join(scratch, 'sandbox');
       await rm(root, { recursive: true, force: true });
       await settleDisk();
-      const child = await runChild(script, dataset.store, dataset.archiveKey, root);
+      const child = await runChild<{ result: RestoreResult; maxRssKiB: number }>(script, [
+        dataset.store,
+        dataset.archiveKey,
+        root,
+      ]);
       const r = child.result;
       // The verified restore: read + extract + hash + verify against the references (no probes).
       const verified = r.phases.downloadMs + r.phases.extractMs + r.phases.verifyMs;
