@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SAFE_RESTORE_LIMITS } from '../../lib/core/config.ts';
@@ -45,5 +45,17 @@ describe('sandbox tree', () => {
     expect(readFileSync(path.join(arena.root, 'sparse.bin'))).toEqual(Buffer.concat(parts));
     expect(file.size).toBe(Buffer.concat(parts).length);
     expect(tree.verifyOnDisk()).toEqual([]);
+  });
+
+  it('regression: a file written in place that cannot be created fails the restore, never silently', async () => {
+    const tree = new SandboxTree(arena.root);
+    const limits = new RestoreLimits(SAFE_RESTORE_LIMITS);
+    // Something outside this restore's knowledge already holds the name: O_EXCL refuses it.
+    writeFileSync(path.join(arena.root, 'taken.txt'), 'not ours');
+    const writer = tree.createFile('taken.txt', limits);
+    writer.write(Buffer.from('restored content'));
+    writer.end();
+    await expect(tree.ready()).rejects.toThrow(/EEXIST/);
+    expect(readFileSync(path.join(arena.root, 'taken.txt'), 'utf8')).toBe('not ours');
   });
 });

@@ -152,7 +152,10 @@ export class SandboxTree {
     this.removeNonDirectory(relative);
     const writer = new FileWriter(this, this.absolute(relative), relative, limits);
     this.activeWriters.add(writer);
-    this.enqueue(relative, () => writer.run());
+    // A path with nothing queued is written in place, as tar does: on a real disk, file creation
+    // through the thread pool lost to plain sequential calls. A path still being replaced queues.
+    if (!this.chains.has(relative) && !this.failure) writer.openInPlace();
+    else this.enqueue(relative, () => writer.run());
     return writer;
   }
 
@@ -293,6 +296,12 @@ export class SandboxTree {
     this.files.set(file.path, file);
   }
 
+  /** A file operation done in place failed (e.g. ENOSPC): the next ready() or drain() throws it. */
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    this.wake();
+  }
+
   wake(): void {
     for (const resolve of this.waiters.splice(0)) resolve();
   }
@@ -430,6 +439,8 @@ export class FileWriter {
   private abandoned = false;
   private wakeRun: (() => void) | undefined;
   private record: RestoredFile | undefined;
+  /** Set when the file is written in place (synchronously) rather than by run(). */
+  private fd: number | undefined;
 
   constructor(
     private readonly tree: SandboxTree,
@@ -456,11 +467,54 @@ export class FileWriter {
       this.holeAtEnd = true;
       return;
     }
+    if (this.fd !== undefined) {
+      this.writeInPlace(chunk, this.position);
+      this.position += chunk.length;
+      this.holeAtEnd = false;
+      return;
+    }
     this.pending.push({ chunk, position: this.position });
     this.tree.queuedBytes += chunk.length;
     this.position += chunk.length;
     this.holeAtEnd = false;
     this.wakeRun?.();
+  }
+
+  openInPlace(): void {
+    try {
+      this.fd = fs.openSync(this.absolutePath, WRITE_FLAGS, 0o644);
+    } catch (error) {
+      this.abandoned = true;
+      this.tree.fail(error);
+    }
+  }
+
+  private writeInPlace(chunk: Buffer, position: number): void {
+    if (this.abandoned || this.fd === undefined) return;
+    try {
+      let written = 0;
+      while (written < chunk.length) {
+        written += fs.writeSync(this.fd, chunk, written, chunk.length - written, position + written);
+      }
+    } catch (error) {
+      this.abandoned = true;
+      this.tree.fail(error);
+    }
+  }
+
+  private closeInPlace(): boolean {
+    if (this.fd === undefined) return false;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      if (this.holeAtEnd && !this.abandoned) fs.ftruncateSync(fd, this.position);
+    } catch (error) {
+      this.abandoned = true;
+      this.tree.fail(error);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
   }
 
   end(): RestoredFile {
@@ -476,6 +530,7 @@ export class FileWriter {
     if (probe) file.probe = probe;
     this.record = file;
     this.tree.finished(this, file);
+    if (this.closeInPlace() && !this.abandoned) this.tree.closedOnDisk(file);
     return file;
   }
 
@@ -483,6 +538,7 @@ export class FileWriter {
   abandon(): void {
     this.abandoned = true;
     this.ended = true;
+    this.closeInPlace();
     this.wakeRun?.();
   }
 
