@@ -53,10 +53,11 @@ interface ObjectState {
 class FindingList {
   readonly all: Finding[] = [];
   private readonly overflow = new Map<FindingCode, { count: number; examples: string[] }>();
+  private readonly perCode = new Map<FindingCode, number>();
   constructor(private readonly backupId: string) {}
 
   add(code: FindingCode, message: string, object?: string): void {
-    const sameCode = this.all.filter((f) => f.code === code).length;
+    const sameCode = this.perCode.get(code) ?? 0;
     if (object !== undefined && sameCode >= MAX_FINDINGS_PER_CODE) {
       const entry = this.overflow.get(code) ?? { count: 0, examples: [] };
       entry.count++;
@@ -64,8 +65,19 @@ class FindingList {
       this.overflow.set(code, entry);
       return;
     }
+    this.perCode.set(code, sameCode + 1);
     this.all.push(
       finding(code, message, { backup: this.backupId, ...(object !== undefined ? { object } : {}) }),
+    );
+  }
+
+  /** An object that could not be read: gone from the store, or refused (never a pass either way). */
+  unreadable(what: string, error: unknown, object: string): void {
+    const missing = error instanceof StoreError && error.kind === 'not-found';
+    this.add(
+      missing ? 'MISSING_OBJECT' : 'ACCESS_DENIED',
+      missing ? `${what} is gone from the store` : accessMessage(what, error),
+      object,
     );
   }
 
@@ -549,14 +561,7 @@ async function checkArchive(
       object = { ...info, path };
     } catch (error) {
       if (isAbort(error, options.signal)) throw error;
-      const missing = error instanceof StoreError && error.kind === 'not-found';
-      findings.add(
-        missing ? 'MISSING_OBJECT' : 'ACCESS_DENIED',
-        missing
-          ? `the archive ${backup.key} is gone from the store`
-          : accessMessage(`the archive ${backup.key}`, error),
-        path,
-      );
+      findings.unreadable(`the archive ${backup.key}`, error, path);
       states.push({ key: backup.key, path, size: 0, readFully: false, references: 0, mismatch: false });
       return none;
     }
@@ -676,14 +681,7 @@ async function checkArchive(
       }
     } catch (error) {
       if (isAbort(error, options.signal)) throw error;
-      const missing = error instanceof StoreError && error.kind === 'not-found';
-      findings.add(
-        missing ? 'MISSING_OBJECT' : 'ACCESS_DENIED',
-        missing
-          ? `the sidecar ${sidecarPath} is gone from the store`
-          : accessMessage(`the sidecar ${sidecarPath}`, error),
-        sidecarPath,
-      );
+      findings.unreadable(`the sidecar ${sidecarPath}`, error, sidecarPath);
     }
   }
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/core/model.ts';
 import { packTar } from '../support/archives.ts';
 import { runCli } from '../support/cli.ts';
+import { stampHoursAgo as stamp } from '../support/time.ts';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 let dir: string;
@@ -24,14 +25,6 @@ async function folderWith(name: string, files: Record<string, string | Buffer>):
     await writeFile(join(root, path), content);
   }
   return root;
-}
-
-function stamp(hoursAgo: number): string {
-  return new Date(Date.now() - hoursAgo * 3_600_000)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace('T', '_')
-    .slice(0, 15);
 }
 
 describe('backup-validator CLI', () => {

@@ -20,6 +20,7 @@ import {
 import { flipBit, gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
 import { flattenCfn, synthStack } from '../support/cdk.ts';
 import { freshLedger } from '../support/ledger.ts';
+import { stampHoursAgo as stamp } from '../support/time.ts';
 
 let s3Config: S3ClientConfig;
 let client: S3Client;
@@ -67,14 +68,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await ledger.close();
 });
-
-function stamp(hoursAgo: number): string {
-  return new Date(Date.now() - hoursAgo * 3_600_000)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace('T', '_')
-    .slice(0, 15);
-}
 
 async function put(key: string, body: Buffer | string): Promise<void> {
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));

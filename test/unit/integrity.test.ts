@@ -147,6 +147,7 @@ describe('checkIntegrity of a directory backup', () => {
     const result = await checkIntegrity(await directoryBackupOf(store, PREFIX), store, {
       policy: DEFAULT_POLICY,
     });
+    console.log(JSON.stringify(result.findings));
     expect(result.status).toBe('FAIL');
     expect(codes(result)).toEqual([
       'CHECKSUM_MISMATCH',
@@ -211,6 +212,7 @@ describe('checkIntegrity of a directory backup', () => {
     const result = await checkIntegrity(await directoryBackupOf(store, PREFIX), store, {
       policy: DEFAULT_POLICY,
     });
+    console.log(JSON.stringify(result.findings));
     expect(result.status).toBe('FAIL');
     expect(codes(result)).toContain('EMPTY_BACKUP');
   });
@@ -221,6 +223,7 @@ describe('checkIntegrity of a directory backup', () => {
     const result = await checkIntegrity(await directoryBackupOf(flaky, PREFIX), flaky, {
       policy: DEFAULT_POLICY,
     });
+    console.log(JSON.stringify(result.findings));
     expect(result.status).toBe('FAIL');
     expect(codes(result)).toEqual(['ACCESS_DENIED', 'ACCESS_DENIED']);
     expect(result.findings.find((f) => f.object === 'app.conf')?.message).toMatch(
@@ -371,6 +374,7 @@ describe('checkIntegrity of an archive backup', () => {
     const backup = await archive('x.tar.gz', gzip(Buffer.alloc(1024)));
     const denied = new FlakyStore(root, new Set(['arch/x.tar.gz']));
     const result = await checkIntegrity(backup, denied, { policy: DEFAULT_POLICY });
+    console.log(JSON.stringify(result.findings));
     expect(result.status).toBe('FAIL');
     expect(codes(result)).toEqual(['ACCESS_DENIED']);
     expect(result.score).toBeLessThan(DEFAULT_POLICY.integrityThreshold);
@@ -461,7 +465,27 @@ describe('checkIntegrity of an archive backup', () => {
     } else {
       expect(codes(result)).toEqual(['CHECK_FAILED']);
       expect(result.findings[0]?.message).toMatch(/no zstd decompressor.*Node 22\.15/);
+      console.log(JSON.stringify(result.findings));
       expect(result.status).toBe('FAIL');
     }
+  });
+});
+
+describe('objects that vanish between the listing and the read', () => {
+  it('fails an archive deleted after cataloguing, saying it does not exist', async () => {
+    const archive = gzip(Buffer.from('not read'));
+    await writeTree(root, {
+      'db-20250625.tar.gz': archive,
+      'db-20250625.tar.gz.sha256': `${sha256Hex(archive)}\n`,
+    });
+    const backup = await archiveBackupOf(store, 'db-20250625.tar.gz');
+    backup.sidecarKey = 'db-20250625.tar.gz.sha256';
+    await rm(path.join(root, 'db-20250625.tar.gz'));
+    await rm(path.join(root, 'db-20250625.tar.gz.sha256'));
+    const result = await checkIntegrity(backup, store, { policy: DEFAULT_POLICY });
+    expect(result.status).toBe('FAIL');
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({ severity: 'error', message: expect.stringContaining('does not exist') }),
+    );
   });
 });
