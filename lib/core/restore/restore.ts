@@ -277,7 +277,7 @@ function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): v
     findings.push(
       finding(
         'RESTORE_MISMATCH',
-        `"${file.path}" on disk (${onDisk.size} bytes, SHA-256 ${onDisk.sha256}) differs from what was written (${file.size} bytes, ${file.sha256}): the sandbox storage corrupted it`,
+        `"${file.path}" read back from disk (${onDisk.size} bytes, CRC-32 ${hex32(onDisk.crc32)}) differs from what was written (${file.size} bytes, CRC-32 ${hex32(file.crc32)}): the sandbox storage corrupted it`,
         { backup: backup.id, object: file.path },
       ),
     );
@@ -483,6 +483,10 @@ function capFindings(findings: Finding[]): Finding[] {
 function withoutUndefined(f: Finding): Finding {
   const { object: _object, ...rest } = f;
   return rest;
+}
+
+function hex32(value: number): string {
+  return value.toString(16).padStart(8, '0');
 }
 
 function formatSeconds(ms: number): string {
