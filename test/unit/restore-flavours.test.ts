@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { link, mkdir, open, readdir, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -304,5 +304,43 @@ describe('verification against references', () => {
     });
     expect(result.status).toBe('WARN');
     expect(result.findings.map((f) => f.code)).toEqual(['RTO_EXCEEDED']);
+  });
+});
+
+describe('a restore that proves nothing is never a pass', () => {
+  it('regression: an archive of empty files and folders restores into nothing and fails with EMPTY_BACKUP', async () => {
+    const source = path.join(arena.base, 'hollow');
+    await mkdir(path.join(source, 'data/db'), { recursive: true });
+    await writeFile(path.join(source, 'data/db/dump.sql'), '');
+    execFileSync('tar', ['-czf', path.join(arena.store, 'hollow.tar.gz'), '-C', source, '.']);
+    const result = await restoreBackup({
+      backup: await archiveBackup(arena.store, 'hollow.tar.gz'),
+      store: new FolderStore(arena.store),
+      root: arena.root,
+      policy: DEFAULT_POLICY,
+      probes: [],
+    });
+    expect(result.status).toBe('FAIL');
+    expect(result.findings.map((f) => f.code)).toEqual(['EMPTY_BACKUP']);
+    expect(result.findings[0]?.message).toMatch(/no file content \(1 files, 0 bytes\)/);
+  });
+
+  it('an archive deleted between listing and restore is MISSING_OBJECT', async () => {
+    const source = path.join(arena.base, 'src');
+    await mkdir(source, { recursive: true });
+    await writeFile(path.join(source, 'a.txt'), 'alpha\n');
+    execFileSync('tar', ['-czf', path.join(arena.store, 'gone.tar.gz'), '-C', source, '.']);
+    const backup = await archiveBackup(arena.store, 'gone.tar.gz');
+    await unlink(path.join(arena.store, 'gone.tar.gz'));
+    const result = await restoreBackup({
+      backup,
+      store: new FolderStore(arena.store),
+      root: arena.root,
+      policy: DEFAULT_POLICY,
+      probes: [],
+    });
+    expect(result.status).toBe('FAIL');
+    expect(result.findings.map((f) => f.code)).toEqual(['MISSING_OBJECT']);
+    expect(result.findings[0]?.message).toMatch(/gone from the store since it was listed/);
   });
 });

@@ -100,6 +100,16 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     filesRestored += 1;
     bytesRestored += file.size;
   }
+  if (completed && bytesRestored === 0) {
+    // The failure these operators were burned by: a backup that restores "fine" into nothing.
+    findings.push(
+      finding(
+        'EMPTY_BACKUP',
+        `the restore produced no file content (${filesRestored} files, 0 bytes): there is nothing to recover from this backup; check the backup job's source`,
+        where,
+      ),
+    );
+  }
   if (!request.keep) {
     request.onProgress?.({ phase: 'cleanup', bytes: bytesRestored, files: filesRestored });
     const cleanupStarted = performance.now();
@@ -415,6 +425,15 @@ function failureFinding(error: unknown, backupId: string, root: string): Finding
     });
   }
   if (error instanceof StoreError) {
+    if (error.kind === 'not-found') {
+      return finding(
+        'MISSING_OBJECT',
+        `the backup is gone from the store since it was listed: ${error.message}`,
+        {
+          backup: backupId,
+        },
+      );
+    }
     const code: FindingCode = error.kind === 'access-denied' ? 'ACCESS_DENIED' : 'RESTORE_FAILED';
     return finding(code, `the restore could not read the backup: ${error.message}`, { backup: backupId });
   }
