@@ -2,8 +2,9 @@ import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
-import type { Config } from '../core/config.ts';
+import { type Config, policyFor } from '../core/config.ts';
 import { LedgerError } from '../core/errors.ts';
+import type { LoadHistoryOptions } from '../core/history.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
 import {
@@ -147,7 +148,10 @@ export async function showHistory(options: CliOptions, io: CliIo, config: Config
     : resolve(io.cwd, options.ledger);
   const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
   try {
-    const query: { runs: number; series?: string } = { runs: options.runs };
+    const query: LoadHistoryOptions = {
+      runs: options.runs,
+      rpoMinutesFor: (series) => policyFor(config, series).rpoMinutes,
+    };
     if (options.series) query.series = options.series;
     const data = await loadHistory(ledger, query);
     if (options.json) {

@@ -1,3 +1,4 @@
+import { formatAge } from './compliance.ts';
 import type { Status } from './findings.ts';
 import type { Ledger, RunRecord, SeriesStatus, StageResultRecord } from './ledger.ts';
 
@@ -10,7 +11,10 @@ export interface TrendPoint {
 
 export interface SeriesTrend {
   series: string;
+  /** Worst of the latest stage statuses, and FAIL when the newest backup recorded is older than the RPO. */
   status: Status | null;
+  /** Set when the newest backup the ledger has seen is older than the series' RPO (as RPO_EXCEEDED in a run). */
+  rpoExceeded?: { rpoMinutes: number; newestBackupAgeMinutes: number };
   lastCheckedAt?: string;
   latestBackup?: { backupId: string; createdAt: string };
   /** Oldest first: each backup's stored bytes (one point per backup). */
@@ -35,6 +39,8 @@ export interface LoadHistoryOptions {
   /** Points per trend (default 30). */
   points?: number;
   now?: Date;
+  /** The series' RPO in minutes (0: none). Without it, staleness is not judged. */
+  rpoMinutesFor?: (series: string) => number;
 }
 
 /** Gathers what `history` shows: one Query for the runs, one for the series, one per series for its trend. */
@@ -52,11 +58,28 @@ export async function loadHistory(
     const only = statuses.find((s) => s.series === options.series);
     wanted = [only ?? { series: options.series, status: null, stages: {} }];
   }
+  const now = options.now ?? new Date();
   const series = await Promise.all(
-    wanted.map(async (s) => trendOf(s, await ledger.seriesHistory(s.series, points * 4), points)),
+    wanted.map(async (s) => {
+      const trend = trendOf(s, await ledger.seriesHistory(s.series, points * 4), points);
+      return options.rpoMinutesFor ? withRpo(trend, options.rpoMinutesFor(s.series), now) : trend;
+    }),
   );
   series.sort((a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : 0));
-  return { generatedAt: (options.now ?? new Date()).toISOString(), runs, series };
+  return { generatedAt: now.toISOString(), runs, series };
+}
+
+/**
+ * A series whose newest recorded backup is older than its RPO is failing, whatever its last
+ * checks said: a run reports RPO_EXCEEDED for it, and history must not show it as a PASS.
+ */
+export function withRpo(trend: SeriesTrend, rpoMinutes: number, now: Date): SeriesTrend {
+  if (rpoMinutes <= 0 || !trend.latestBackup) return trend;
+  const createdAt = Date.parse(trend.latestBackup.createdAt);
+  if (Number.isNaN(createdAt)) return trend;
+  const ageMinutes = Math.floor((now.getTime() - createdAt) / 60_000);
+  if (ageMinutes <= rpoMinutes) return trend;
+  return { ...trend, status: 'FAIL', rpoExceeded: { rpoMinutes, newestBackupAgeMinutes: ageMinutes } };
 }
 
 /** Trend lines of one series from its newest-first results. */
@@ -162,6 +185,12 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
   for (const s of data.series) {
     const when = s.lastCheckedAt ? `  last checked ${s.lastCheckedAt.replace('T', ' ').slice(0, 16)}` : '';
     lines.push(`  ${s.series}  ${s.status ?? 'not checked yet'}${when}`);
+    if (s.rpoExceeded) {
+      const { newestBackupAgeMinutes, rpoMinutes } = s.rpoExceeded;
+      lines.push(
+        `    RPO_EXCEEDED: the newest backup recorded is ${formatAge(newestBackupAgeMinutes * 60_000)} old, the RPO is ${formatAge(rpoMinutes * 60_000)}`,
+      );
+    }
     const trends: Array<[string, TrendPoint[], (v: number) => string]> = [
       ['size', s.sizes, formatBytes],
       ['score', s.scores, (v) => v.toFixed(2)],

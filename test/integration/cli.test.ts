@@ -117,6 +117,22 @@ describe('backup-validator CLI', () => {
     expect(history.stdout).toContain('PASS');
   });
 
+  it('history shows a series whose newest backup is older than its RPO as FAIL, though its checks passed', async () => {
+    const good = Buffer.from('old but intact');
+    const source = await folderWith('stale', {
+      [`backups/${stamp(24 * 10)}/data.bin`]: good,
+      [`backups/${stamp(24 * 10)}/SHA256SUMS`]: `${sha(good)}  data.bin\n`,
+    });
+    const ledger = join(dir, 'stale-ledger');
+    const run = await runCli(['integrity', '--source', source, '--ledger', ledger, '--quiet'], dir);
+    expect(run.stdout).toMatch(/RPO_EXCEEDED/);
+    expect(run.code).toBe(1);
+    const history = await runCli(['history', '--ledger', ledger], dir);
+    expect(history.code).toBe(0);
+    expect(history.stdout).toMatch(/backups {2}FAIL/);
+    expect(history.stdout).toMatch(/RPO_EXCEEDED: the newest backup recorded is 10 d old, the RPO is 24 h/);
+  });
+
   it('reports CHECKSUM_CHANGED when a backup differs from what the ledger saw first', async () => {
     const name = `vault-${stamp(1)}.tar`;
     const tar = await packTar([{ name: 'ledger.csv', content: 'x'.repeat(600) }]);
