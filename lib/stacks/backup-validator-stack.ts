@@ -1,5 +1,14 @@
 import { fileURLToPath } from 'node:url';
-import { Annotations, Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Annotations,
+  Aws,
+  CfnOutput,
+  type CfnResource,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -24,7 +33,7 @@ import {
 } from 'aws-cdk-lib/aws-ecs';
 import { EventField, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction, SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
@@ -318,6 +327,18 @@ export class BackupValidatorStack extends Stack {
       this.stateMachine,
       'AwsSolutions-IAM5[Resource::*]',
       'Step Functions log delivery (logs:*LogDelivery*, DescribeLogGroups, DescribeResourcePolicies, PutResourcePolicy) and X-Ray tracing support no resource-level permissions.',
+    );
+    // Restores run as child executions (a Distributed Map), each with its own event history, so
+    // a run of thousands of restores stays far from one execution's 25,000-event limit.
+    const childExecutions = new Policy(this.stateMachine, 'DistributedMapPolicy');
+    this.stateMachine.role.attachInlinePolicy(childExecutions);
+    this.stateMachine.grantStartExecution(childExecutions);
+    this.stateMachine.grantExecution(childExecutions, 'states:DescribeExecution', 'states:StopExecution');
+    const machineId = this.getLogicalId(this.stateMachine.node.defaultChild as CfnResource);
+    acknowledge(
+      childExecutions,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${machineId}"}]}]}:*]`,
+      "The Restores Distributed Map starts, describes and stops its own child executions, whose names Step Functions generates: the wildcard covers only this state machine's executions.",
     );
     this.stateMachine.grantTaskResponse(taskRole);
     this.stateMachine.grantTaskResponse(functions['task-stopped'].role);

@@ -202,6 +202,26 @@ describe('IAM: least privilege per function', () => {
     }
   });
 
+  it('lets the state machine start, describe and stop its own child executions only (the Restores Distributed Map)', () => {
+    const role = logicalIdStartingWith(template, 'AWS::IAM::Role', 'StateMachineRole');
+    const machine = logicalIdStartingWith(template, 'AWS::StepFunctions::StateMachine', 'StateMachine');
+    const states = statementsOfRole(template, role).filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('states:')),
+    );
+    expect(states.flatMap(actionsOf).sort()).toEqual([
+      'states:DescribeExecution',
+      'states:StartExecution',
+      'states:StopExecution',
+    ]);
+    const resources = states.flatMap(resourcesOf);
+    expect(resources).toContain(`<${machine}>`);
+    for (const resource of resources) {
+      expect(
+        resource === `<${machine}>` || (resource.includes(':execution:') && resource.includes(machine)),
+      ).toBe(true);
+    }
+  });
+
   it('lets the state machine invoke exactly the seven pipeline functions', () => {
     const role = logicalIdStartingWith(template, 'AWS::IAM::Role', 'StateMachineRole');
     const invoke = statementsOfRole(template, role).filter((s) =>
@@ -292,6 +312,12 @@ describe('the state machine', () => {
     });
     expect(definition.States.SelectRestores.ResultPath).toBe('$.select');
     expect(definition.States.Restores.ItemsPath).toBe('$.select.restores');
+    // One child execution per restore: thousands of restores never reach one history's 25,000 events.
+    expect(definition.States.Restores.ItemProcessor.ProcessorConfig).toEqual({
+      Mode: 'DISTRIBUTED',
+      ExecutionType: 'STANDARD',
+    });
+    expect(definition.States.Restores.ResultPath).toBeNull();
     expect(definition.States.Restores.ItemSelector).toEqual({
       'runId.$': '$.discover.runId',
       'restore.$': '$$.Map.Item.Value',
