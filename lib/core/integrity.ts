@@ -72,11 +72,13 @@ class FindingList {
   }
 
   /** An object that could not be read: gone from the store, or refused (never a pass either way). */
-  unreadable(what: string, error: unknown, object: string): void {
+  unreadable(what: string, error: unknown, object: string, bytesRead?: number): void {
     const missing = error instanceof StoreError && error.kind === 'not-found';
     this.add(
       missing ? 'MISSING_OBJECT' : 'ACCESS_DENIED',
-      missing ? `${what} is gone from the store` : accessMessage(what, error),
+      missing
+        ? `${what} is gone from the store since it was listed (${errorText(error)}): a backup was deleted or moved; find out by whom`
+        : accessMessage(what, error, bytesRead),
       object,
     );
   }
@@ -203,7 +205,7 @@ async function lookUpStoreChecksum(
     return await storeChecksum(store, object);
   } catch (error) {
     if (isAbort(error, options.signal)) throw error;
-    findings.add('ACCESS_DENIED', accessMessage(`the stored checksum of ${path}`, error), path);
+    findings.unreadable(`the stored checksum of ${path}`, error, path);
     return undefined;
   }
 }
@@ -467,11 +469,7 @@ async function checkDirectory(
       crc = read.crc;
     } catch (error) {
       if (isAbort(error, options.signal)) throw error;
-      findings.add(
-        'ACCESS_DENIED',
-        accessMessage(object.path, error, (error as { bytesRead?: number }).bytesRead),
-        object.path,
-      );
+      findings.unreadable(object.path, error, object.path, (error as { bytesRead?: number }).bytesRead);
       return;
     }
     compareStoreChecksum(state, stored, crc, findings);
@@ -627,7 +625,7 @@ async function checkArchive(
   } catch (error) {
     controller.abort();
     if (isAbort(error, options.signal)) throw error;
-    findings.add('ACCESS_DENIED', accessMessage(path, error, read), path);
+    findings.unreadable(path, error, path, read);
     return none;
   } finally {
     controller.abort();

@@ -465,14 +465,13 @@ describe('checkIntegrity of an archive backup', () => {
     } else {
       expect(codes(result)).toEqual(['CHECK_FAILED']);
       expect(result.findings[0]?.message).toMatch(/no zstd decompressor.*Node 22\.15/);
-      console.log(JSON.stringify(result.findings));
       expect(result.status).toBe('FAIL');
     }
   });
 });
 
 describe('objects that vanish between the listing and the read', () => {
-  it('fails an archive deleted after cataloguing, saying it does not exist', async () => {
+  it('regression: an archive deleted after cataloguing is MISSING_OBJECT (it was ACCESS_DENIED), saying it does not exist', async () => {
     const archive = gzip(Buffer.from('not read'));
     await writeTree(root, {
       'db-20250625.tar.gz': archive,
@@ -485,7 +484,22 @@ describe('objects that vanish between the listing and the read', () => {
     const result = await checkIntegrity(backup, store, { policy: DEFAULT_POLICY });
     expect(result.status).toBe('FAIL');
     expect(result.findings).toContainEqual(
-      expect.objectContaining({ severity: 'error', message: expect.stringContaining('does not exist') }),
+      expect.objectContaining({
+        code: 'MISSING_OBJECT',
+        severity: 'error',
+        message: expect.stringContaining('does not exist'),
+      }),
     );
+  });
+
+  it('a file of a directory backup deleted after cataloguing is MISSING_OBJECT; the rest is still checked', async () => {
+    await writeBackup({ ...tree, SHA256SUMS: sha256sums(tree) });
+    const backup = await directoryBackupOf(store, PREFIX);
+    await rm(path.join(root, ...PREFIX.split('/'), 'db', 'blob.bin'));
+    const result = await checkIntegrity(backup, store, { policy: DEFAULT_POLICY });
+    expect(result.status).toBe('FAIL');
+    expect(objectsWith(result, 'MISSING_OBJECT')).toEqual(['db/blob.bin']);
+    expect(objectsWith(result, 'ACCESS_DENIED')).toEqual([]);
+    expect(objectsWith(result, 'CHECKSUM_MISMATCH')).toEqual([]);
   });
 });
