@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
+import { zstdAvailable } from '../../lib/core/compression.ts';
 import { DEFAULT_POLICY } from '../../lib/core/config.ts';
 import type { ContentDigest } from '../../lib/core/model.ts';
 import type { ObjectStore } from '../../lib/core/ports.ts';
@@ -304,6 +305,34 @@ describe('verification against references', () => {
     });
     expect(result.status).toBe('WARN');
     expect(result.findings.map((f) => f.code)).toEqual(['RTO_EXCEEDED']);
+  });
+});
+
+describe('zstd', () => {
+  it('restores a .tar.zst byte for byte where the runtime has zstd, and says which runtime it needs where not', async () => {
+    const source = path.join(arena.base, 'zsrc');
+    await makeTree(source, { longNames: true, sparse: false });
+    const tarFile = path.join(arena.base, 'z.tar');
+    execFileSync('tar', ['--format=pax', '-cf', tarFile, '-C', source, '.']);
+    execFileSync('zstd', ['-q', '-f', tarFile, '-o', path.join(arena.store, 'vol.tar.zst')]);
+    const result = await restoreBackup({
+      backup: await archiveBackup(arena.store, 'vol.tar.zst'),
+      store: new FolderStore(arena.store),
+      root: arena.root,
+      policy: DEFAULT_POLICY,
+      probes: [],
+      keep: true,
+    });
+    if (zstdAvailable()) {
+      expect(result.findings).toEqual([]);
+      expect(hashTree(arena.root)).toEqual(hashTree(source));
+    } else {
+      expect(result.status).toBe('FAIL');
+      expect(result.findings.map((f) => f.code)).toEqual(['RESTORE_FAILED']);
+      expect(result.findings[0]?.message).toMatch(
+        /cannot decompress zstd \(Node [\d.]+\); run the restore on Node 22\.15 or later/,
+      );
+    }
   });
 });
 
