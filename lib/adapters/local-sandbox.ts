@@ -14,7 +14,7 @@ const INLINE_JOB_LIMIT = 64 * 1024;
 const STDERR_TAIL = 2000;
 
 export interface LocalSandboxOptions {
-  /** The entry point to run (the container's, by default). */
+  /** The entry point to run: the container's source by default, or its bundle (run with plain node). */
   entry?: string;
   /** Where the per-restore temporary folders are made (default the OS temp dir). */
   scratch?: string;
@@ -70,7 +70,10 @@ export class LocalSandbox implements SandboxLauncher {
 
   private run(env: NodeJS.ProcessEnv, signal: AbortSignal | undefined): Promise<ChildOutcome> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', this.options.entry ?? SANDBOX_ENTRY], {
+      const entry = this.options.entry ?? SANDBOX_ENTRY;
+      // A bundled entry (.mjs/.js, as the image runs it) needs plain node; sources need tsx.
+      const args = /\.[cm]?js$/.test(entry) ? [entry] : ['--import', 'tsx', entry];
+      const child = spawn(process.execPath, args, {
         cwd: REPOSITORY_ROOT,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,9 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { bundleSandbox } from '../../containers/restore-sandbox/bundle.mjs';
 import { runSandbox } from '../../containers/restore-sandbox/main.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { DEFAULT_POLICY } from '../../lib/core/config.ts';
@@ -88,6 +91,37 @@ describe('local sandbox launcher (the container entry point in a child process)'
     await writeFile(killed, 'process.kill(process.pid, "SIGKILL");');
     const result = await new LocalSandbox({ entry: killed }).launch(await healthyArchive());
     expect(result.findings[0]?.message).toMatch(/was killed by SIGKILL/);
+  });
+
+  it('the bundle the image runs restores with plain node, its native SQLite probe included', async () => {
+    // Inside the repository, so the bundle finds better-sqlite3 (left external) as the image does.
+    const bundle = await bundleSandbox(path.resolve('node_modules/.cache/bv-sandbox-bundle/main.mjs'));
+    const source = path.join(arena.base, 'dbsrc');
+    execFileSync('mkdir', ['-p', source]);
+    for (const name of ['good.db', 'bad.db']) {
+      const db = new Database(path.join(source, name));
+      db.exec(
+        'CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT); CREATE INDEX items_label ON items(label);',
+      );
+      const insert = db.prepare('INSERT INTO items (label) VALUES (?)');
+      db.transaction(() => {
+        for (let i = 0; i < 2000; i++) insert.run(`item number ${i} ${'x'.repeat(40)}`);
+      })();
+      db.close();
+    }
+    const bad = readFileSync(path.join(source, 'bad.db'));
+    bad.fill(0xa5, 2 * 4096, 2 * 4096 + 64);
+    await writeFile(path.join(source, 'bad.db'), bad);
+    execFileSync('tar', ['-czf', path.join(arena.store, 'db-20250625_114622.tar.gz'), '-C', source, '.']);
+    const job: RestoreJob = {
+      ...(await healthyArchive()),
+      backup: serializeBackup(await archiveBackup(arena.store, 'db-20250625_114622.tar.gz')),
+      probes: [],
+    };
+    const result = await new LocalSandbox({ entry: bundle }).launch(job);
+    expect(result.filesRestored).toBe(2);
+    expect(result.findings.map((f) => [f.code, f.object])).toEqual([['PROBE_FAILED', 'bad.db']]);
+    expect(result.findings[0]?.message).toMatch(/SQLite/);
   });
 
   it('restores a directory backup from the local S3 server', async () => {
