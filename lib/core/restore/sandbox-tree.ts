@@ -32,9 +32,10 @@ const makeSymlinkAsync = promisify(fs.symlink);
 const unlinkFile = promisify(fs.unlink);
 
 /**
- * File operations run in libuv's thread pool while the archive keeps streaming: creating a
- * file costs far more than writing it on most file systems, and hashing and parsing overlap
- * that wait. Bounded, so a fast stream never piles up in memory.
+ * A new file is created and written in place with plain sequential calls, as tar does: going
+ * through libuv's thread pool, for whole files or only for their large writes, was slower on
+ * tmpfs and on disk. Links, symlinks, removals and a file replacing one still being handled go
+ * through the pool, in order per path; bounded, so a fast stream never piles up in memory.
  */
 const MAX_OPS_IN_FLIGHT = 64;
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
@@ -437,7 +438,8 @@ interface PendingWrite {
 
 /**
  * One file being restored: hashes each chunk as it arrives (in order, on the main thread)
- * and hands it to an operation in the thread pool that creates and writes the file.
+ * and writes it in place, or, for a path still being replaced, hands it to an operation in
+ * the thread pool that creates and writes the file.
  */
 export class FileWriter {
   private readonly hash: Hash = createHash('sha256');
