@@ -3,10 +3,12 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { LedgerError, UsageError } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { DynamoDbLedger } from './dynamodb-ledger.ts';
+import { LEDGER_TABLE } from './ledger-schema.ts';
 
 export const DEFAULT_LEDGER_DIR = '.backup-validator/ledger';
 /** The table inside an embedded ledger folder. */
@@ -115,6 +117,7 @@ async function openFolderLedger(folder: string, retentionDays: number): Promise<
       await ledger.close();
       throw error;
     }
+    await sweepExpiredDaily(folder, `http://127.0.0.1:${port}`, new Date());
     return ledger;
   } catch (error) {
     if (server?.listening) await stopServer(server).catch(() => undefined);
@@ -124,6 +127,68 @@ async function openFolderLedger(folder: string, retentionDays: number): Promise<
       cause: error,
     });
   }
+}
+
+const SWEEP_MARKER = 'expiry-swept-at';
+const SWEEP_EVERY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * dynalite has no TTL deletion, so the embedded ledger deletes expired runs and results itself,
+ * as DynamoDB's TTL would, at most once a day (a Scan of the whole folder's table).
+ */
+async function sweepExpiredDaily(folder: string, endpoint: string, now: Date): Promise<void> {
+  const marker = join(folder, SWEEP_MARKER);
+  const last = Date.parse((await readFile(marker, 'utf8').catch(() => '')).trim());
+  if (!Number.isNaN(last) && now.getTime() - last < SWEEP_EVERY_MS && last <= now.getTime()) return;
+  try {
+    await deleteExpiredItems(endpoint, now);
+    await writeFile(marker, `${now.toISOString()}\n`);
+  } catch {
+    // Expired items left in place are what DynamoDB's TTL may also leave for days; the next open retries.
+  }
+}
+
+/** Deletes every item whose `expiresAt` has passed; returns how many. */
+export async function deleteExpiredItems(endpoint: string, now: Date): Promise<number> {
+  const doc = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' },
+    }),
+  );
+  const { partitionKey, sortKey, ttlAttribute } = LEDGER_TABLE;
+  let deleted = 0;
+  try {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await doc.send(
+        new ScanCommand({
+          TableName: EMBEDDED_TABLE,
+          ProjectionExpression: '#pk, #sk',
+          FilterExpression: '#ttl < :now',
+          ExpressionAttributeNames: { '#pk': partitionKey, '#sk': sortKey, '#ttl': ttlAttribute },
+          ExpressionAttributeValues: { ':now': Math.floor(now.getTime() / 1000) },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      const keys = page.Items ?? [];
+      for (let at = 0; at < keys.length; at += 25) {
+        let requests = keys.slice(at, at + 25).map((Key) => ({ DeleteRequest: { Key } }));
+        for (let attempt = 0; requests.length > 0; attempt++) {
+          if (attempt > 5) throw new Error('the embedded ledger kept items unprocessed');
+          const out = await doc.send(new BatchWriteCommand({ RequestItems: { [EMBEDDED_TABLE]: requests } }));
+          const left = out.UnprocessedItems?.[EMBEDDED_TABLE] ?? [];
+          deleted += requests.length - left.length;
+          requests = left as typeof requests;
+        }
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+  } finally {
+    doc.destroy();
+  }
+  return deleted;
 }
 
 /**

@@ -47,6 +47,43 @@ describe('embedded ledger folder', () => {
     await again.close();
   });
 
+  it('deletes expired runs and results on open, at most once a day, as DynamoDB TTL would; keeps what never expires', async () => {
+    const folder = join(scratch, 'expiry');
+    const old = backup('db-20240101.tar', 'db', '2024-01-01T00:00:00Z', 42);
+    const recent = backup('db-20261101.tar', 'db', '2026-11-01T00:00:00Z', 43);
+    const first = await openLedger(folder, { retentionDays: 400 });
+    await first.startRun({
+      runId: 'r-old',
+      trigger: 'cli',
+      sources: ['/b'],
+      startedAt: '2024-01-02T00:00:00.000Z',
+    });
+    await first.recordCatalogue('r-old', [old]);
+    await first.recordResults([result('r-old', old, 'integrity', 'PASS', '2024-01-02T00:01:00.000Z')]);
+    const now = new Date().toISOString();
+    await first.startRun({ runId: 'r-new', trigger: 'cli', sources: ['/b'], startedAt: now });
+    await first.recordCatalogue('r-new', [recent]);
+    await first.recordResults([result('r-new', recent, 'integrity', 'PASS', now)]);
+    await first.close();
+    // The first open swept an empty ledger today: the next one within a day does not scan again.
+    const sameDay = await openLedger(folder, { retentionDays: 400 });
+    expect(await sameDay.getRun('r-old')).toBeDefined();
+    await sameDay.close();
+
+    await writeFile(join(folder, 'expiry-swept-at'), '2026-01-01T00:00:00.000Z\n');
+    const later = await openLedger(folder, { retentionDays: 400 });
+    expect(await later.getRun('r-old')).toBeUndefined();
+    expect((await later.getRun('r-new'))?.results.map((r) => r.status)).toEqual(['PASS']);
+    expect((await later.recentRuns(10)).map((r) => r.runId)).toEqual(['r-new']);
+    // The catalogue and first-seen data never expire.
+    expect((await later.catalogueEntry(old.id))?.bytes).toBe(42);
+    expect((await later.latestBySeries()).map((s) => s.series)).toEqual(['db']);
+    await later.close();
+    expect(Date.parse((await readFile(join(folder, 'expiry-swept-at'), 'utf8')).trim())).toBeGreaterThan(
+      Date.parse('2026-01-01T00:00:00.000Z'),
+    );
+  });
+
   it('a second process opening the same folder gets a clear LedgerError, and the first keeps working', async () => {
     const folder = join(scratch, 'shared');
     const holder = await openLedger(folder, { retentionDays: 10 });
