@@ -11,9 +11,9 @@ export interface TrendPoint {
 
 export interface SeriesTrend {
   series: string;
-  /** Worst of the latest stage statuses, and FAIL when the newest backup recorded is older than the RPO. */
+  /** Worst of the latest stage statuses, and FAIL when the newest backup was older than the RPO at the last check. */
   status: Status | null;
-  /** Set when the newest backup the ledger has seen is older than the series' RPO (as RPO_EXCEEDED in a run). */
+  /** Set when the newest backup was older than the series' RPO at the last check (as RPO_EXCEEDED in that run). */
   rpoExceeded?: { rpoMinutes: number; newestBackupAgeMinutes: number };
   lastCheckedAt?: string;
   latestBackup?: { backupId: string; createdAt: string };
@@ -70,14 +70,17 @@ export async function loadHistory(
 }
 
 /**
- * A series whose newest recorded backup is older than its RPO is failing, whatever its last
- * checks said: a run reports RPO_EXCEEDED for it, and history must not show it as a PASS.
+ * A series whose newest backup was older than its RPO when it was last checked is failing,
+ * whatever its checks said: that run reported RPO_EXCEEDED for it, and history must not show it
+ * as a PASS. Judged at the last check, not now: between weekly runs the ledger cannot know of
+ * newer backups, and a fresh series must not turn red on its own.
  */
 export function withRpo(trend: SeriesTrend, rpoMinutes: number, now: Date): SeriesTrend {
   if (rpoMinutes <= 0 || !trend.latestBackup) return trend;
   const createdAt = Date.parse(trend.latestBackup.createdAt);
-  if (Number.isNaN(createdAt)) return trend;
-  const ageMinutes = Math.floor((now.getTime() - createdAt) / 60_000);
+  const checkedAt = trend.lastCheckedAt ? Date.parse(trend.lastCheckedAt) : now.getTime();
+  if (Number.isNaN(createdAt) || Number.isNaN(checkedAt)) return trend;
+  const ageMinutes = Math.floor((checkedAt - createdAt) / 60_000);
   if (ageMinutes <= rpoMinutes) return trend;
   return { ...trend, status: 'FAIL', rpoExceeded: { rpoMinutes, newestBackupAgeMinutes: ageMinutes } };
 }
@@ -188,7 +191,7 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
     if (s.rpoExceeded) {
       const { newestBackupAgeMinutes, rpoMinutes } = s.rpoExceeded;
       lines.push(
-        `    RPO_EXCEEDED: the newest backup recorded is ${formatAge(newestBackupAgeMinutes * 60_000)} old, the RPO is ${formatAge(rpoMinutes * 60_000)}`,
+        `    RPO_EXCEEDED: the newest backup was ${formatAge(newestBackupAgeMinutes * 60_000)} old when last checked, the RPO is ${formatAge(rpoMinutes * 60_000)}`,
       );
     }
     const trends: Array<[string, TrendPoint[], (v: number) => string]> = [

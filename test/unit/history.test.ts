@@ -246,17 +246,18 @@ describe('loadHistory over a real ledger', () => {
     await ledger.close();
   });
 
-  it('regression: a series whose newest backup is older than its RPO shows as FAIL, not its last PASS', async () => {
+  it('regression: a series whose newest backup was older than its RPO when checked shows as FAIL, not its last PASS', async () => {
     const { ledger } = await newLedger();
     const stale = backup('web-0.tar', 'web', '2025-01-01T00:00:00Z', 7);
     const fresh = backup('db-0.tar', 'db', '2025-01-04T23:00:00Z', 9);
     await ledger.recordCatalogue('run-0', [stale, fresh]);
     await ledger.recordResults([
-      result('run-0', stale, 'integrity', 'PASS', '2025-01-01T01:00:00.000Z'),
+      result('run-0', stale, 'integrity', 'PASS', '2025-01-05T00:00:00.000Z'),
       result('run-0', fresh, 'integrity', 'PASS', '2025-01-05T00:00:00.000Z'),
     ]);
+    // A week later, with no run since: db was fresh when checked and stays PASS.
     const data = await loadHistory(ledger, {
-      now: new Date('2025-01-05T00:00:00Z'),
+      now: new Date('2025-01-12T00:00:00Z'),
       rpoMinutesFor: () => 1440,
     });
     const [db, web] = data.series;
@@ -265,10 +266,10 @@ describe('loadHistory over a real ledger', () => {
     expect(web?.status).toBe('FAIL');
     expect(web?.rpoExceeded).toEqual({ rpoMinutes: 1440, newestBackupAgeMinutes: 4 * 1440 });
     expect(renderHistory(data, { width: 100, unicode: false })).toMatch(
-      /web {2}FAIL.*\n {4}RPO_EXCEEDED: the newest backup recorded is 4 d old, the RPO is 24 h/,
+      /web {2}FAIL.*\n {4}RPO_EXCEEDED: the newest backup was 4 d old when last checked, the RPO is 24 h/,
     );
     // Without an RPO (0) nothing is judged stale.
-    const none = await loadHistory(ledger, { now: new Date('2025-01-05T00:00:00Z'), rpoMinutesFor: () => 0 });
+    const none = await loadHistory(ledger, { now: new Date('2025-01-12T00:00:00Z'), rpoMinutesFor: () => 0 });
     expect(none.series.map((s) => s.status)).toEqual(['PASS', 'PASS']);
     await ledger.close();
   });
