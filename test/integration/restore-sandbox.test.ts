@@ -4,7 +4,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { bundleSandbox } from '../../containers/restore-sandbox/bundle.mjs';
 import { runSandbox } from '../../containers/restore-sandbox/main.ts';
@@ -20,6 +19,7 @@ import {
   makeArena,
   rawTar,
 } from '../support/hostile-archives.ts';
+import { corruptSqlitePage, makeSqlite } from '../support/sqlite.ts';
 
 let arena: Arena;
 beforeEach(async () => {
@@ -98,20 +98,12 @@ describe('local sandbox launcher (the container entry point in a child process)'
     const bundle = await bundleSandbox(path.resolve('node_modules/.cache/bv-sandbox-bundle/main.mjs'));
     const source = path.join(arena.base, 'dbsrc');
     execFileSync('mkdir', ['-p', source]);
-    for (const name of ['good.db', 'bad.db']) {
-      const db = new Database(path.join(source, name));
-      db.exec(
-        'CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT); CREATE INDEX items_label ON items(label);',
-      );
-      const insert = db.prepare('INSERT INTO items (label) VALUES (?)');
-      db.transaction(() => {
-        for (let i = 0; i < 2000; i++) insert.run(`item number ${i} ${'x'.repeat(40)}`);
-      })();
-      db.close();
-    }
-    const bad = readFileSync(path.join(source, 'bad.db'));
-    bad.fill(0xa5, 2 * 4096, 2 * 4096 + 64);
-    await writeFile(path.join(source, 'bad.db'), bad);
+    makeSqlite(path.join(source, 'good.db'));
+    makeSqlite(path.join(source, 'bad.db'));
+    await writeFile(
+      path.join(source, 'bad.db'),
+      corruptSqlitePage(readFileSync(path.join(source, 'bad.db'))),
+    );
     execFileSync('tar', ['-czf', path.join(arena.store, 'db-20250625_114622.tar.gz'), '-C', source, '.']);
     const job: RestoreJob = {
       ...(await healthyArchive()),

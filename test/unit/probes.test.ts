@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import { DEFAULT_POLICY, type ProbeConfig } from '../../lib/core/config.ts';
@@ -10,6 +9,7 @@ import type { RestoreResult } from '../../lib/core/model.ts';
 import { builtinProbeFor, probeMatches, runCustomProbe, shellQuote } from '../../lib/core/restore/probes.ts';
 import { restoreBackup } from '../../lib/core/restore/restore.ts';
 import { type Arena, archiveBackup, makeArena } from '../support/hostile-archives.ts';
+import { corruptSqlitePage, makeSqlite } from '../support/sqlite.ts';
 
 let arena: Arena;
 beforeEach(async () => {
@@ -18,18 +18,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await arena.cleanup();
 });
-
-function makeSqlite(file: string): void {
-  const db = new Database(file);
-  db.exec(
-    'CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT); CREATE INDEX items_label ON items(label);',
-  );
-  const insert = db.prepare('INSERT INTO items (label) VALUES (?)');
-  db.transaction(() => {
-    for (let i = 0; i < 2000; i++) insert.run(`item number ${i} ${'x'.repeat(40)}`);
-  })();
-  db.close();
-}
 
 const PG_DUMP = `--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\nCREATE TABLE t (id int);\nCOPY t (id) FROM stdin;\n1\n2\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n`;
 const MYSQL_DUMP = `-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n--\n-- Host: localhost    Database: app\nCREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n-- Dump completed on 2025-06-25 11:46:22\n`;
@@ -75,10 +63,7 @@ describe('built-in probes on restored data', () => {
     const result = await restoreFiles({}, [], (dir) => {
       const file = path.join(dir, 'app.db');
       makeSqlite(file);
-      const bytes = readFileSync(file);
-      // Page 3 (a b-tree page): scribble over its header and cell pointers.
-      bytes.fill(0xa5, 2 * 4096, 2 * 4096 + 64);
-      writeFileSync(file, bytes);
+      writeFileSync(file, corruptSqlitePage(readFileSync(file)));
     });
     expect(result.status).toBe('FAIL');
     const failures = probeFailures(result);

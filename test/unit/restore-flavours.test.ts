@@ -9,9 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import { zstdAvailable } from '../../lib/core/compression.ts';
 import { DEFAULT_POLICY } from '../../lib/core/config.ts';
-import type { ContentDigest } from '../../lib/core/model.ts';
+import type { Backup, ContentDigest } from '../../lib/core/model.ts';
 import type { ObjectStore } from '../../lib/core/ports.ts';
-import { restoreBackup } from '../../lib/core/restore/restore.ts';
+import { type RestoreRequest, restoreBackup } from '../../lib/core/restore/restore.ts';
 import { type Arena, archiveBackup, directoryBackup, makeArena } from '../support/hostile-archives.ts';
 
 let arena: Arena;
@@ -24,6 +24,18 @@ afterEach(async () => {
 
 const LONG_DIR = `${'d'.repeat(60)}/${'e'.repeat(60)}`;
 const LONG_NAME = `${'n'.repeat(120)}.txt`;
+
+/** Restores a backup of the arena's store into its root: default policy, no custom probes. */
+function restoreFromArena(backup: Backup, extra: Partial<RestoreRequest> = {}) {
+  return restoreBackup({
+    backup,
+    store: new FolderStore(arena.store),
+    root: arena.root,
+    policy: DEFAULT_POLICY,
+    probes: [],
+    ...extra,
+  });
+}
 
 /** A source tree with what tar formats disagree on: long names, links, a sparse file. */
 async function makeTree(dir: string, { longNames, sparse }: { longNames: boolean; sparse: boolean }) {
@@ -91,12 +103,7 @@ describe('every tar flavour GNU tar writes restores byte for byte', () => {
         source,
         '.',
       ]);
-      const result = await restoreBackup({
-        backup: await archiveBackup(arena.store, path.basename(archive)),
-        store: new FolderStore(arena.store),
-        root: arena.root,
-        policy: DEFAULT_POLICY,
-        probes: [],
+      const result = await restoreFromArena(await archiveBackup(arena.store, path.basename(archive)), {
         keep: true,
       });
       expect(result.findings).toEqual([]);
@@ -185,13 +192,7 @@ describe('verification against references', () => {
       { 'a.txt': 'alpha\n', 'b.txt': 'beta\n' },
       { 'a.txt': 'alpha\n', 'b.txt': 'BETA\n', 'gone.txt': 'x' },
     );
-    const result = await restoreBackup({
-      backup,
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-    });
+    const result = await restoreFromArena(backup);
     expect(result.status).toBe('FAIL');
     const mismatches = result.findings.filter((f) => f.code === 'RESTORE_MISMATCH').map((f) => f.object);
     expect(mismatches.sort()).toEqual(['b.txt', 'gone.txt']);
@@ -211,28 +212,14 @@ describe('verification against references', () => {
       digest('./SHA256SUMS', sumsBody),
       { path: './', size: 0, sha256: '', type: 'directory' as const },
     ];
-    const ok = await restoreBackup({
-      backup,
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-      references: good,
-    });
+    const ok = await restoreFromArena(backup, { references: good });
     expect(ok.findings).toEqual([]);
     const bad = [
       digest('./a.txt', 'other\n'),
       digest('./SHA256SUMS', sumsBody),
       digest('./missing.txt', 'm'),
     ];
-    const failed = await restoreBackup({
-      backup,
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-      references: bad,
-    });
+    const failed = await restoreFromArena(backup, { references: bad });
     expect(failed.status).toBe('FAIL');
     const messages = failed.findings.map((f) => f.message).join('\n');
     expect(messages).toMatch(
@@ -252,23 +239,11 @@ describe('verification against references', () => {
     await writeFile(path.join(dir, 'SHA256SUMS'), `${sha('notes.txt changed')}  notes.txt\n`);
     await writeFile(path.join(dir, 'db/SHA256SUMS'), `${sha('{"rows":[1,2,3]}')}  dump.json\n`);
     const backup = await directoryBackup(arena.store, prefix);
-    const result = await restoreBackup({
-      backup,
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-    });
+    const result = await restoreFromArena(backup);
     expect(result.filesRestored).toBe(2);
     expect(result.findings.map((f) => [f.code, f.object])).toEqual([['RESTORE_MISMATCH', 'notes.txt']]);
     await writeFile(path.join(dir, 'SHA256SUMS'), `${sha('notes\n')}  notes.txt\n`);
-    const fixed = await restoreBackup({
-      backup,
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-    });
+    const fixed = await restoreFromArena(backup);
     expect(fixed.status).toBe('PASS');
     expect(await readdir(arena.root)).toEqual([]);
   });
@@ -278,12 +253,7 @@ describe('verification against references', () => {
       path.join(arena.store, 'dump-20250101.sql.gz'),
       zlib.gzipSync('-- PostgreSQL database dump\n\nSELECT 1;\n\n-- PostgreSQL database dump complete\n'),
     );
-    const result = await restoreBackup({
-      backup: await archiveBackup(arena.store, 'dump-20250101.sql.gz'),
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
+    const result = await restoreFromArena(await archiveBackup(arena.store, 'dump-20250101.sql.gz'), {
       keep: true,
     });
     expect(result.status).toBe('PASS');
@@ -315,14 +285,7 @@ describe('zstd', () => {
     const tarFile = path.join(arena.base, 'z.tar');
     execFileSync('tar', ['--format=pax', '-cf', tarFile, '-C', source, '.']);
     execFileSync('zstd', ['-q', '-f', tarFile, '-o', path.join(arena.store, 'vol.tar.zst')]);
-    const result = await restoreBackup({
-      backup: await archiveBackup(arena.store, 'vol.tar.zst'),
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-      keep: true,
-    });
+    const result = await restoreFromArena(await archiveBackup(arena.store, 'vol.tar.zst'), { keep: true });
     if (zstdAvailable()) {
       expect(result.findings).toEqual([]);
       expect(hashTree(arena.root)).toEqual(hashTree(source));
@@ -342,13 +305,7 @@ describe('a restore that proves nothing is never a pass', () => {
     await mkdir(path.join(source, 'data/db'), { recursive: true });
     await writeFile(path.join(source, 'data/db/dump.sql'), '');
     execFileSync('tar', ['-czf', path.join(arena.store, 'hollow.tar.gz'), '-C', source, '.']);
-    const result = await restoreBackup({
-      backup: await archiveBackup(arena.store, 'hollow.tar.gz'),
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-    });
+    const result = await restoreFromArena(await archiveBackup(arena.store, 'hollow.tar.gz'));
     expect(result.status).toBe('FAIL');
     expect(result.findings.map((f) => f.code)).toEqual(['EMPTY_BACKUP']);
     expect(result.findings[0]?.message).toMatch(/no file content \(1 files, 0 bytes\)/);
@@ -361,13 +318,7 @@ describe('a restore that proves nothing is never a pass', () => {
     execFileSync('tar', ['-czf', path.join(arena.store, 'gone.tar.gz'), '-C', source, '.']);
     const backup = await archiveBackup(arena.store, 'gone.tar.gz');
     await unlink(path.join(arena.store, 'gone.tar.gz'));
-    const result = await restoreBackup({
-      backup,
-      store: new FolderStore(arena.store),
-      root: arena.root,
-      policy: DEFAULT_POLICY,
-      probes: [],
-    });
+    const result = await restoreFromArena(backup);
     expect(result.status).toBe('FAIL');
     expect(result.findings.map((f) => f.code)).toEqual(['MISSING_OBJECT']);
     expect(result.findings[0]?.message).toMatch(/gone from the store since it was listed/);
