@@ -17,6 +17,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { RpoCheck } from '../core/compliance.ts';
 import { LedgerError } from '../core/errors.ts';
 import type { Finding, Status } from '../core/findings.ts';
 import {
@@ -33,6 +34,7 @@ import {
   type RunRecord,
   representativeResult,
   type SeriesBaseline,
+  type SeriesRpo,
   type SeriesStatus,
   STAGES,
   type Stage,
@@ -375,6 +377,38 @@ export class DynamoDbLedger implements Ledger {
                 ':gsi2pk': K.seriesIndexPk,
                 ':id': b.id,
                 ':createdAt': b.createdAt.toISOString(),
+              },
+            }),
+          ),
+        );
+      });
+    });
+  }
+
+  async recordSeriesRpo(runId: string, at: string, checks: readonly RpoCheck[]): Promise<void> {
+    await this.guard(`record the RPO of run ${runId}`, async () => {
+      await forEachLimit(checks, PARALLEL_WRITES, async (c) => {
+        await this.ignoringConditionFailure(
+          this.doc.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { pk: K.series(c.series), sk: K.seriesSk },
+              UpdateExpression:
+                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, rpo = :rpo, rpoAt = :at',
+              ConditionExpression: 'attribute_not_exists(rpoAt) OR rpoAt <= :at',
+              ExpressionAttributeNames: { '#type': 'type' },
+              ExpressionAttributeValues: {
+                ':type': 'series',
+                ':series': c.series,
+                ':gsi2pk': K.seriesIndexPk,
+                ':at': at,
+                ':rpo': {
+                  runId,
+                  at,
+                  rpoMinutes: c.rpoMinutes,
+                  newestBackupAgeMinutes: c.newestBackupAgeMinutes,
+                  exceeded: c.exceeded,
+                } satisfies SeriesRpo,
               },
             }),
           ),
@@ -954,6 +988,17 @@ function toSeriesStatus(item: Item): SeriesStatus {
         }
       : {}),
     ...(lastCheckedAt !== undefined ? { lastCheckedAt } : {}),
+    ...(item.rpo !== undefined ? { rpo: toSeriesRpo(item.rpo as Item) } : {}),
+  };
+}
+
+function toSeriesRpo(raw: Item): SeriesRpo {
+  return {
+    runId: String(raw.runId),
+    at: String(raw.at),
+    rpoMinutes: Number(raw.rpoMinutes),
+    newestBackupAgeMinutes: Number(raw.newestBackupAgeMinutes),
+    exceeded: raw.exceeded === true,
   };
 }
 

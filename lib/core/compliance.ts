@@ -28,23 +28,45 @@ export function formatAge(ms: number): string {
   return `${Math.floor(hours / 24)} d`;
 }
 
-/** RPO_EXCEEDED for every series whose newest backup is older than its RPO (0 disables the check). */
-export function rpoFindings(tracker: SeriesTracker, config: Config, now: Date): Finding[] {
-  const out: Finding[] = [];
+/** One series' RPO as a run judges it: the age of its newest backup against its RPO. */
+export interface RpoCheck {
+  series: string;
+  rpoMinutes: number;
+  newestBackupId: string;
+  newestBackupCreatedAt: Date;
+  newestBackupAgeMinutes: number;
+  exceeded: boolean;
+}
+
+/** Every series with an RPO (0 disables the check), sorted by name. */
+export function rpoChecks(tracker: SeriesTracker, config: Config, now: Date): RpoCheck[] {
+  const out: RpoCheck[] = [];
   for (const [series, newest] of [...tracker.newest].sort(([a], [b]) => a.localeCompare(b))) {
     const { rpoMinutes } = policyFor(config, series);
     if (rpoMinutes <= 0) continue;
     const age = now.getTime() - newest.createdAt.getTime();
-    if (age > rpoMinutes * 60_000) {
-      out.push(
-        finding(
-          'RPO_EXCEEDED',
-          `newest backup of series "${series}" is ${formatAge(age)} old (${newest.id}, ${newest.createdAt.toISOString()}); ` +
-            `the RPO is ${formatAge(rpoMinutes * 60_000)}: check that the backup job still runs`,
-          { series },
-        ),
-      );
-    }
+    out.push({
+      series,
+      rpoMinutes,
+      newestBackupId: newest.id,
+      newestBackupCreatedAt: newest.createdAt,
+      newestBackupAgeMinutes: Math.floor(age / 60_000),
+      exceeded: age > rpoMinutes * 60_000,
+    });
   }
   return out;
+}
+
+/** RPO_EXCEEDED for every series whose newest backup is older than its RPO. */
+export function rpoFindings(checks: readonly RpoCheck[]): Finding[] {
+  return checks
+    .filter((c) => c.exceeded)
+    .map((c) =>
+      finding(
+        'RPO_EXCEEDED',
+        `newest backup of series "${c.series}" is ${formatAge(c.newestBackupAgeMinutes * 60_000)} old (${c.newestBackupId}, ${c.newestBackupCreatedAt.toISOString()}); ` +
+          `the RPO is ${formatAge(c.rpoMinutes * 60_000)}: check that the backup job still runs`,
+        { series: c.series },
+      ),
+    );
 }

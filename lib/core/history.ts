@@ -1,6 +1,6 @@
 import { formatAge } from './compliance.ts';
 import type { Status } from './findings.ts';
-import type { Ledger, RunRecord, SeriesStatus, StageResultRecord } from './ledger.ts';
+import type { Ledger, RunRecord, SeriesRpo, SeriesStatus, StageResultRecord } from './ledger.ts';
 
 export interface TrendPoint {
   at: string;
@@ -39,7 +39,7 @@ export interface LoadHistoryOptions {
   /** Points per trend (default 30). */
   points?: number;
   now?: Date;
-  /** The series' RPO in minutes (0: none). Without it, staleness is not judged. */
+  /** The series' RPO in minutes (0: none), for series whose runs did not record their RPO verdict. */
   rpoMinutesFor?: (series: string) => number;
 }
 
@@ -62,7 +62,7 @@ export async function loadHistory(
   const series = await Promise.all(
     wanted.map(async (s) => {
       const trend = trendOf(s, await ledger.seriesHistory(s.series, points * 4), points);
-      return options.rpoMinutesFor ? withRpo(trend, options.rpoMinutesFor(s.series), now) : trend;
+      return withRpo(trend, options.rpoMinutesFor?.(s.series) ?? 0, now, s.rpo);
     }),
   );
   series.sort((a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : 0));
@@ -72,10 +72,21 @@ export async function loadHistory(
 /**
  * A series whose newest backup was older than its RPO when it was last checked is failing,
  * whatever its checks said: that run reported RPO_EXCEEDED for it, and history must not show it
- * as a PASS. Judged at the last check, not now: between weekly runs the ledger cannot know of
- * newer backups, and a fresh series must not turn red on its own.
+ * as a PASS. The run's own verdict, recorded in the ledger, decides; for a series recorded
+ * before runs kept it, the RPO given here is applied at the last check, not now (between weekly
+ * runs the ledger cannot know of newer backups, and a fresh series must not turn red on its own).
  */
-export function withRpo(trend: SeriesTrend, rpoMinutes: number, now: Date): SeriesTrend {
+export function withRpo(
+  trend: SeriesTrend,
+  rpoMinutes: number,
+  now: Date,
+  recorded?: SeriesRpo,
+): SeriesTrend {
+  if (recorded) {
+    if (!recorded.exceeded) return trend;
+    const { rpoMinutes: minutes, newestBackupAgeMinutes } = recorded;
+    return { ...trend, status: 'FAIL', rpoExceeded: { rpoMinutes: minutes, newestBackupAgeMinutes } };
+  }
   if (rpoMinutes <= 0 || !trend.latestBackup) return trend;
   const createdAt = Date.parse(trend.latestBackup.createdAt);
   const checkedAt = trend.lastCheckedAt ? Date.parse(trend.lastCheckedAt) : now.getTime();

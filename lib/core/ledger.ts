@@ -1,3 +1,4 @@
+import type { RpoCheck } from './compliance.ts';
 import type { Finding, StageStatus, Status } from './findings.ts';
 import type { Backup, BackupKind } from './model.ts';
 import type { ChecksumHistory } from './ports.ts';
@@ -20,6 +21,11 @@ export interface Ledger extends ChecksumHistory {
    * backups' last-verified times.
    */
   recordResults(records: readonly StageResultRecord[]): Promise<void>;
+  /**
+   * Records how a run judged each series' RPO (from its catalogue), so `history` shows the
+   * verdict the run made; an older judgement never replaces a newer one.
+   */
+  recordSeriesRpo(runId: string, at: string, checks: readonly RpoCheck[]): Promise<void>;
   /** Records a verified redundancy copy; a newer verification of the same location replaces an older one. */
   recordCopy(copy: CopyRecord): Promise<void>;
   /** Marks a started run finished. Throws LedgerError if the run was never started. */
@@ -176,12 +182,23 @@ export interface StageSummary {
   files?: number;
 }
 
+/** A series' RPO as the newest run that catalogued it judged it. */
+export interface SeriesRpo {
+  runId: string;
+  at: string;
+  rpoMinutes: number;
+  newestBackupAgeMinutes: number;
+  exceeded: boolean;
+}
+
 export interface SeriesStatus {
   series: string;
   /** Worst of the latest stage statuses; null when no stage has a verdict yet. */
   status: Status | null;
   stages: Partial<Record<Stage, StageSummary>>;
   latestBackup?: { backupId: string; createdAt: string };
+  /** The newest run's RPO judgement, when the series has an RPO. */
+  rpo?: SeriesRpo;
   /** Newest `at` among the stages. */
   lastCheckedAt?: string;
 }

@@ -1,5 +1,5 @@
 import { type CatalogueStats, catalogue } from './catalogue.ts';
-import { rpoFindings, SeriesTracker } from './compliance.ts';
+import { rpoChecks, rpoFindings, SeriesTracker } from './compliance.ts';
 import { type Config, parseConfig, policyFor } from './config.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
@@ -163,13 +163,16 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   }
   await flush();
 
+  const now = ctx.now();
+  const rpo = rpoChecks(tracker, config, now);
+  await ctx.ledger.recordSeriesRpo(input.runId, now.toISOString(), rpo);
   const discovery: Discovery = {
     runId: input.runId,
     shards,
     backups,
     series: tracker.newest.size,
     bytes,
-    runFindings: rpoFindings(tracker, config, ctx.now()),
+    runFindings: rpoFindings(rpo),
     sources,
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);

@@ -3,6 +3,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { LEDGER_TABLE } from '../../lib/adapters/ledger-schema.ts';
+import type { RpoCheck } from '../../lib/core/compliance.ts';
 import { LedgerError } from '../../lib/core/errors.ts';
 import { finding } from '../../lib/core/findings.ts';
 import type { StageResultRecord } from '../../lib/core/ledger.ts';
@@ -352,6 +353,39 @@ describe('concurrency', () => {
       expect(winner.find((p) => p.path === s.path)?.sha256).toBe(s.sha256);
     }
     await Promise.all([one.close(), other.close()]);
+  });
+});
+
+describe('series RPO verdicts', () => {
+  const check = (series: string, age: number, exceeded: boolean): RpoCheck => ({
+    series,
+    rpoMinutes: 1440,
+    newestBackupId: `/b/${series}-x.tar`,
+    newestBackupCreatedAt: new Date('2025-01-01T00:00:00Z'),
+    newestBackupAgeMinutes: age,
+    exceeded,
+  });
+
+  it("keeps each series' newest run's verdict beside its status; an older run never replaces it", async () => {
+    const { ledger } = await newLedger();
+    await ledger.recordSeriesRpo('run-2', '2025-01-10T00:00:00.000Z', [check('db', 9 * 1440, true)]);
+    await ledger.recordSeriesRpo('run-1', '2025-01-02T00:00:00.000Z', [check('db', 1440 + 60, false)]);
+    const b = backup('web-1.tar', 'web', '2025-01-10T00:00:00Z', 7);
+    await ledger.recordResults([result('run-2', b, 'integrity', 'PASS', '2025-01-10T00:05:00.000Z')]);
+    await ledger.recordSeriesRpo('run-2', '2025-01-10T00:00:00.000Z', [check('web', 5, false)]);
+    const bySeries = Object.fromEntries((await ledger.latestBySeries()).map((s) => [s.series, s]));
+    expect(bySeries.db?.rpo).toEqual({
+      runId: 'run-2',
+      at: '2025-01-10T00:00:00.000Z',
+      rpoMinutes: 1440,
+      newestBackupAgeMinutes: 9 * 1440,
+      exceeded: true,
+    });
+    // A series known only from its RPO has no stage verdict yet.
+    expect(bySeries.db?.status).toBeNull();
+    expect(bySeries.web?.status).toBe('PASS');
+    expect(bySeries.web?.rpo?.exceeded).toBe(false);
+    await ledger.close();
   });
 });
 

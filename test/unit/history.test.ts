@@ -273,4 +273,30 @@ describe('loadHistory over a real ledger', () => {
     expect(none.series.map((s) => s.status)).toEqual(['PASS', 'PASS']);
     await ledger.close();
   });
+
+  it("the run's recorded RPO verdict decides over the RPO given to history", async () => {
+    const { ledger } = await newLedger();
+    const old = backup('web-0.tar', 'web', '2025-01-01T00:00:00Z', 7);
+    await ledger.recordCatalogue('run-0', [old]);
+    await ledger.recordResults([result('run-0', old, 'integrity', 'PASS', '2025-01-08T00:00:00.000Z')]);
+    const check = {
+      series: 'web',
+      rpoMinutes: 10_080,
+      newestBackupId: old.id,
+      newestBackupCreatedAt: old.createdAt,
+    };
+    // The pipeline's policy gave web a week: 7 days old was within it.
+    await ledger.recordSeriesRpo('run-0', '2025-01-08T00:00:00.000Z', [
+      { ...check, newestBackupAgeMinutes: 7 * 1440, exceeded: false },
+    ]);
+    const lenient = await loadHistory(ledger, { rpoMinutesFor: () => 1440 });
+    expect(lenient.series[0]?.status).toBe('PASS');
+    await ledger.recordSeriesRpo('run-1', '2025-01-09T00:00:00.000Z', [
+      { ...check, newestBackupAgeMinutes: 8 * 1440, exceeded: true },
+    ]);
+    const strict = await loadHistory(ledger, { rpoMinutesFor: () => 0 });
+    expect(strict.series[0]?.status).toBe('FAIL');
+    expect(strict.series[0]?.rpoExceeded).toEqual({ rpoMinutes: 10_080, newestBackupAgeMinutes: 8 * 1440 });
+    await ledger.close();
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rpoFindings, SeriesTracker } from '../../lib/core/compliance.ts';
+import { rpoChecks, rpoFindings, SeriesTracker } from '../../lib/core/compliance.ts';
 import { parseConfig } from '../../lib/core/config.ts';
 import { finding } from '../../lib/core/findings.ts';
 import type { Backup, IntegrityResult } from '../../lib/core/model.ts';
@@ -110,7 +110,7 @@ describe('RPO', () => {
     tracker.add(backup('stale-1', 'stale', '2025-06-25T00:00:00Z'));
     tracker.add(backup('stale-2', 'stale', '2025-06-25T12:00:00Z'));
     tracker.add(backup('slow-1', 'slow', '2020-01-01T00:00:00Z'));
-    const findings = rpoFindings(tracker, config, new Date('2025-06-26T01:00:00Z'));
+    const findings = rpoFindings(rpoChecks(tracker, config, new Date('2025-06-26T01:00:00Z')));
     expect(findings.map((f) => [f.code, f.series])).toEqual([['RPO_EXCEEDED', 'stale']]);
     expect(findings[0]?.message).toContain('stale-2');
   });
