@@ -30,7 +30,7 @@ Commands:
 
 Options:
   --source <dir|s3://bucket/prefix>   where backups live (repeatable)
-  --config <file>                     configuration document (JSON, see CONTRACT.md)
+  --config <file>                     configuration document (JSON, see docs/contract.md)
   --json <file>                       write the run report (JSON) to this file
   --ledger <dir|dynamodb://table>     run history (default .backup-validator/ledger)
   --run-store <dir|s3://bucket>       run artifacts (default beside the ledger)

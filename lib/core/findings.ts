@@ -22,6 +22,12 @@ export const FINDING_SEVERITY = {
   REDUNDANCY_MISSING: 'error',
   /** Added to the contract: a check could not complete (infrastructure failure, timeout); never a pass. */
   CHECK_FAILED: 'error',
+  /** Added: a source, or a series the ledger knows, has no backup in this listing. */
+  NO_BACKUPS: 'error',
+  /** Added: a sidecar or manifest with nothing beside it to check. */
+  ORPHAN_REFERENCE: 'warning',
+  /** Added: a name timestamp later than now beyond the clock-skew allowance. */
+  FUTURE_TIMESTAMP: 'warning',
 } as const satisfies Record<string, Severity>;
 
 export type FindingCode = keyof typeof FINDING_SEVERITY;

@@ -60,6 +60,9 @@ const CHECK_OF: Record<Finding['code'], string> = {
   SIZE_ANOMALY: 'compliance',
   REDUNDANCY_MISSING: 'compliance',
   CHECK_FAILED: 'access',
+  NO_BACKUPS: 'compliance',
+  ORPHAN_REFERENCE: 'checksum',
+  FUTURE_TIMESTAMP: 'compliance',
 };
 
 const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;

@@ -65,7 +65,7 @@ export interface ReportInput {
   runFindings: Finding[];
 }
 
-/** The run report of CONTRACT.md. The run's status is the worst backup, or FAIL on a run-level error. */
+/** The run report of docs/contract.md. The run's status is the worst backup, or FAIL on a run-level error. */
 export function buildReport(input: ReportInput): RunReport {
   const backups = input.outcomes
     .map(backupReport)

@@ -67,7 +67,7 @@ export interface DiscoverInput {
   trigger: RunTrigger;
   command: string;
   sources: string[];
-  /** The configuration document (CONTRACT.md); validated here, kept with the run. */
+  /** The configuration document (docs/contract.md); validated here, kept with the run. */
   config?: unknown;
 }
 

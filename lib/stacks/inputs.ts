@@ -116,7 +116,7 @@ export interface ResolvedInputs {
 
 export interface StackInputs {
   sources?: string[];
-  /** The CONTRACT.md configuration document; validated at synth. */
+  /** The docs/contract.md configuration document; validated at synth. */
   configDocument?: unknown;
   schedule?: string;
   alarmEmail?: string;
