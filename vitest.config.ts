@@ -2,13 +2,32 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     allowOnly: false,
     passWithNoTests: false,
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+      {
+        // What dynalite accepts, DynamoDB may refuse (item and index-key sizes in UTF-8 bytes):
+        // the ledger's integration tests run again against AWS's own DynamoDB Local.
+        extends: true,
+        test: {
+          name: 'ledger on DynamoDB Local',
+          include: ['test/integration/ledger.test.ts'],
+          globalSetup: ['test/support/global-setup-dynamodb-local.ts'],
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });

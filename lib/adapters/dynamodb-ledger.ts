@@ -80,13 +80,20 @@ const K = {
   neverVerified: '!never',
 };
 
-/** Keys have byte limits (pk 2048, sk 1024); very long ids and paths are replaced by their hash. */
-function keyPart(value: string): string {
-  if (Buffer.byteLength(value) <= 700) return value;
+/**
+ * Keys have byte limits (partition 2048, sort 1024, the same for index keys); very long ids and paths
+ * are replaced by their hash. A key made of several parts gives each a share of the limit.
+ */
+function keyPart(value: string, maxBytes = 700): string {
+  if (Buffer.byteLength(value) <= maxBytes) return value;
   return `sha256:${createHash('sha256').update(value).digest('hex')}`;
 }
 
-/** Findings beyond this many characters of JSON are left out of a result item (items are capped at 400 KB). */
+/**
+ * Findings beyond this many UTF-8 bytes of JSON are left out of a result item: DynamoDB caps items at
+ * 400 KB counted in UTF-8 (dynalite counts UTF-16 characters, so only DynamoDB Local shows the
+ * difference for multi-byte names).
+ */
 const FINDINGS_BUDGET = 200_000;
 const BATCH_WRITE_SIZE = 25;
 const BATCH_GET_SIZE = 100;
@@ -219,7 +226,7 @@ export class DynamoDbLedger implements Ledger {
         type: 'run',
         ...record,
         gsi1pk: K.runsIndexPk,
-        gsi1sk: `${startedAt}#${run.runId}`,
+        gsi1sk: `${startedAt}#${keyPart(run.runId)}`,
         expiresAt: expiresAtFor(startedAt, this.retentionDays),
       };
       try {
@@ -366,7 +373,7 @@ export class DynamoDbLedger implements Ledger {
               TableName: this.tableName,
               Key: { pk: K.series(b.series), sk: K.seriesSk },
               UpdateExpression:
-                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, ' +
+                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, ' +
                 'latestBackupId = :id, latestBackupCreatedAt = :createdAt',
               ConditionExpression:
                 'attribute_not_exists(latestBackupCreatedAt) OR latestBackupCreatedAt < :createdAt',
@@ -374,6 +381,7 @@ export class DynamoDbLedger implements Ledger {
               ExpressionAttributeValues: {
                 ':type': 'series',
                 ':series': b.series,
+                ':seriesKey': keyPart(b.series),
                 ':gsi2pk': K.seriesIndexPk,
                 ':id': b.id,
                 ':createdAt': b.createdAt.toISOString(),
@@ -394,12 +402,13 @@ export class DynamoDbLedger implements Ledger {
               TableName: this.tableName,
               Key: { pk: K.series(c.series), sk: K.seriesSk },
               UpdateExpression:
-                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, rpo = :rpo, rpoAt = :at',
+                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, rpo = :rpo, rpoAt = :at',
               ConditionExpression: 'attribute_not_exists(rpoAt) OR rpoAt <= :at',
               ExpressionAttributeNames: { '#type': 'type' },
               ExpressionAttributeValues: {
                 ':type': 'series',
                 ':series': c.series,
+                ':seriesKey': keyPart(c.series),
                 ':gsi2pk': K.seriesIndexPk,
                 ':at': at,
                 ':rpo': {
@@ -544,7 +553,7 @@ export class DynamoDbLedger implements Ledger {
       findingsOmitted: omitted + (r.findingsOmitted ?? 0) || undefined,
       at: r.at,
       gsi1pk: K.series(r.series),
-      gsi1sk: `${r.at}#${r.stage}#${keyPart(r.runId)}#${keyPart(r.backupId)}`,
+      gsi1sk: `${r.at}#${r.stage}#${keyPart(r.runId, 200)}#${keyPart(r.backupId)}`,
       expiresAt: expiresAtFor(r.at, this.retentionDays),
     };
   }
@@ -574,7 +583,7 @@ export class DynamoDbLedger implements Ledger {
             TableName: this.tableName,
             Key: { pk: K.series(r.series), sk: K.seriesSk },
             UpdateExpression:
-              'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, #stage = :summary',
+              'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, #stage = :summary',
             ConditionExpression:
               'attribute_not_exists(#stage) OR (#stage.runId = :runId AND #stage.#rank <= :rank) ' +
               'OR (#stage.runId <> :runId AND #stage.#at < :at)',
@@ -582,6 +591,7 @@ export class DynamoDbLedger implements Ledger {
             ExpressionAttributeValues: {
               ':type': 'series',
               ':series': r.series,
+              ':seriesKey': keyPart(r.series),
               ':gsi2pk': K.seriesIndexPk,
               ':summary': summary,
               ':runId': r.runId,
@@ -668,7 +678,7 @@ export class DynamoDbLedger implements Ledger {
               ':at': r.at,
               ':runId': r.runId,
               ':gsi2pk': K.verifiedIndexPk,
-              ':gsi2sk': `${r.at}#${r.backupId}`,
+              ':gsi2sk': `${r.at}#${keyPart(r.backupId)}`,
             },
           }),
         ),
@@ -1005,14 +1015,15 @@ function toSeriesRpo(raw: Item): SeriesRpo {
 /** Findings as JSON, keeping as many of the first ones as fit the budget. */
 function boundedFindings(findings: readonly Finding[]): { json: string; omitted: number } {
   const json = JSON.stringify(findings);
-  if (json.length <= FINDINGS_BUDGET) return { json, omitted: 0 };
+  if (Buffer.byteLength(json) <= FINDINGS_BUDGET) return { json, omitted: 0 };
   const kept: string[] = [];
-  let length = 2;
+  let bytes = 2;
   for (const f of findings) {
     const piece = JSON.stringify(f);
-    if (length + piece.length + 1 > FINDINGS_BUDGET) break;
+    const pieceBytes = Buffer.byteLength(piece);
+    if (bytes + pieceBytes + 1 > FINDINGS_BUDGET) break;
     kept.push(piece);
-    length += piece.length + 1;
+    bytes += pieceBytes + 1;
   }
   return { json: `[${kept.join(',')}]`, omitted: findings.length - kept.length };
 }

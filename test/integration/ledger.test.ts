@@ -445,6 +445,72 @@ describe('volume and size limits', () => {
     expect(cut?.findingsOmitted).toBeGreaterThan(0);
     await ledger.close();
   });
+
+  it('issue 10 (ledger): findings naming long multi-byte paths are cut to the 400 KB item limit of DynamoDB in UTF-8 bytes', async () => {
+    const { ledger } = await newLedger();
+    const deep = '備份資料庫の復元テスト/'.repeat(8);
+    // ~1,000 findings of ~700 UTF-8 bytes each but ~300 UTF-16 characters: 700 KB as DynamoDB counts.
+    const findings = Array.from({ length: 1_000 }, (_, i) =>
+      finding('UNLISTED_OBJECT', `${deep}ファイル${i} は SHA256SUMS にありません`, {
+        backup: 'x',
+        object: `${deep}ファイル${i}`,
+      }),
+    );
+    const b = backup('多言語-20250101.tar.gz', '多言語', '2025-01-01T00:00:00Z', 10);
+    await ledger.startRun({ runId: 'cjk', trigger: 'cli', sources: [] });
+    await ledger.recordResults([
+      result('cjk', b, 'integrity', 'WARN', '2025-01-02T00:00:00.000Z', { findings }),
+    ]);
+    const stored = (await ledger.getRun('cjk'))?.results[0];
+    expect(stored?.findings[0]).toEqual(findings[0]);
+    expect(stored?.findingsOmitted).toBeGreaterThan(0);
+    expect((stored?.findings.length ?? 0) + (stored?.findingsOmitted ?? 0)).toBe(1_000);
+    expect(Buffer.byteLength(JSON.stringify(stored?.findings))).toBeLessThanOrEqual(200_000);
+    await ledger.close();
+  });
+
+  it('issue 10 (ledger): ids and series names past the key limits are recorded and read back through every index', async () => {
+    const { ledger, client, tableName } = await newLedger();
+    const longName = `${'長い名前'.repeat(150)}-20250101.tar.gz`; // ~1,800 UTF-8 bytes
+    const longSeries = '長いシリーズ名'.repeat(60); // ~1,260 UTF-8 bytes
+    const b = backup(longName, longSeries, '2025-01-01T00:00:00Z', 10);
+    const runId = `run-${'r'.repeat(400)}`;
+    await ledger.startRun({
+      runId,
+      trigger: 'cli',
+      sources: ['/backups'],
+      startedAt: '2025-01-02T00:00:00.000Z',
+    });
+    await ledger.recordCatalogue(runId, [b]);
+    await ledger.recordResults([result(runId, b, 'integrity', 'PASS', '2025-01-02T00:01:00.000Z')]);
+    await ledger.recordSeriesRpo(runId, '2025-01-02T00:00:00.000Z', [
+      {
+        series: longSeries,
+        rpoMinutes: 1440,
+        newestBackupId: b.id,
+        newestBackupCreatedAt: b.createdAt,
+        newestBackupAgeMinutes: 60,
+        exceeded: false,
+      },
+    ]);
+    expect((await ledger.recentRuns(5)).map((r) => r.runId)).toContain(runId);
+    expect((await ledger.seriesHistory(longSeries, 5)).map((r) => r.backupId)).toEqual([b.id]);
+    const series = (await ledger.latestBySeries()).find((s) => s.series === longSeries);
+    expect(series?.status).toBe('PASS');
+    expect((await ledger.catalogueEntry(b.id))?.series).toBe(longSeries);
+    // Both emulators let UpdateItem write index keys past the limits that DynamoDB enforces: check each key.
+    const limits = { pk: 2048, sk: 1024, gsi1pk: 2048, gsi1sk: 1024, gsi2pk: 2048, gsi2sk: 1024 };
+    const oversized = (await snapshot(client, tableName)).flatMap((item) =>
+      Object.entries(limits)
+        .map(
+          ([name, max]) =>
+            [name, Buffer.byteLength(String((item[name] as { S?: string })?.S ?? '')), max] as const,
+        )
+        .filter(([, bytes, max]) => bytes > max),
+    );
+    expect(oversized).toEqual([]);
+    await ledger.close();
+  });
 });
 
 describe('failures are LedgerErrors', () => {
