@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -50,6 +51,8 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
     );
   }
   await ensureEmulator();
+  // It writes dynamodb-local-metadata.json into its working folder, even in memory.
+  const workDir = await mkdtemp(join(tmpdir(), 'bv-dynamodb-local-'));
   const child: ChildProcess = spawn(
     'java',
     [
@@ -58,7 +61,7 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       `${join(EMULATOR, 'DynamoDBLocal.jar')}:${join(EMULATOR, 'DynamoDBLocal_lib', '*')}`,
       WRAPPER,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], cwd: workDir },
   );
   const endpoint = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -78,6 +81,7 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill();
       await exited;
+      await rm(workDir, { recursive: true, force: true });
     },
   };
 }
