@@ -37,7 +37,12 @@ export class TaskTokenReporter {
     private readonly options: TaskTokenReporterOptions,
   ) {}
 
+  /**
+   * The step's heartbeat clock runs from the moment its token was issued, through RunTask,
+   * provisioning and the image pull: answer at once, then on the interval.
+   */
   startHeartbeats(): void {
+    void this.heartbeat();
     const everyMs = Math.max(1, this.options.heartbeatSeconds) * 1000;
     this.timer = setInterval(() => {
       void this.heartbeat();

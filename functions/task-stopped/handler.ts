@@ -20,6 +20,17 @@ export type TaskStoppedOutcome =
   | { action: 'none'; reason: string }
   | { action: 'failed'; taskArn?: string; cause: string };
 
+/**
+ * Stops that say nothing about the backup: the task never started (image pull, ENI or storage
+ * set-up, capacity). They fail the step with an error the state machine retries with a new task.
+ */
+const LAUNCH_FAILURE =
+  /CannotPullContainer|ResourceInitializationError|CannotCreateVolume|Timeout waiting for network interface|ResourceNotFound|capacity/i;
+
+export function isLaunchFailure(detail: { stopCode?: string; stoppedReason?: string }): boolean {
+  return detail.stopCode === 'TaskFailedToStart' || LAUNCH_FAILURE.test(detail.stoppedReason ?? '');
+}
+
 /** The step already has its answer (or gave up waiting): nothing to fail. */
 const TOKEN_GONE = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
 
@@ -62,7 +73,8 @@ export function makeTaskStoppedHandler(deps: () => { sfn: Pick<SFNClient, 'send'
       .filter(Boolean)
       .join('; ');
     try {
-      await sfn.send(new SendTaskFailureCommand({ taskToken: token, error: 'Sandbox.TaskStopped', cause }));
+      const error = isLaunchFailure(detail) ? 'Sandbox.LaunchFailed' : 'Sandbox.TaskStopped';
+      await sfn.send(new SendTaskFailureCommand({ taskToken: token, error, cause }));
     } catch (error) {
       if (TOKEN_GONE.has((error as Error).name)) {
         return { action: 'none', reason: `the step was already answered (${(error as Error).name})` };

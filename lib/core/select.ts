@@ -50,7 +50,14 @@ export function restoreItemsFor(runId: string, selection: RestoreSelection): Res
   }));
 }
 
-export const RESTORE_HEARTBEAT_SECONDS = 120;
+/**
+ * How long the restore step waits between heartbeats. Its clock starts when the token is issued,
+ * so the first window covers the trigger Lambda, RunTask, Fargate provisioning (ENI, storage) and
+ * the pull of the ~90 MB image, which together take 30-90 s and, on a busy day, a few minutes;
+ * the container answers as soon as it starts and every 60 s after. A task that stops early is
+ * failed at once by the task-stopped rule, so a roomy window costs nothing when a launch fails.
+ */
+export const RESTORE_HEARTBEAT_SECONDS = 300;
 
 /** The timeout of a run with no restores: the floor of {@link restoreTimeoutSeconds}. */
 const MIN_RESTORE_TIMEOUT_SECONDS = 900;

@@ -85,15 +85,18 @@ async function healthyArchive(name: string, files: Record<string, string>): Prom
   return gz;
 }
 
-function deps(overrides: Partial<LocalRunDeps> = {}): LocalRunDeps {
-  const sandboxEnv = {
+function sandboxEnvironment() {
+  return {
     AWS_ENDPOINT_URL_S3: inject('s3Endpoint'),
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     AWS_REGION: 'us-east-1',
   };
+}
+
+function deps(overrides: Partial<LocalRunDeps> = {}): LocalRunDeps {
   return {
-    restore: localRestore(new LocalSandbox({ env: sandboxEnv, scratch })),
+    restore: localRestore(new LocalSandbox({ env: sandboxEnvironment(), scratch })),
     openTarget: (url) => new S3Store(url, { clientConfig: s3Config }),
     definitionText,
     retryIntervals: Object.fromEntries(Object.keys(TASK_STATE_FUNCTIONS).map((s) => [s, 0])),
@@ -193,6 +196,33 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
     expect(report.backups[0]?.findings).toEqual([
       expect.objectContaining({ code: 'RESTORE_FAILED', message: expect.stringContaining('exit code 137') }),
     ]);
+  });
+
+  it('issue 12: a sandbox task that failed to launch is retried with a new task, not reported as RESTORE_FAILED', async () => {
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+    const real = localRestore(new LocalSandbox({ env: sandboxEnvironment(), scratch }));
+    let launches = 0;
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: runId(), trigger: 'schedule', sources: [source()] },
+      deps({
+        restore: async (stageContext, item) => {
+          launches++;
+          if (launches === 1) {
+            throw Object.assign(
+              new Error('CannotPullContainerError: pull access denied; stop code TaskFailedToStart'),
+              {
+                name: 'Sandbox.LaunchFailed',
+              },
+            );
+          }
+          return real(stageContext, item);
+        },
+      }),
+    );
+    expect(launches).toBe(2);
+    expect(report.status).toBe('PASS');
+    expect(report.backups[0]?.restore.status).toBe('PASS');
   });
 
   it('retries a Lambda that throws once and the run succeeds', async () => {

@@ -334,6 +334,7 @@ describe('the state machine', () => {
     expect(restore.Parameters.Payload).toEqual({ 'item.$': '$', 'taskToken.$': '$$.Task.Token' });
     const retried = restore.Retry.flatMap((r: { ErrorEquals: string[] }) => r.ErrorEquals);
     expect(retried).toContain('Sandbox.CapacityUnavailable');
+    expect(retried).toContain('Sandbox.LaunchFailed');
     expect(retried).not.toContain('Sandbox.RestoreFailed');
     expect(retried).not.toContain('Sandbox.TaskStopped');
     expect(retried).not.toContain('States.Timeout');

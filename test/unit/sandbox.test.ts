@@ -266,11 +266,17 @@ describe('task-stopped handler', () => {
     expect(sfn.commands).toEqual([]);
   });
 
-  it('fails the step when the task stopped before the container ran (no exit code)', async () => {
+  it('issue 12: a task that never started fails the step with Sandbox.LaunchFailed, which the state machine retries', async () => {
     const sfn = new RecordingClient();
     await makeTaskStoppedHandler(() => ({ sfn }))(
       stoppedEvent(undefined, { stoppedReason: 'CannotPullContainerError', stopCode: 'TaskFailedToStart' }),
     );
+    await makeTaskStoppedHandler(() => ({ sfn }))(
+      stoppedEvent(undefined, {
+        stoppedReason: 'ResourceInitializationError: failed to create new container runtime task',
+      }),
+    );
+    expect(sfn.commands.map((c) => c.input.error)).toEqual(['Sandbox.LaunchFailed', 'Sandbox.LaunchFailed']);
     expect(sfn.commands[0]?.input.cause).toMatch(
       /CannotPullContainerError; no exit code .*; stop code TaskFailedToStart/,
     );
@@ -293,6 +299,15 @@ describe('task-stopped handler', () => {
 });
 
 describe('task token reporter', () => {
+  it('issue 12: sends its first heartbeat as soon as it starts, not one interval later', async () => {
+    const sfn = new RecordingClient();
+    const reporter = new TaskTokenReporter(sfn as never, 'tok', { heartbeatSeconds: 3600 });
+    reporter.startHeartbeats();
+    await Promise.resolve();
+    reporter.stopHeartbeats();
+    expect(sfn.commands.map((c) => c.name)).toEqual([SendTaskHeartbeatCommand.name]);
+  });
+
   it('heartbeats, then reports success with the result', async () => {
     const sfn = new RecordingClient();
     const reporter = new TaskTokenReporter(sfn as never, 'tok', { heartbeatSeconds: 60 });
