@@ -14,6 +14,7 @@ const CONTEXT_KEYS = [
   'validateOnArrival',
   's3PrefixListId',
   'dynamodbPrefixListId',
+  'kmsKeyArns',
 ] as const;
 
 const app = new App();

@@ -126,3 +126,19 @@ export function grantLedger(grantee: Grantee, table: ITable, mode: 'read' | 'rea
     new PolicyStatement({ actions: ['dynamodb:Query'], resources: indexes }),
   ]);
 }
+
+/**
+ * SSE-KMS buckets: S3 decrypts (and, for writes, encrypts) with the caller's permission on the key,
+ * so a role that reads a source encrypted with a customer-managed key needs kms:Decrypt on it. The
+ * kms:ViaService condition limits the grant to requests S3 makes on the role's behalf.
+ */
+export function grantKeyUse(grantee: Grantee, keyArns: string[], mode: 'decrypt' | 'encrypt-decrypt'): void {
+  if (keyArns.length === 0) return;
+  add(grantee, [
+    new PolicyStatement({
+      actions: mode === 'decrypt' ? ['kms:Decrypt'] : ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resources: keyArns,
+      conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+    }),
+  ]);
+}

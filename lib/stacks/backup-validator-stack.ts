@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import {
   Annotations,
+  ArnFormat,
   Aws,
   CfnOutput,
   type CfnResource,
   Duration,
+  IgnoreMode,
   RemovalPolicy,
   Stack,
   type StackProps,
@@ -41,6 +43,7 @@ import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/a
 import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import {
@@ -48,7 +51,7 @@ import {
   loadDefinitionText,
   type PipelineFunctionName,
 } from '../pipeline/definition.ts';
-import { grantLedger, grantRedundancyWrite, grantRunStore, grantSourceRead } from './access.ts';
+import { grantKeyUse, grantLedger, grantRedundancyWrite, grantRunStore, grantSourceRead } from './access.ts';
 import { type ResolvedInputs, resolveInputs, type StackInputs } from './inputs.ts';
 import { acknowledge } from './nag.ts';
 import { PipelineFunction } from './pipeline-function.ts';
@@ -58,6 +61,15 @@ export const METRICS_NAMESPACE = 'BackupValidator';
 export const SANDBOX_CONTAINER_NAME = 'restore-sandbox';
 export const MAX_EPHEMERAL_GIB = 200;
 export const DEFAULT_EPHEMERAL_GIB = 21;
+/** The sandbox image's build context: everything but what its Dockerfile copies. */
+export const SANDBOX_IMAGE_CONTEXT_EXCLUDE = [
+  '*',
+  '!package.json',
+  '!package-lock.json',
+  '!lib',
+  '!containers/restore-sandbox',
+  'lib/stacks',
+];
 /** Suffixes of archive backups; the on-arrival rule starts a validation for these only. */
 export const ARCHIVE_SUFFIXES = ['.tar', '.tar.gz', '.tgz', '.gz', '.tar.zst', '.tzst'] as const;
 
@@ -111,13 +123,6 @@ export class BackupValidatorStack extends Stack {
     const repoRoot = props.repoRoot ?? REPO_ROOT;
     const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
     const sourceUrls = inputs.sources.map((s) => s.url);
-
-    if (inputs.sourcesArePlaceholder) {
-      Annotations.of(this).addWarningV2(
-        'backup-validator:no-sources',
-        `No backup sources given: the stack uses the example ${sourceUrls[0]}. Deploy with -c sources=s3://bucket/prefix[,s3://...] so the pipeline may read your backups.`,
-      );
-    }
 
     // --- Storage: the ledger and the run store --------------------------------------------------
     this.ledger = new Table(this, 'Ledger', {
@@ -190,15 +195,9 @@ export class BackupValidatorStack extends Stack {
       containerName: SANDBOX_CONTAINER_NAME,
       image: ContainerImage.fromAsset(repoRoot, {
         file: 'containers/restore-sandbox/Dockerfile',
-        exclude: [
-          'node_modules',
-          'cdk.out',
-          'bench-data',
-          '.git',
-          '.backup-validator',
-          '.scratch*',
-          '.vitest-tmp',
-        ],
+        // Only what the image is built from: a README or test edit must not change the image's hash.
+        ignoreMode: IgnoreMode.DOCKER,
+        exclude: [...SANDBOX_IMAGE_CONTEXT_EXCLUDE],
         platform: Platform.LINUX_ARM64,
       }),
       essential: true,
@@ -225,7 +224,9 @@ export class BackupValidatorStack extends Stack {
     const sandboxTask = { node: this.taskDefinition.node, grantPrincipal: taskRole };
     grantSourceRead(sandboxTask, inputs.sources);
     grantLedger(sandboxTask, this.ledger, 'readwrite');
-    grantRunStore(sandboxTask, this.reportsBucket, 'readwrite');
+    // The sandbox reads its job from the run store; its result goes to the ledger and the task token.
+    grantRunStore(sandboxTask, this.reportsBucket, 'read');
+    grantKeyUse(sandboxTask, inputs.kmsKeyArns, 'decrypt');
     acknowledge(
       this.taskDefinition,
       'AwsSolutions-IAM5[Resource::*]',
@@ -250,6 +251,18 @@ export class BackupValidatorStack extends Stack {
       },
       'task-stopped': { CLUSTER_ARN: this.cluster.clusterArn },
     };
+    // task-stopped is invoked asynchronously by EventBridge: events it could not handle after every
+    // retry land here (and raise an alarm) instead of vanishing.
+    const taskStoppedDeadLetters = new Queue(this, 'TaskStoppedDeadLetters', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(
+      taskStoppedDeadLetters,
+      'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue of the task-stopped Lambda and its EventBridge target.',
+    );
     const functions = {} as Record<LambdaName, PipelineFunction>;
     for (const [name, spec] of Object.entries(FUNCTION_SPECS) as [LambdaName, FunctionSpec][]) {
       functions[name] = new PipelineFunction(this, pascal(name), {
@@ -259,10 +272,14 @@ export class BackupValidatorStack extends Stack {
         timeout: spec.timeout,
         logRetention,
         environment: { ...commonEnvironment, ...extraEnvironment[name] },
+        ...(name === 'task-stopped' ? { deadLetterQueue: taskStoppedDeadLetters } : {}),
       });
     }
     this.functions = functions;
 
+    for (const reader of [functions.discover, functions.integrity])
+      grantKeyUse(reader, inputs.kmsKeyArns, 'decrypt');
+    grantKeyUse(functions.redundancy, inputs.kmsKeyArns, 'encrypt-decrypt');
     grantSourceRead(functions.discover, inputs.sources);
     grantLedger(functions.discover, this.ledger, 'readwrite');
     grantRunStore(functions.discover, this.reportsBucket, 'readwrite');
@@ -334,14 +351,46 @@ export class BackupValidatorStack extends Stack {
     this.stateMachine.role.attachInlinePolicy(childExecutions);
     this.stateMachine.grantStartExecution(childExecutions);
     this.stateMachine.grantExecution(childExecutions, 'states:DescribeExecution', 'states:StopExecution');
+    // A Distributed Map's child executions are named execution:<state machine>/<map run label>:<id>
+    // (Step Functions Developer Guide, "IAM policies for using Distributed Map states" and "Redriving
+    // Map Runs"): describing, stopping and redriving them needs that ARN, not execution:<name>:*.
+    const childExecutionArn = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${this.stateMachine.stateMachineName}/*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    childExecutions.addStatements(
+      new PolicyStatement({
+        actions: ['states:DescribeExecution', 'states:StopExecution', 'states:RedriveExecution'],
+        resources: [childExecutionArn],
+      }),
+    );
     const machineId = this.getLogicalId(this.stateMachine.node.defaultChild as CfnResource);
     acknowledge(
       childExecutions,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${machineId}"}]}]}:*]`,
       "The Restores Distributed Map starts, describes and stops its own child executions, whose names Step Functions generates: the wildcard covers only this state machine's executions.",
     );
-    this.stateMachine.grantTaskResponse(taskRole);
-    this.stateMachine.grantTaskResponse(functions['task-stopped'].role);
+    // The restore step's task token belongs to a child execution of the Distributed Map, so the
+    // answer is allowed for those executions as well as for the state machine itself.
+    const childExecutionsFinding = `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${machineId}.Name>/*]`;
+    const childExecutionsReason =
+      "Distributed Map child executions get names Step Functions generates under this state machine's own name: the wildcard covers only its child executions.";
+    acknowledge(childExecutions, childExecutionsFinding, childExecutionsReason);
+    for (const [responder, scope] of [
+      [taskRole, this.taskDefinition],
+      [functions['task-stopped'].role, functions['task-stopped']],
+    ] as const) {
+      this.stateMachine.grantTaskResponse(responder);
+      responder.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+          resources: [childExecutionArn],
+        }),
+      );
+      acknowledge(scope, childExecutionsFinding, childExecutionsReason);
+    }
 
     // --- Triggers --------------------------------------------------------------------------------
     const executionInput = { sources: sourceUrls, config: inputs.configDocument };
@@ -372,6 +421,7 @@ export class BackupValidatorStack extends Stack {
         new LambdaFunction(functions['task-stopped'].fn, {
           retryAttempts: 8,
           maxEventAge: Duration.hours(2),
+          deadLetterQueue: taskStoppedDeadLetters,
         }),
       ],
     });
@@ -446,6 +496,16 @@ export class BackupValidatorStack extends Stack {
       'ExecutionsFailedAlarm',
       this.stateMachine.metricFailed({ period, statistic: 'Sum' }),
       'A validation run failed: a backup failed validation or the pipeline could not finish. See the run report.',
+    );
+    addAlarm(
+      'ExecutionsAbortedAlarm',
+      this.stateMachine.metricAborted({ period, statistic: 'Sum' }),
+      'A validation run was stopped before producing its report: its backups were not validated.',
+    );
+    addAlarm(
+      'TaskStoppedDeadLettersAlarm',
+      taskStoppedDeadLetters.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+      'A sandbox task stopped and the task-stopped Lambda could not fail its waiting step: that restore waits for its heartbeat timeout.',
     );
     addAlarm(
       'ExecutionsTimedOutAlarm',

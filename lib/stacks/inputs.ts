@@ -35,7 +35,6 @@ export function s3RedundancyTargets(config: Config): string[] {
 }
 
 export const DEFAULT_SCHEDULE = 'cron(0 3 ? * SUN *)';
-export const PLACEHOLDER_SOURCE = 's3://example-backup-bucket/backups';
 
 /** What the app reads from `-c key=value` context (all strings on the command line). */
 export interface ContextInputs {
@@ -48,6 +47,7 @@ export interface ContextInputs {
   validateOnArrival?: string | boolean;
   s3PrefixListId?: string;
   dynamodbPrefixListId?: string;
+  kmsKeyArns?: string;
 }
 
 function list(value: unknown): string[] {
@@ -103,7 +103,8 @@ export function configDocumentFrom(inputs: ContextInputs, cwd = process.cwd()): 
 
 export interface ResolvedInputs {
   sources: S3Location[];
-  sourcesArePlaceholder: boolean;
+  /** Customer-managed keys of source and target buckets (SSE-KMS). */
+  kmsKeyArns: string[];
   configDocument: Record<string, unknown>;
   config: Config;
   schedule: string;
@@ -125,6 +126,8 @@ export interface StackInputs {
   validateOnArrival?: boolean;
   s3PrefixListId?: string;
   dynamodbPrefixListId?: string;
+  /** Customer-managed KMS keys that encrypt source or redundancy buckets. */
+  kmsKeyArns?: string[];
 }
 
 export function stackInputsFromContext(inputs: ContextInputs, cwd = process.cwd()): StackInputs {
@@ -138,6 +141,7 @@ export function stackInputsFromContext(inputs: ContextInputs, cwd = process.cwd(
     validateOnArrival: validate === true || validate === 'true',
     ...(inputs.s3PrefixListId ? { s3PrefixListId: inputs.s3PrefixListId } : {}),
     ...(inputs.dynamodbPrefixListId ? { dynamodbPrefixListId: inputs.dynamodbPrefixListId } : {}),
+    kmsKeyArns: list(inputs.kmsKeyArns),
   };
 }
 
@@ -152,8 +156,13 @@ export function resolveInputs(inputs: StackInputs): ResolvedInputs {
   const config = parseConfig(inputs.configDocument);
   const configDocument = (inputs.configDocument ?? {}) as Record<string, unknown>;
   const given = inputs.sources ?? [];
-  const sourcesArePlaceholder = given.length === 0;
-  const sources = (sourcesArePlaceholder ? [PLACEHOLDER_SOURCE] : given).map((s) => parseS3Url(s, 'source'));
+  if (given.length === 0) {
+    throw new UsageError(
+      'no backup sources: deploy with -c sources=s3://bucket/prefix[,s3://bucket2/prefix] (the buckets the pipeline may read; it never writes to them)',
+      'sources',
+    );
+  }
+  const sources = given.map((s) => parseS3Url(s, 'source'));
   const targetUrls = [...new Set([...(inputs.redundancyTargets ?? []), ...s3RedundancyTargets(config)])];
   const redundancyTargets = targetUrls.map((t) => parseS3Url(t, 'redundancy target'));
   for (const target of redundancyTargets) {
@@ -175,9 +184,24 @@ export function resolveInputs(inputs: StackInputs): ResolvedInputs {
   if (inputs.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(inputs.alarmEmail)) {
     throw new UsageError(`alarmEmail "${inputs.alarmEmail}" is not an e-mail address`, 'alarmEmail');
   }
+  if (inputs.s3PrefixListId && !inputs.dynamodbPrefixListId) {
+    throw new UsageError(
+      's3PrefixListId is given without dynamodbPrefixListId: the sandbox also writes to the ledger through the DynamoDB gateway endpoint; give both (aws ec2 describe-managed-prefix-lists) or neither',
+      'dynamodbPrefixListId',
+    );
+  }
+  const kmsKeyArns = inputs.kmsKeyArns ?? [];
+  for (const arn of kmsKeyArns) {
+    if (!/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/.test(arn)) {
+      throw new UsageError(
+        `kmsKeyArns: "${arn}" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)`,
+        'kmsKeyArns',
+      );
+    }
+  }
   return {
     sources,
-    sourcesArePlaceholder,
+    kmsKeyArns,
     configDocument,
     config,
     schedule,

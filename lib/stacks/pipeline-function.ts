@@ -11,6 +11,7 @@ import {
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from './nag.ts';
 
@@ -22,6 +23,8 @@ export interface PipelineFunctionProps {
   timeout: Duration;
   environment: Record<string, string>;
   logRetention: RetentionDays;
+  /** Where asynchronous invocations that failed every attempt go (event-driven functions). */
+  deadLetterQueue?: IQueue;
 }
 
 /**
@@ -72,6 +75,7 @@ export class PipelineFunction extends Construct implements IGrantable {
       loggingFormat: LoggingFormat.JSON,
       tracing: Tracing.ACTIVE,
       environment: props.environment,
+      ...(props.deadLetterQueue ? { deadLetterQueue: props.deadLetterQueue } : {}),
       description: `backup-validator ${props.name}`,
       bundling: {
         format: OutputFormat.ESM,
@@ -81,8 +85,10 @@ export class PipelineFunction extends Construct implements IGrantable {
         // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
         banner:
           "import { createRequire as __bvCreateRequire } from 'node:module'; const require = __bvCreateRequire(import.meta.url);",
+        // The SDK the tests ran, not whichever version the runtime ships that week.
+        bundleAwsSDK: true,
         // The native SQLite module is for the restore container only; a Lambda that pulls it in fails loudly.
-        externalModules: ['@aws-sdk/*', 'better-sqlite3'],
+        externalModules: ['better-sqlite3'],
         sourceMap: true,
         minify: false,
       },

@@ -83,7 +83,7 @@ export class SandboxNetwork extends Construct {
       Port.tcp(443),
       'HTTPS to S3 through its gateway endpoint',
     );
-    if (props.dynamodbPrefixListId || props.s3PrefixListId) {
+    if (props.dynamodbPrefixListId) {
       this.securityGroup.addEgressRule(
         gatewayPeer(props.dynamodbPrefixListId),
         Port.tcp(443),

@@ -4,12 +4,7 @@ import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../lib/core/errors.ts';
-import {
-  PLACEHOLDER_SOURCE,
-  parseS3Url,
-  resolveInputs,
-  stackInputsFromContext,
-} from '../../lib/stacks/inputs.ts';
+import { parseS3Url, resolveInputs, stackInputsFromContext } from '../../lib/stacks/inputs.ts';
 import { synthStack } from '../support/cdk.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'bv-stack-inputs-'));
@@ -62,8 +57,12 @@ describe('stack inputs', () => {
   });
 
   it('refuses a schedule that is not a Scheduler expression and a malformed e-mail', () => {
-    expect(usageErrorOf(() => resolveInputs({ schedule: '0 3 * * 0' })).key).toBe('schedule');
-    expect(usageErrorOf(() => resolveInputs({ alarmEmail: 'ops-at-example' })).key).toBe('alarmEmail');
+    expect(
+      usageErrorOf(() => resolveInputs({ sources: ['s3://a-bucket/x'], schedule: '0 3 * * 0' })).key,
+    ).toBe('schedule');
+    expect(
+      usageErrorOf(() => resolveInputs({ sources: ['s3://a-bucket/x'], alarmEmail: 'ops-at-example' })).key,
+    ).toBe('alarmEmail');
   });
 
   it('reads -c context: comma-separated lists, a config file, a boolean switch', () => {
@@ -87,6 +86,7 @@ describe('stack inputs', () => {
       redundancyTargets: ['s3://c-bucket/copies'],
       validateOnArrival: true,
       schedule: 'rate(1 day)',
+      kmsKeyArns: [],
     });
     expect(stackInputsFromContext({ config: '{"probes": []}' }).configDocument).toEqual({ probes: [] });
     expect(usageErrorOf(() => stackInputsFromContext({ config: '{oops' })).key).toBe('config');
@@ -95,14 +95,24 @@ describe('stack inputs', () => {
     ).toMatch(/cannot read the configuration file .*missing\.json/);
   });
 
-  it('synthesizes without sources using the example bucket, with a warning that says what to pass', () => {
-    const { stack, template } = synthStack({}, { nag: true });
-    Annotations.fromStack(stack).hasWarning(
-      '*',
-      Match.stringLikeRegexp(`No backup sources given: the stack uses the example ${PLACEHOLDER_SOURCE}`),
-    );
-    const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0];
-    expect(JSON.parse(schedule?.Properties.Target.Input).sources).toEqual([PLACEHOLDER_SOURCE]);
+  it('issue 12: refuses to synthesize without sources, saying what to pass (no example bucket is granted or scheduled)', () => {
+    const error = usageErrorOf(() => synthStack({}, { nag: false }));
+    expect(error.key).toBe('sources');
+    expect(error.message).toMatch(/-c sources=s3:\/\/bucket\/prefix/);
+  });
+
+  it('issue 12: refuses an S3 prefix list without the DynamoDB one, and a KMS key that is not an ARN', () => {
+    expect(
+      usageErrorOf(() => resolveInputs({ sources: ['s3://a-bucket/x'], s3PrefixListId: 'pl-63a5400a' })).key,
+    ).toBe('dynamodbPrefixListId');
+    expect(
+      usageErrorOf(() => resolveInputs({ sources: ['s3://a-bucket/x'], kmsKeyArns: ['my-key'] })).key,
+    ).toBe('kmsKeyArns');
+    expect(
+      stackInputsFromContext({
+        kmsKeyArns: 'arn:aws:kms:eu-west-1:123456789012:key/abc, arn:aws:kms:eu-west-1:123456789012:key/def',
+      }).kmsKeyArns,
+    ).toEqual(['arn:aws:kms:eu-west-1:123456789012:key/abc', 'arn:aws:kms:eu-west-1:123456789012:key/def']);
   });
 
   it('uses the given schedule expression and no arrival rules unless asked', () => {
@@ -132,6 +142,13 @@ describe('bundling', () => {
       const code = readFileSync(join(outdir, bundle, 'index.mjs'), 'utf8');
       expect(code).toMatch(/export\s*\{[^}]*handler/);
       expect(code).not.toMatch(/from ["']better-sqlite3["']|require\(["']better-sqlite3["']\)/);
+      // issue 12: the SDK the tests ran is inside the bundle; nothing is left to the runtime's copy.
+      expect(code).not.toMatch(/^import[^;]*from ["']@aws-sdk\//m);
     }
-  });
+    const discover = bundles
+      .map((bundle) => readFileSync(join(outdir, bundle, 'index.mjs'), 'utf8'))
+      .find((code) => code.includes('discoverStage'));
+    expect(discover).toMatch(/\bS3Client = class\b|\bclass S3Client\b/);
+    // Eight esbuild bundles with the SDK inside: seconds alone, minutes on a loaded 2-core machine.
+  }, 600_000);
 });
