@@ -196,7 +196,9 @@ describe('operating it', () => {
         r.Type === 'AWS::Events::Rule' &&
         (r.Properties.EventPattern as { source?: string[] }).source?.[0] === 'aws.ecs',
     );
-    const target = (rule?.Properties.Targets as Array<{ DeadLetterConfig?: { Arn: unknown } }>)[0];
+    const target = (
+      rule?.Properties.Targets as Array<{ DeadLetterConfig?: { Arn: unknown } }> | undefined
+    )?.[0];
     expect(flattenCfn(target?.DeadLetterConfig?.Arn)).toBe(`<${queueId}.Arn>`);
     expect(resources[queueId]?.Properties.SqsManagedSseEnabled).toBe(true);
     const queueAlarm = alarms.find(

@@ -1,7 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../lib/core/errors.ts';
 import { parseS3Url, resolveInputs, stackInputsFromContext } from '../../lib/stacks/inputs.ts';
