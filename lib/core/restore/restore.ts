@@ -292,6 +292,16 @@ function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): v
       ),
     );
   }
+  for (const link of tree.verifyLinksOnDisk()) {
+    const found = link.found === undefined ? 'no symbolic link' : `a link to "${link.found}"`;
+    findings.push(
+      finding(
+        'RESTORE_MISMATCH',
+        `"${link.path}" read back from disk is ${found}, but the backup's link points at "${link.target}": the sandbox storage changed it`,
+        { backup: backup.id, object: link.path },
+      ),
+    );
+  }
 }
 
 async function compareWithReferences(request: RestoreRequest, tree: SandboxTree, findings: Finding[]) {
@@ -341,7 +351,13 @@ async function compareWithReferences(request: RestoreRequest, tree: SandboxTree,
 
   if (request.references && request.references.length > 0) {
     let listedFiles = 0;
+    let listedLinks = 0;
     for (const digest of request.references) {
+      if (digest.type === 'symlink') {
+        listedLinks += 1;
+        expectLink(tree, digest, mismatch);
+        continue;
+      }
       if (digest.type !== 'file' && digest.type !== 'hardlink') continue;
       const filePath = safeRelative(tree, digest.path);
       if (filePath === undefined) continue;
@@ -355,6 +371,34 @@ async function compareWithReferences(request: RestoreRequest, tree: SandboxTree,
         `${tree.files.size} files restored, the integrity pass read ${listedFiles}: the backup changed between the passes or the restore lost files`,
       );
     }
+    if (listedLinks !== tree.links.size) {
+      mismatch(
+        backup.key,
+        `${tree.links.size} symbolic links restored, the integrity pass read ${listedLinks}: the backup changed between the passes or the restore lost links`,
+      );
+    }
+  }
+}
+
+/** A link is data: its target text must be what the integrity pass read (it is never followed). */
+function expectLink(
+  tree: SandboxTree,
+  digest: ContentDigest,
+  mismatch: (object: string, message: string) => void,
+): void {
+  const linkPath = safeRelative(tree, digest.path);
+  if (linkPath === undefined) return;
+  const target = tree.links.get(linkPath);
+  if (target === undefined) {
+    mismatch(
+      linkPath,
+      `symbolic link "${linkPath}" is listed in the integrity pass but was not restored as a link`,
+    );
+  } else if (digest.linkTarget !== undefined && target !== digest.linkTarget) {
+    mismatch(
+      linkPath,
+      `symbolic link "${linkPath}" restored pointing at "${target}"; the integrity pass read "${digest.linkTarget}"`,
+    );
   }
 }
 
