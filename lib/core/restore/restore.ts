@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { archiveFormatOf } from '../compression.ts';
@@ -428,6 +428,21 @@ async function readStoreText(store: ObjectStore, key: string): Promise<string> {
 }
 
 async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: Finding[]): Promise<void> {
+  // Configured probes get HOME and TMPDIR in the sandbox, made after the restored tree was verified.
+  const home = request.probes.length > 0 ? await mkdtemp(path.join(tree.root, '.probe-home-')) : undefined;
+  try {
+    await runProbeTasks(request, tree, findings, home);
+  } finally {
+    if (home) await rm(home, { recursive: true, force: true });
+  }
+}
+
+async function runProbeTasks(
+  request: RestoreRequest,
+  tree: SandboxTree,
+  findings: Finding[],
+  home: string | undefined,
+): Promise<void> {
   const tasks: Array<() => Promise<void>> = [];
   const failed = (file: RestoredFile, message: string) =>
     findings.push(
@@ -446,7 +461,10 @@ async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: F
     for (const probe of request.probes) {
       if (!probeMatches(probe.match, file.path)) continue;
       tasks.push(async () => {
-        const problem = await runCustomProbe(probe, absolute, tree.root, request.signal);
+        const problem = await runCustomProbe(probe, absolute, tree.root, {
+          ...(request.signal ? { signal: request.signal } : {}),
+          ...(home ? { home } : {}),
+        });
         if (problem) failed(file, problem);
       });
     }
