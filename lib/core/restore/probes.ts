@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { constants as fsConstants, lstatSync } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { globToRegExp, type ProbeConfig } from '../config.ts';
 import { StreamingJsonValidator, validateJson } from './json-validator.ts';
+import { sqliteIntegrityCheck } from './off-thread.ts';
 import { killProcessTree } from './process-tree.ts';
 
 export type BuiltinProbe = 'sqlite' | 'pg-dump' | 'mysql-dump' | 'json';
@@ -50,27 +50,16 @@ export async function runBuiltinProbe(
   }
 }
 
-function sqliteIntegrity(file: string): string | undefined {
-  let db: Database.Database | undefined;
+async function sqliteIntegrity(file: string): Promise<string | undefined> {
   try {
     // SQLite opens by name: make sure the name is the regular file restored, not a link.
     if (!lstatSync(file).isFile())
       return 'SQLite database cannot be checked: the restored path is not a regular file';
-    try {
-      db = new Database(file, { readonly: true, fileMustExist: true });
-    } catch (error) {
-      // A WAL-mode database without its -shm cannot always be opened read-only; this copy is ours.
-      if (!/CANTOPEN|READONLY|unable to open/i.test(String((error as Error).message ?? error))) throw error;
-      db = new Database(file, { fileMustExist: true });
-    }
-    const rows = db.pragma('integrity_check') as Array<{ integrity_check: string }>;
-    const messages = rows.map((row) => row.integrity_check);
+    const messages = await sqliteIntegrityCheck(file);
     if (messages.length === 1 && messages[0] === 'ok') return undefined;
     return `SQLite PRAGMA integrity_check reported: ${trimOutput(messages.join('; '))}`;
   } catch (error) {
     return `SQLite database cannot be checked: ${trimOutput((error as Error).message ?? String(error))}`;
-  } finally {
-    db?.close();
   }
 }
 
@@ -238,7 +227,8 @@ export async function runCustomProbe(
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
     (resolve) => {
       child.once('error', (error) => resolve({ code: null, signal: null, error }));
-      child.once('exit', (code, exitSignal) => resolve({ code, signal: exitSignal }));
+      // 'close', not 'exit': output can still be in the pipes when the process has exited.
+      child.once('close', (code, exitSignal) => resolve({ code, signal: exitSignal }));
     },
   );
   clearTimeout(timer);

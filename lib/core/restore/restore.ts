@@ -70,7 +70,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
 
     request.onProgress?.({ phase: 'verify', bytes: limits.bytes, files: tree.files.size });
     const verifyStarted = performance.now();
-    verifyOnDisk(tree, backup, findings);
+    await verifyOnDisk(tree, backup, findings);
     await compareWithReferences(request, tree, findings);
     phases.verifyMs = performance.now() - verifyStarted;
 
@@ -281,8 +281,8 @@ async function restoreDirectory(
 }
 
 /** What the file system holds must be what was written (most files were read back while extracting). */
-function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): void {
-  for (const onDisk of tree.verifyOnDisk()) {
+async function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): Promise<void> {
+  for (const onDisk of await tree.verifyOnDisk()) {
     const { file } = onDisk;
     findings.push(
       finding(

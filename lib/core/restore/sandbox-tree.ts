@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
+import { readBackInWorker } from './off-thread.ts';
 import { type BuiltinProbe, builtinProbeFor } from './probes.ts';
 
 /** A regular file as restored: its content hash was computed from the bytes written. */
@@ -46,6 +47,11 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const MAX_ACTIVE_IO = 2;
 /** Files read back per wait on the file system, so new operations are not held up for long. */
 const VERIFY_BATCH = 8;
+/**
+ * Bytes read back on the main thread before it yields to the event loop (heartbeats, progress).
+ * A file this large or larger is read back in a worker thread instead.
+ */
+export const READ_BACK_SLICE = 32 * 1024 * 1024;
 
 const WRITE_FLAGS =
   fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
@@ -259,13 +265,24 @@ export class SandboxTree {
    * was written. SHA-256 of the written bytes is what the references are checked against;
    * CRC-32 of the read-back (a third of SHA-256's cost here) proves the disk holds those bytes.
    */
-  verifyOnDisk(): OnDisk[] {
-    this.verifySome(Number.POSITIVE_INFINITY);
+  async verifyOnDisk(): Promise<OnDisk[]> {
+    // Whatever was not read while extracting is read below, yielding to the event loop as it goes.
+    this.unverified.length = 0;
     const mismatches: OnDisk[] = [];
+    let readSinceYield = 0;
     for (const file of this.files.values()) {
       let seen = this.onDisk.get(file.path);
       if (seen?.file !== file) {
-        seen = { file, ...this.readBack(file.path) };
+        if (file.size >= READ_BACK_SLICE) {
+          seen = { file, ...(await readBackInWorker(this.absolute(file.path))) };
+        } else {
+          if (readSinceYield >= READ_BACK_SLICE) {
+            readSinceYield = 0;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          seen = { file, ...this.readBack(file.path) };
+          readSinceYield += seen.size;
+        }
         this.onDisk.set(file.path, seen);
       }
       if (seen.crc32 !== file.crc32 || seen.size !== file.size) mismatches.push(seen);
@@ -293,13 +310,18 @@ export class SandboxTree {
     return mismatches;
   }
 
+  /** Reads back at most `limit` files and about READ_BACK_SLICE bytes; larger files wait for the worker at the end. */
   private verifySome(limit: number): void {
+    let read = 0;
     for (let done = 0; done < limit; done++) {
       const file = this.unverified.shift();
       if (!file) return;
       // Replaced by a later entry of the same name, or still being written: checked at the end.
       if (this.files.get(file.path) !== file || this.chains.has(file.path)) continue;
+      if (file.size >= READ_BACK_SLICE) continue;
       this.onDisk.set(file.path, { file, ...this.readBack(file.path) });
+      read += file.size;
+      if (read >= READ_BACK_SLICE) return;
     }
   }
 
