@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { finding } from '../core/findings.ts';
 import type { RestoreResult } from '../core/model.ts';
 import type { RestoreJob, SandboxLauncher } from '../core/restore/launcher.ts';
+import { killProcessTree } from '../core/restore/process-tree.ts';
 
 const REPOSITORY_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SANDBOX_ENTRY = path.join(REPOSITORY_ROOT, 'containers/restore-sandbox/main.ts');
@@ -95,7 +96,11 @@ export class LocalSandbox implements SandboxLauncher {
           for (const line of lines) this.options.onLog(line);
         }
       });
-      const kill = () => child.kill('SIGKILL');
+      // The restore's probes are its children, in its process group: they go with it.
+      const kill = () => {
+        if (child.pid !== undefined) killProcessTree(child.pid);
+        else child.kill('SIGKILL');
+      };
       const timer = this.options.timeoutMs
         ? setTimeout(() => {
             timedOut = true;

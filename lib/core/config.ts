@@ -14,7 +14,7 @@ export interface Policy {
 export interface ProbeConfig {
   /** Glob on the restored file's path (relative to the restore root). */
   match: string;
-  /** Shell command; `{file}` is replaced by the quoted absolute path of the file. */
+  /** Shell command; `{file}` (bare or inside quotes) stands for the file's absolute path, passed as `$1`, never parsed. */
   command: string;
   /** Text the command's output must contain (trimmed); absent means exit code 0 is enough. */
   expect?: string;

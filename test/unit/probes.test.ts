@@ -141,7 +141,7 @@ describe('custom probes', () => {
       timeoutSeconds: 1,
     };
     const problem = await runCustomProbe(probe, path.join(arena.canary, 'canary.txt'), arena.canary);
-    expect(problem).toMatch(/timed out after 1 s \(its process group was killed\)/);
+    expect(problem).toMatch(/timed out after 1 s \(it and its child processes were killed\)/);
     await new Promise((resolve) => setTimeout(resolve, 3500));
     expect(existsSync(marker)).toBe(false);
   });

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -93,19 +93,24 @@ describe('hostile archives are refused and nothing lands outside the root', () =
     await expectContained(result, 'UNSAFE_PATH', [path.join(arena.canary, 'pwned.txt')]);
   });
 
-  it('refuses an absolute symlink target', async () => {
-    const result = await restoreRaw([{ name: 'etc', type: 'symlink', linkname: '/etc' }]);
-    await expectContained(result, 'UNSAFE_PATH', []);
+  it('refuses a file written through an absolute link restored earlier (a -> canary, then a/passwd)', async () => {
+    const result = await restoreRaw([
+      { name: 'a', type: 'symlink', linkname: arena.canary },
+      { name: 'a/passwd', body: 'root::0:0::/:/bin/sh\n' },
+    ]);
+    await expectContained(result, 'UNSAFE_PATH', [path.join(arena.canary, 'passwd')]);
+    expect(result.findings[0]?.object).toBe('a/passwd');
   });
 
-  it('refuses a symlink whose target climbs back after a name (escape through another link)', async () => {
+  it('refuses a write through a chain of links that climbs out, though the links themselves are data', async () => {
     const result = await restoreRaw([
       { name: 'deep/deeper', type: 'directory' },
       { name: 'deep/deeper/up', type: 'symlink', linkname: '../..' },
       { name: 'sneak', type: 'symlink', linkname: 'deep/deeper/up/../canary' },
+      { name: 'sneak/pwned.txt', body: 'owned\n' },
     ]);
-    await expectContained(result, 'UNSAFE_PATH', []);
-    expect(result.findings[0]?.object).toBe('sneak');
+    await expectContained(result, 'UNSAFE_PATH', [path.join(arena.canary, 'pwned.txt')]);
+    expect(result.findings[0]?.object).toBe('sneak/pwned.txt');
   });
 
   it('refuses a hard link to /etc/hostname', async () => {
@@ -167,22 +172,25 @@ describe('hostile archives are refused and nothing lands outside the root', () =
     expect(result.findings[0]?.code).toBe('ARCHIVE_TRUNCATED');
   });
 
-  it('a refused symlink is never created, even dangling', async () => {
+  it('a link out of the root is recreated as a dangling link and never followed', async () => {
+    const outside = path.join(arena.base, 'outside');
+    await writeFile(
+      path.join(arena.store, 'l.tar'),
+      rawTar([{ name: 'escape', type: 'symlink', linkname: outside }]),
+    );
     const result = await restoreBackup({
-      backup: await (async () => {
-        await writeFile(
-          path.join(arena.store, 'l.tar'),
-          rawTar([{ name: 'escape', type: 'symlink', linkname: '../../outside' }]),
-        );
-        return archiveBackup(arena.store, 'l.tar');
-      })(),
+      backup: await archiveBackup(arena.store, 'l.tar'),
       store: new FolderStore(arena.store),
       root: arena.root,
       policy: policy(),
       probes: [],
       keep: true,
     });
-    expect(result.findings[0]?.code).toBe('UNSAFE_PATH');
-    expect(() => lstatSync(path.join(arena.root, 'escape'))).toThrow(/ENOENT/);
+    // Nothing but a link: no file content, so EMPTY_BACKUP, and no UNSAFE_PATH.
+    expect(result.findings.map((f) => f.code)).toEqual(['EMPTY_BACKUP']);
+    expect(lstatSync(path.join(arena.root, 'escape')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(path.join(arena.root, 'escape'))).toBe(outside);
+    expect(existsSync(outside)).toBe(false);
+    expect(await arena.snapshot()).toEqual(before);
   });
 });

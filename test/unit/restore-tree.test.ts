@@ -30,7 +30,7 @@ describe('sandbox tree', () => {
     bytes[3] = (bytes[3] as number) ^ 0x04;
     writeFileSync(onDisk, bytes);
     await tree.drain();
-    const mismatches = tree.verifyOnDisk();
+    const mismatches = await tree.verifyOnDisk();
     expect(mismatches.map((m) => m.file.path)).toEqual(['a/two.txt']);
     expect(mismatches[0]?.size).toBe(Buffer.byteLength('content of a/two.txt\n'));
     expect(mismatches[0]?.crc32).not.toBe(mismatches[0]?.file.crc32);
@@ -45,7 +45,7 @@ describe('sandbox tree', () => {
     truncateSync(path.join(arena.root, 'data.bin'), 99_999);
     tree.makeHardlink('link.bin', 'data.bin');
     await tree.drain();
-    const mismatches = tree.verifyOnDisk();
+    const mismatches = await tree.verifyOnDisk();
     expect(mismatches.map((m) => [m.file.path, m.size])).toEqual([
       ['data.bin', 99_999],
       ['link.bin', 99_999],
@@ -70,7 +70,7 @@ describe('sandbox tree', () => {
       await tree.drain();
       expect(file.sha256).toBe(createHash('sha256').update(content).digest('hex'));
       expect(readFileSync(path.join(tree.root, 'big.bin'))).toEqual(content.subarray(0, 150_000));
-      expect(tree.verifyOnDisk()).toEqual([]);
+      expect(await tree.verifyOnDisk()).toEqual([]);
     }
   });
 
@@ -84,7 +84,7 @@ describe('sandbox tree', () => {
     await tree.drain();
     expect(readFileSync(path.join(arena.root, 'sparse.bin'))).toEqual(Buffer.concat(parts));
     expect(file.size).toBe(Buffer.concat(parts).length);
-    expect(tree.verifyOnDisk()).toEqual([]);
+    expect(await tree.verifyOnDisk()).toEqual([]);
   });
 
   it('regression: a file written in place that cannot be created fails the restore, never silently', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { archiveFormatOf } from '../compression.ts';
@@ -70,7 +70,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
 
     request.onProgress?.({ phase: 'verify', bytes: limits.bytes, files: tree.files.size });
     const verifyStarted = performance.now();
-    verifyOnDisk(tree, backup, findings);
+    await verifyOnDisk(tree, backup, findings);
     await compareWithReferences(request, tree, findings);
     phases.verifyMs = performance.now() - verifyStarted;
 
@@ -281,14 +281,24 @@ async function restoreDirectory(
 }
 
 /** What the file system holds must be what was written (most files were read back while extracting). */
-function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): void {
-  for (const onDisk of tree.verifyOnDisk()) {
+async function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): Promise<void> {
+  for (const onDisk of await tree.verifyOnDisk()) {
     const { file } = onDisk;
     findings.push(
       finding(
         'RESTORE_MISMATCH',
         `"${file.path}" read back from disk (${onDisk.size} bytes, CRC-32 ${hex32(onDisk.crc32)}) differs from what was written (${file.size} bytes, CRC-32 ${hex32(file.crc32)}): the sandbox storage corrupted it`,
         { backup: backup.id, object: file.path },
+      ),
+    );
+  }
+  for (const link of tree.verifyLinksOnDisk()) {
+    const found = link.found === undefined ? 'no symbolic link' : `a link to "${link.found}"`;
+    findings.push(
+      finding(
+        'RESTORE_MISMATCH',
+        `"${link.path}" read back from disk is ${found}, but the backup's link points at "${link.target}": the sandbox storage changed it`,
+        { backup: backup.id, object: link.path },
       ),
     );
   }
@@ -341,7 +351,13 @@ async function compareWithReferences(request: RestoreRequest, tree: SandboxTree,
 
   if (request.references && request.references.length > 0) {
     let listedFiles = 0;
+    let listedLinks = 0;
     for (const digest of request.references) {
+      if (digest.type === 'symlink') {
+        listedLinks += 1;
+        expectLink(tree, digest, mismatch);
+        continue;
+      }
       if (digest.type !== 'file' && digest.type !== 'hardlink') continue;
       const filePath = safeRelative(tree, digest.path);
       if (filePath === undefined) continue;
@@ -355,6 +371,34 @@ async function compareWithReferences(request: RestoreRequest, tree: SandboxTree,
         `${tree.files.size} files restored, the integrity pass read ${listedFiles}: the backup changed between the passes or the restore lost files`,
       );
     }
+    if (listedLinks !== tree.links.size) {
+      mismatch(
+        backup.key,
+        `${tree.links.size} symbolic links restored, the integrity pass read ${listedLinks}: the backup changed between the passes or the restore lost links`,
+      );
+    }
+  }
+}
+
+/** A link is data: its target text must be what the integrity pass read (it is never followed). */
+function expectLink(
+  tree: SandboxTree,
+  digest: ContentDigest,
+  mismatch: (object: string, message: string) => void,
+): void {
+  const linkPath = safeRelative(tree, digest.path);
+  if (linkPath === undefined) return;
+  const target = tree.links.get(linkPath);
+  if (target === undefined) {
+    mismatch(
+      linkPath,
+      `symbolic link "${linkPath}" is listed in the integrity pass but was not restored as a link`,
+    );
+  } else if (digest.linkTarget !== undefined && target !== digest.linkTarget) {
+    mismatch(
+      linkPath,
+      `symbolic link "${linkPath}" restored pointing at "${target}"; the integrity pass read "${digest.linkTarget}"`,
+    );
   }
 }
 
@@ -384,6 +428,21 @@ async function readStoreText(store: ObjectStore, key: string): Promise<string> {
 }
 
 async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: Finding[]): Promise<void> {
+  // Configured probes get HOME and TMPDIR in the sandbox, made after the restored tree was verified.
+  const home = request.probes.length > 0 ? await mkdtemp(path.join(tree.root, '.probe-home-')) : undefined;
+  try {
+    await runProbeTasks(request, tree, findings, home);
+  } finally {
+    if (home) await rm(home, { recursive: true, force: true });
+  }
+}
+
+async function runProbeTasks(
+  request: RestoreRequest,
+  tree: SandboxTree,
+  findings: Finding[],
+  home: string | undefined,
+): Promise<void> {
   const tasks: Array<() => Promise<void>> = [];
   const failed = (file: RestoredFile, message: string) =>
     findings.push(
@@ -402,7 +461,10 @@ async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: F
     for (const probe of request.probes) {
       if (!probeMatches(probe.match, file.path)) continue;
       tasks.push(async () => {
-        const problem = await runCustomProbe(probe, absolute, tree.root, request.signal);
+        const problem = await runCustomProbe(probe, absolute, tree.root, {
+          ...(request.signal ? { signal: request.signal } : {}),
+          ...(home ? { home } : {}),
+        });
         if (problem) failed(file, problem);
       });
     }

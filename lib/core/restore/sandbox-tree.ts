@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
+import { readBackInWorker } from './off-thread.ts';
 import { type BuiltinProbe, builtinProbeFor } from './probes.ts';
 
 /** A regular file as restored: its content hash was computed from the bytes written. */
@@ -46,6 +47,11 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const MAX_ACTIVE_IO = 2;
 /** Files read back per wait on the file system, so new operations are not held up for long. */
 const VERIFY_BATCH = 8;
+/**
+ * Bytes read back on the main thread before it yields to the event loop (heartbeats, progress).
+ * A file this large or larger is read back in a worker thread instead.
+ */
+export const READ_BACK_SLICE = 32 * 1024 * 1024;
 
 const WRITE_FLAGS =
   fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
@@ -60,17 +66,18 @@ const HOLE_MIN = 4096;
  * - parents are created one component at a time and must be folders this restore made
  *   (a symlink or file on the way is refused, so nothing is ever written through a link);
  * - files are opened with O_CREAT|O_EXCL|O_NOFOLLOW;
- * - symlink targets must be relative, have all their `..` first and stay below the root
- *   when resolved lexically from the link's folder. With `..` only at the front, the walk
- *   climbs real folders (never links) and then descends, so no chain of links can leave
- *   the root. Anything else is UNSAFE_PATH; links are recreated, never followed;
+ * - a symbolic link is data: it is recreated as a link with its target text as is (absolute
+ *   or climbing out, as in `etc/localtime -> /usr/share/zoneinfo/UTC`) and never followed,
+ *   not when writing (nothing is created through it), not when reading back (lstat and
+ *   readlink), not by a probe (links are not probed; files are opened with O_NOFOLLOW);
  * - hard links must point at a regular file extracted earlier by this restore.
  */
 export class SandboxTree {
   readonly root: string;
   readonly files = new Map<string, RestoredFile>();
   private readonly directories = new Set<string>(['']);
-  private readonly symlinks = new Set<string>();
+  /** Each symbolic link restored, with its target text. */
+  private readonly symlinks = new Map<string, string>();
   /** The last queued operation on each path: operations on one path run in order. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly activeWriters = new Set<FileWriter>();
@@ -93,6 +100,11 @@ export class SandboxTree {
 
   get symlinkCount(): number {
     return this.symlinks.size;
+  }
+
+  /** The symbolic links restored (path -> target text as the archive gave it). */
+  get links(): ReadonlyMap<string, string> {
+    return this.symlinks;
   }
 
   /** `./a//b/` -> `a/b`; '' for the root itself. Throws UNSAFE_PATH for absolute or climbing names. */
@@ -171,12 +183,18 @@ export class SandboxTree {
         relative,
       );
     }
-    checkSymlinkTarget(relative, target);
+    if (target === '' || target.includes('\0')) {
+      throw new RestoreAbort(
+        'UNSAFE_PATH',
+        `symbolic link "${relative}" -> "${printable(target)}" has an empty or invalid target: refused`,
+        relative,
+      );
+    }
     this.prepareParents(relative);
     this.removeNonDirectory(relative);
     const absolute = this.absolute(relative);
     this.enqueue(relative, () => this.io(() => makeSymlinkAsync(target, absolute)));
-    this.symlinks.add(relative);
+    this.symlinks.set(relative, target);
   }
 
   makeHardlink(relative: string, rawTarget: string): void {
@@ -247,13 +265,24 @@ export class SandboxTree {
    * was written. SHA-256 of the written bytes is what the references are checked against;
    * CRC-32 of the read-back (a third of SHA-256's cost here) proves the disk holds those bytes.
    */
-  verifyOnDisk(): OnDisk[] {
-    this.verifySome(Number.POSITIVE_INFINITY);
+  async verifyOnDisk(): Promise<OnDisk[]> {
+    // Whatever was not read while extracting is read below, yielding to the event loop as it goes.
+    this.unverified.length = 0;
     const mismatches: OnDisk[] = [];
+    let readSinceYield = 0;
     for (const file of this.files.values()) {
       let seen = this.onDisk.get(file.path);
       if (seen?.file !== file) {
-        seen = { file, ...this.readBack(file.path) };
+        if (file.size >= READ_BACK_SLICE) {
+          seen = { file, ...(await readBackInWorker(this.absolute(file.path))) };
+        } else {
+          if (readSinceYield >= READ_BACK_SLICE) {
+            readSinceYield = 0;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          seen = { file, ...this.readBack(file.path) };
+          readSinceYield += seen.size;
+        }
         this.onDisk.set(file.path, seen);
       }
       if (seen.crc32 !== file.crc32 || seen.size !== file.size) mismatches.push(seen);
@@ -261,13 +290,38 @@ export class SandboxTree {
     return mismatches;
   }
 
+  /**
+   * Reads every restored symbolic link back with lstat and readlink (never following it) and
+   * returns those that are not a link with the target text the archive gave.
+   */
+  verifyLinksOnDisk(): LinkOnDisk[] {
+    const mismatches: LinkOnDisk[] = [];
+    for (const [relative, target] of this.symlinks) {
+      let found: string | undefined;
+      try {
+        if (lstatSync(this.absolute(relative)).isSymbolicLink())
+          found = fs.readlinkSync(this.absolute(relative));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      if (found !== target)
+        mismatches.push({ path: relative, target, ...(found !== undefined ? { found } : {}) });
+    }
+    return mismatches;
+  }
+
+  /** Reads back at most `limit` files and about READ_BACK_SLICE bytes; larger files wait for the worker at the end. */
   private verifySome(limit: number): void {
+    let read = 0;
     for (let done = 0; done < limit; done++) {
       const file = this.unverified.shift();
       if (!file) return;
       // Replaced by a later entry of the same name, or still being written: checked at the end.
       if (this.files.get(file.path) !== file || this.chains.has(file.path)) continue;
+      if (file.size >= READ_BACK_SLICE) continue;
       this.onDisk.set(file.path, { file, ...this.readBack(file.path) });
+      read += file.size;
+      if (read >= READ_BACK_SLICE) return;
     }
   }
 
@@ -397,33 +451,18 @@ export class SandboxTree {
   }
 }
 
+/** A symbolic link as read back from disk: `found` is its text, absent when no link is there. */
+export interface LinkOnDisk {
+  path: string;
+  target: string;
+  found?: string;
+}
+
 /** A file as read back from disk. */
 export interface OnDisk {
   file: RestoredFile;
   size: number;
   crc32: number;
-}
-
-function checkSymlinkTarget(relative: string, target: string): void {
-  const refuse = (why: string) =>
-    new RestoreAbort(
-      'UNSAFE_PATH',
-      `symbolic link "${relative}" -> "${printable(target)}" ${why}: refused (only relative targets that stay inside the backup are restored)`,
-      relative,
-    );
-  if (target === '' || target.includes('\0')) throw refuse('has an empty or invalid target');
-  if (target.startsWith('/') || /^[A-Za-z]:[\\/]/.test(target)) throw refuse('points at an absolute path');
-  let climbs = 0;
-  let descended = false;
-  for (const part of target.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (descended) throw refuse('has ".." after a name, which can escape through other links');
-      climbs += 1;
-    } else descended = true;
-  }
-  const depth = relative.split('/').length - 1;
-  if (climbs > depth) throw refuse('points outside the restore root');
 }
 
 function printable(text: string): string {
