@@ -3,7 +3,11 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import {
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+} from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { bundleSandbox } from '../../containers/restore-sandbox/bundle.mjs';
 import { runSandbox } from '../../containers/restore-sandbox/main.ts';
@@ -204,8 +208,12 @@ describe('container entry point with a task token', () => {
     const result = JSON.parse(out[out.length - 1] as string) as RestoreResult;
     expect(result.status).toBe('PASS');
     expect(recorded).toEqual([result]);
-    expect(sfn.commands.map((c) => c.name)).toEqual([SendTaskSuccessCommand.name]);
-    expect(JSON.parse(sfn.commands[0]?.input.output as string)).toEqual(result);
+    // issue 12: the first heartbeat goes out as the container starts, before any work.
+    expect(sfn.commands.map((c) => c.name)).toEqual([
+      SendTaskHeartbeatCommand.name,
+      SendTaskSuccessCommand.name,
+    ]);
+    expect(JSON.parse(sfn.commands[1]?.input.output as string)).toEqual(result);
     expect(execFileSync('ls', ['-A', arena.root]).toString()).toBe('');
   });
 
@@ -217,6 +225,7 @@ describe('container entry point with a task token', () => {
     );
     expect(code).toBe(1);
     expect(sfn.commands).toEqual([
+      { name: SendTaskHeartbeatCommand.name, input: { taskToken: 'tok' } },
       {
         name: SendTaskFailureCommand.name,
         input: {
