@@ -19,6 +19,8 @@ export interface SeriesTrend {
   latestBackup?: { backupId: string; createdAt: string };
   /** Oldest first: each backup's stored bytes (one point per backup). */
   sizes: TrendPoint[];
+  /** Oldest first: each backup's file count (one point per backup). */
+  files?: TrendPoint[];
   /** Oldest first: integrity scores (0..1). */
   scores: TrendPoint[];
   /** Oldest first: restore durations in ms. */
@@ -104,6 +106,7 @@ export function trendOf(
 ): SeriesTrend {
   const oldestFirst = [...results].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   const sizeByBackup = new Map<string, TrendPoint>();
+  const filesByBackup = new Map<string, TrendPoint>();
   const scores: TrendPoint[] = [];
   const restoreMs: TrendPoint[] = [];
   for (const r of oldestFirst) {
@@ -111,6 +114,8 @@ export function trendOf(
     if (r.stage === 'integrity' && r.status !== 'SKIPPED') {
       if (r.bytes !== undefined && !sizeByBackup.has(r.backupId))
         sizeByBackup.set(r.backupId, point(r.bytes));
+      if (r.files !== undefined && !filesByBackup.has(r.backupId))
+        filesByBackup.set(r.backupId, point(r.files));
       if (r.score !== undefined) scores.push(point(r.score));
     } else if (r.stage === 'restore' && r.status !== 'SKIPPED' && r.status !== 'FAIL') {
       restoreMs.push(point(r.durationMs));
@@ -122,6 +127,7 @@ export function trendOf(
     ...(status.lastCheckedAt !== undefined ? { lastCheckedAt: status.lastCheckedAt } : {}),
     ...(status.latestBackup !== undefined ? { latestBackup: status.latestBackup } : {}),
     sizes: [...sizeByBackup.values()].slice(-points),
+    files: [...filesByBackup.values()].slice(-points),
     scores: scores.slice(-points),
     restoreMs: restoreMs.slice(-points),
   };

@@ -65,7 +65,12 @@ const CHECK_OF: Record<Finding['code'], string> = {
   FUTURE_TIMESTAMP: 'compliance',
 };
 
-const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;
+export const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;
+
+/** The column of the results matrix a finding code belongs to. */
+export function checkOf(code: Finding['code']): string {
+  return CHECK_OF[code];
+}
 
 function cellStatus(
   findings: Array<Pick<Finding, 'code' | 'severity'>>,
