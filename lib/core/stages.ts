@@ -300,7 +300,8 @@ export interface FailureInput {
   error?: { Error?: string; Cause?: string };
 }
 
-function describeError(error: FailureInput['error']): string {
+/** A Step Functions error (`{Error, Cause}`, the cause maybe a Lambda's JSON) as one line. */
+export function describeError(error: FailureInput['error']): string {
   if (!error) return 'unknown error';
   let cause = error.Cause ?? '';
   try {
@@ -379,10 +380,31 @@ function restoreFromRecord(record: StageResultRecord): RestoreResult {
   };
 }
 
-/** The run report from the run's catalogue and the ledger's results; written to the run store. */
+/** A pipeline step that failed for good (a Catch caught it): the run cannot pass. */
+export interface FailedStep {
+  /** The state that failed, as the definition names it. */
+  state: string;
+  /** What the failure left undone, for the reader of the report. */
+  consequence?: string;
+  error?: FailureInput['error'];
+}
+
+export function failedStepFinding(step: FailedStep): Finding {
+  return finding(
+    'CHECK_FAILED',
+    `pipeline step ${step.state} failed: ${describeError(step.error)}` +
+      (step.consequence ? ` (${step.consequence})` : ''),
+  );
+}
+
+/**
+ * The run report from the run's catalogue and the ledger's results; written to the run store.
+ * Each failed step is a run-level CHECK_FAILED, so the run FAILs.
+ */
 export async function reportStage(
   ctx: StageContext,
   runId: string,
+  failedSteps: readonly FailedStep[] = [],
 ): Promise<{ status: Status; reportKey: string; report: RunReport }> {
   const run = await loadRun(ctx, runId);
   const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
@@ -416,7 +438,7 @@ export async function reportStage(
     startedAt: new Date(run.startedAt),
     finishedAt: ctx.now(),
     outcomes,
-    runFindings: discovery.runFindings,
+    runFindings: [...discovery.runFindings, ...failedSteps.map(failedStepFinding)],
   });
   const reportKey = runKeys.report(runId);
   await writeJson(ctx.runStore, reportKey, report);

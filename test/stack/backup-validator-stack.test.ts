@@ -291,9 +291,18 @@ describe('the state machine', () => {
       { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordIntegrityFailure' },
     ]);
     expect(definition.States.Integrity.MaxConcurrency).toBe(10);
+    expect(definition.States.Integrity.Catch[0]).toMatchObject({
+      Next: 'SelectRestores',
+      ResultPath: '$.integrityError',
+    });
+    // Redundancy does not depend on restores: it still runs when selection or the Restores map fails.
     expect(definition.States.SelectRestores.Catch[0]).toMatchObject({
-      Next: 'Report',
+      Next: 'Redundancy',
       ResultPath: '$.selectError',
+    });
+    expect(definition.States.Restores.Catch[0]).toMatchObject({
+      Next: 'Redundancy',
+      ResultPath: '$.restoresError',
     });
     expect(definition.States.Redundancy.Catch[0]).toMatchObject({
       Next: 'Report',
