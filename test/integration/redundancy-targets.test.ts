@@ -12,9 +12,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FolderStore } from '../../lib/adapters/folder-store.ts';
+import { StoreError } from '../../lib/core/errors.ts';
 import type { RunReport } from '../../lib/core/model.ts';
+import { redundancyStage } from '../../lib/core/redundancy.ts';
+import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
 import { gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
 import { runCli } from '../support/cli.ts';
+import { freshLedger } from '../support/ledger.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
 let dir: string;
@@ -37,22 +42,26 @@ beforeAll(async () => {
   dir = await realpath(await mkdtemp(join(tmpdir(), 'bv-targets-')));
   src = join(dir, 'src');
   await mkdir(src);
+  await healthyArchive(src, archive);
+  await symlink(src, join(dir, 'link'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function healthyArchive(folder: string, name: string): Promise<void> {
   const files = {
     'db.sql': '-- PostgreSQL database dump\nSELECT 1;\n-- PostgreSQL database dump complete\n',
   };
   const gz = gzip(
     await packTar([
       { name: 'SHA256SUMS', content: sha256sums(files) },
-      ...Object.entries(files).map(([name, content]) => ({ name, content })),
+      ...Object.entries(files).map(([n, content]) => ({ name: n, content })),
     ]),
   );
-  await writeFile(join(src, archive), gz);
-  await writeFile(join(src, `${archive}.sha256`), `${sha256Hex(gz)}  ${archive}\n`);
-  await symlink(src, join(dir, 'link'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+  await writeFile(join(folder, name), gz);
+  await writeFile(join(folder, `${name}.sha256`), `${sha256Hex(gz)}  ${name}\n`);
+}
 
 async function comprehensive(name: string, targets: string[], source = 'src') {
   const config = join(dir, `${name}.json`);
@@ -113,5 +122,56 @@ describe('redundancy targets are checked against the sources before anything run
     expect(await tree(src)).toEqual(before);
     const report = JSON.parse(await readFile(result.json, 'utf8')) as RunReport;
     expect(report.backups.map((b) => [b.status, b.findings.map((f) => f.code)])).toEqual([['PASS', []]]);
+  });
+});
+
+describe("a redundancy failure outside one object's copy", () => {
+  it('issue 9.5: a target store that cannot be opened FAILs every backup needing copies with REDUNDANCY_MISSING and the cause; the others keep their verdict', async () => {
+    const source = join(dir, 'stage-src');
+    await mkdir(source);
+    const older = `db-${stamp(30)}.tar.gz`;
+    const newer = `db-${stamp(1)}.tar.gz`;
+    const web = `web-${stamp(1)}.tar.gz`;
+    for (const name of [older, newer, web]) await healthyArchive(source, name);
+    const ledger = await freshLedger();
+    try {
+      const ctx: StageContext = {
+        ledger,
+        runStore: new FolderStore(join(dir, 'stage-runs')),
+        openSource: (url) => new FolderStore(url),
+        now: () => new Date(),
+      };
+      const discovery = await discoverStage(ctx, {
+        runId: 'stage',
+        trigger: 'cli',
+        command: 'comprehensive',
+        sources: [source],
+        config: { series: { db: { redundancy: { targets: [join(dir, 'stage-copies')] } } } },
+      });
+      for (const shard of discovery.shards) await integrityStage(ctx, shard);
+      const cause = 'no credentials for the copy target';
+      await expect(
+        redundancyStage(ctx, 'stage', (url) => {
+          throw new StoreError(cause, 'credentials', url);
+        }),
+      ).rejects.toThrow(cause);
+
+      const { report } = await reportStage(ctx, 'stage');
+      expect(report.status).toBe('FAIL');
+      const byName = Object.fromEntries(report.backups.map((b) => [b.id.slice(source.length + 1), b]));
+      expect(byName[web]?.status).toBe('PASS');
+      for (const name of [older, newer]) {
+        expect(byName[name]?.status, name).toBe('FAIL');
+        expect(byName[name]?.findings, name).toEqual([
+          expect.objectContaining({
+            code: 'REDUNDANCY_MISSING',
+            message: `no copy verified: redundancy could not run: StoreError: ${cause}`,
+          }),
+        ]);
+      }
+      expect(await exists(join(dir, 'stage-copies'))).toBe(false);
+    } finally {
+      await ledger.close();
+    }
   });
 });
