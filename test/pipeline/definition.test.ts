@@ -416,6 +416,53 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     expect(definition.States.Report?.Parameters).toMatchObject({ Payload: { 'state.$': '$' } });
   });
 
+  it('issue 12: retries a Lambda client-side invocation timeout as a transient error', async () => {
+    let failed = false;
+    const pipeline = fakePipeline({
+      Report: () => {
+        if (!failed) {
+          failed = true;
+          throw namedError('Lambda.ClientExecutionTimeoutException', 'the invocation timed out client-side');
+        }
+        return { Payload: { status: 'PASS', reportUrl: 'x' } };
+      },
+    });
+    const output = (await pipeline.run()) as { report: { status: string } };
+    expect(output.report.status).toBe('PASS');
+    expect(pipeline.callsOf('Report')).toHaveLength(2);
+  });
+
+  it('issue 12: a Restores child ends with {} whether its restore passed or its failure was recorded', async () => {
+    const local = definitionForLocalRun(FAKE_ARNS) as unknown as {
+      States: { Restores: { ItemProcessor: { StartAt: string; States: Record<string, unknown> } } };
+    };
+    const { StartAt, States } = local.States.Restores.ItemProcessor;
+    const child = new StateMachine({ StartAt, States } as never);
+    const item = { runId: 'run-1', restore: 7, heartbeatSeconds: 120, timeoutSeconds: 60 };
+    const runChild = (handlers: Partial<Record<TaskStateName, Handler>>) =>
+      child.run(item as never, {
+        overrides: { taskResourceLocalHandlers: handlers as never },
+        context: { Task: { Token: TASK_TOKEN } } as never,
+      }).result;
+    const passed = await runChild({
+      RestoreBackup: () => ({ backupId: 's3://b/p/db.tar.gz', status: 'PASS', durationMs: 1234 }),
+    });
+    let recorded: Json = null;
+    const failed = await runChild({
+      RestoreBackup: () => {
+        throw namedError(PIPELINE_ERRORS.restoreFailed, 'probe sqlite failed');
+      },
+      RecordRestoreFailure: (input) => {
+        recorded = input;
+        return { Payload: { recorded: 1 } };
+      },
+    });
+    expect(recorded).toMatchObject({ Payload: { stage: 'restore', item: { restore: 7 } } });
+    expect([passed, failed]).toEqual([{}, {}]);
+    // So 40,000 children (more than the index list in the state can carry) stay far below 256 KB.
+    expect(JSON.stringify(Array(40_000).fill(passed)).length).toBeLessThan(256 * 1024);
+  });
+
   it('fails the execution when Discover fails: an infrastructure failure is never a pass', async () => {
     const pipeline = fakePipeline({
       Discover: () => {

@@ -313,6 +313,36 @@ describe('the state machine', () => {
     expect(definition.States.BackupsFailed).toMatchObject({ Type: 'Fail', Error: 'BackupValidationFailed' });
   });
 
+  it('issue 12: retries client-side Lambda timeouts everywhere; restore children end with {}; the Restores Map tolerates no lost failure', () => {
+    const tasks = {
+      ...definition.States,
+      ...inner('Integrity'),
+      ...inner('Restores'),
+    } as Record<string, { Resource?: string; Retry?: Array<{ ErrorEquals: string[] }> }>;
+    const lambdaTasks = Object.entries(tasks).filter(([, s]) =>
+      s.Resource?.startsWith('arn:aws:states:::lambda:invoke'),
+    );
+    expect(lambdaTasks.map(([name]) => name).sort()).toEqual(Object.keys(TASK_STATE_FUNCTIONS).sort());
+    for (const [name, state] of lambdaTasks) {
+      expect(state.Retry?.[0]?.ErrorEquals, name).toEqual(
+        expect.arrayContaining([
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.TooManyRequestsException',
+          'Lambda.ClientExecutionTimeoutException',
+          'Lambda.Unknown',
+        ]),
+      );
+    }
+    for (const [name, state] of Object.entries(inner('Restores')) as Array<
+      [string, Record<string, unknown>]
+    >) {
+      if (state.End) expect(state.OutputPath, name).toBeNull();
+    }
+    expect(definition.States.Restores.ToleratedFailurePercentage).toBe(0);
+  });
+
   it('carries restore indexes from SelectRestores and rebuilds each item in the Restores Map', () => {
     expect(definition.States.SelectRestores.ResultSelector).toEqual({
       'restores.$': '$.Payload.restores',
