@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   access,
   mkdir,
@@ -11,11 +12,14 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { makeReportHandler } from '../../functions/report/handler.ts';
+import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
-import { StoreError } from '../../lib/core/errors.ts';
+import { LedgerError, StoreError } from '../../lib/core/errors.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import { redundancyStage } from '../../lib/core/redundancy.ts';
+import { readJson, runKeys } from '../../lib/core/run-store.ts';
 import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
 import { gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
 import { runCli } from '../support/cli.ts';
@@ -126,52 +130,92 @@ describe('redundancy targets are checked against the sources before anything run
 });
 
 describe("a redundancy failure outside one object's copy", () => {
-  it('issue 9.5: a target store that cannot be opened FAILs every backup needing copies with REDUNDANCY_MISSING and the cause; the others keep their verdict', async () => {
-    const source = join(dir, 'stage-src');
-    await mkdir(source);
-    const older = `db-${stamp(30)}.tar.gz`;
-    const newer = `db-${stamp(1)}.tar.gz`;
-    const web = `web-${stamp(1)}.tar.gz`;
-    for (const name of [older, newer, web]) await healthyArchive(source, name);
-    const ledger = await freshLedger();
-    try {
-      const ctx: StageContext = {
-        ledger,
-        runStore: new FolderStore(join(dir, 'stage-runs')),
-        openSource: (url) => new FolderStore(url),
-        now: () => new Date(),
-      };
-      const discovery = await discoverStage(ctx, {
-        runId: 'stage',
-        trigger: 'cli',
-        command: 'comprehensive',
-        sources: [source],
-        config: { series: { db: { redundancy: { targets: [join(dir, 'stage-copies')] } } } },
-      });
-      for (const shard of discovery.shards) await integrityStage(ctx, shard);
-      const cause = 'no credentials for the copy target';
-      await expect(
-        redundancyStage(ctx, 'stage', (url) => {
-          throw new StoreError(cause, 'credentials', url);
-        }),
-      ).rejects.toThrow(cause);
+  let ledger: DynamoDbLedger;
+  let ctx: StageContext;
+  let source: string;
+  const older = `db-${stamp(30)}.tar.gz`;
+  const newer = `db-${stamp(1)}.tar.gz`;
+  const web = `web-${stamp(1)}.tar.gz`;
 
-      const { report } = await reportStage(ctx, 'stage');
-      expect(report.status).toBe('FAIL');
-      const byName = Object.fromEntries(report.backups.map((b) => [b.id.slice(source.length + 1), b]));
-      expect(byName[web]?.status).toBe('PASS');
-      for (const name of [older, newer]) {
-        expect(byName[name]?.status, name).toBe('FAIL');
-        expect(byName[name]?.findings, name).toEqual([
-          expect.objectContaining({
-            code: 'REDUNDANCY_MISSING',
-            message: `no copy verified: redundancy could not run: StoreError: ${cause}`,
-          }),
-        ]);
-      }
-      expect(await exists(join(dir, 'stage-copies'))).toBe(false);
-    } finally {
-      await ledger.close();
+  /** A checked run of three healthy backups, only the db series asking for copies. */
+  beforeEach(async () => {
+    const id = randomBytes(3).toString('hex');
+    source = join(dir, `stage-src-${id}`);
+    await mkdir(source);
+    for (const name of [older, newer, web]) await healthyArchive(source, name);
+    ledger = await freshLedger();
+    ctx = {
+      ledger,
+      runStore: new FolderStore(join(dir, `stage-runs-${id}`)),
+      openSource: (url) => new FolderStore(url),
+      now: () => new Date(),
+    };
+    const discovery = await discoverStage(ctx, {
+      runId: 'stage',
+      trigger: 'cli',
+      command: 'comprehensive',
+      sources: [source],
+      config: { series: { db: { redundancy: { targets: [join(dir, `stage-copies-${id}`)] } } } },
+    });
+    for (const shard of discovery.shards) await integrityStage(ctx, shard);
+  });
+  afterEach(async () => {
+    await ledger.close();
+  });
+
+  const byName = (report: RunReport) =>
+    Object.fromEntries(report.backups.map((b) => [b.id.slice(source.length + 1), b]));
+
+  it('issue 9.5: a target store that cannot be opened FAILs every backup needing copies with REDUNDANCY_MISSING and the cause; the others keep their verdict', async () => {
+    const cause = 'no credentials for the copy target';
+    await expect(
+      redundancyStage(ctx, 'stage', (url) => {
+        throw new StoreError(cause, 'credentials', url);
+      }),
+    ).rejects.toThrow(cause);
+
+    const { report } = await reportStage(ctx, 'stage');
+    expect(report.status).toBe('FAIL');
+    const backups = byName(report);
+    expect(backups[web]?.status).toBe('PASS');
+    for (const name of [older, newer]) {
+      expect(backups[name]?.status, name).toBe('FAIL');
+      expect(backups[name]?.findings, name).toEqual([
+        expect.objectContaining({
+          code: 'REDUNDANCY_MISSING',
+          message: `no copy verified: redundancy could not run: StoreError: ${cause}`,
+        }),
+      ]);
     }
+    expect((await readdir(dir)).filter((f) => f.startsWith('stage-copies-'))).toEqual([]);
+  });
+
+  it('issue 9.1: a report whose Redundancy step failed and which cannot mark the backups still reports, FAIL, saying both', async () => {
+    const throttled = new Proxy(ledger, {
+      get(target, prop) {
+        if (prop === 'recordResults')
+          return async () => {
+            throw new LedgerError('write throttled', 'table');
+          };
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const report = makeReportHandler(
+      () => ({ ...ctx, ledger: throttled }),
+      () => {},
+    );
+    const result = await report({
+      runId: 'stage',
+      state: { redundancyError: { Error: 'States.Timeout', Cause: 'the step timed out' } },
+    });
+    expect(result.status).toBe('FAIL');
+    const written = await readJson<RunReport>(ctx.runStore, runKeys.report('stage'));
+    expect(written.findings.filter((f) => f.code === 'CHECK_FAILED').map((f) => f.message)).toEqual([
+      'pipeline step Redundancy failed: States.Timeout: the step timed out (copies were not verified)',
+      expect.stringMatching(
+        /^pipeline step Report failed: LedgerError: write throttled \(the backups that needed copies could not be marked/,
+      ),
+    ]);
   });
 });

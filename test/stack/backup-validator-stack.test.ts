@@ -313,7 +313,7 @@ describe('the state machine', () => {
     expect(definition.States.BackupsFailed).toMatchObject({ Type: 'Fail', Error: 'BackupValidationFailed' });
   });
 
-  it('issue 12: retries client-side Lambda timeouts everywhere; restore children end with {}; the Restores Map tolerates no lost failure', () => {
+  it('issue 12: retries client-side Lambda timeouts everywhere; Map children end with {}; the Restores Map tolerates no lost failure', () => {
     const tasks = {
       ...definition.States,
       ...inner('Integrity'),
@@ -335,9 +335,10 @@ describe('the state machine', () => {
         ]),
       );
     }
-    for (const [name, state] of Object.entries(inner('Restores')) as Array<
+    const children = [...Object.entries(inner('Integrity')), ...Object.entries(inner('Restores'))] as Array<
       [string, Record<string, unknown>]
-    >) {
+    >;
+    for (const [name, state] of children) {
       if (state.End) expect(state.OutputPath, name).toBeNull();
     }
     expect(definition.States.Restores.ToleratedFailurePercentage).toBe(0);
