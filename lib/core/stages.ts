@@ -387,6 +387,8 @@ export interface FailedStep {
   /** What the failure left undone, for the reader of the report. */
   consequence?: string;
   error?: FailureInput['error'];
+  /** The stage whose verdicts the failure may have left missing: each backup without one FAILs. */
+  stage?: 'integrity';
 }
 
 export function failedStepFinding(step: FailedStep): Finding {
@@ -419,6 +421,7 @@ export async function reportStage(
   for await (const backup of backupsOfRun(ctx, runId)) {
     const records = byBackup.get(backup.id) ?? [];
     const integrity = records.find((r) => r.stage === 'integrity');
+    const unchecked = integrity ? undefined : failedSteps.find((s) => s.stage === 'integrity');
     const restore = records.find((r) => r.stage === 'restore');
     const outcome: BackupOutcome = {
       backup,
@@ -427,6 +430,13 @@ export async function reportStage(
         .flatMap((r) => r.findings),
     };
     if (integrity) outcome.integrity = integrityFromRecord(integrity);
+    if (unchecked) {
+      outcome.findings.push(
+        finding('CHECK_FAILED', `no integrity verdict: ${failedStepFinding(unchecked).message}`, {
+          backup: backup.id,
+        }),
+      );
+    }
     if (restore) outcome.restore = restoreFromRecord(restore);
     outcomes.push(outcome);
   }

@@ -77,8 +77,8 @@ export const CALLBACK_TASK_STATES: readonly TaskStateName[] = ['RestoreBackup'];
 export const CAUGHT_ERRORS = {
   integrityError: {
     state: 'Integrity',
-    consequence:
-      'a shard failed and its failure could not be recorded: backups it left unchecked have no integrity verdict',
+    consequence: 'a shard failed and its failure could not be recorded',
+    stage: 'integrity',
   },
   selectError: { state: 'SelectRestores', consequence: 'no restore ran' },
   restoresError: {
@@ -87,19 +87,21 @@ export const CAUGHT_ERRORS = {
       'a restore failed and its failure could not be recorded: backups it left unrestored have no restore verdict',
   },
   redundancyError: { state: 'Redundancy', consequence: 'copies were not verified' },
-} as const satisfies Record<string, { state: StateName; consequence: string }>;
+} as const satisfies Record<string, { state: StateName; consequence: string; stage?: 'integrity' }>;
 
 export interface CaughtError {
   state: StateName;
   consequence: string;
   error: { Error?: string; Cause?: string };
+  /** The stage whose missing verdicts the report fails backup by backup. */
+  stage?: 'integrity';
 }
 
 /** The errors the Catches left in the state Report receives, in pipeline order. */
 export function caughtErrorsOf(state: unknown): CaughtError[] {
   if (typeof state !== 'object' || state === null) return [];
   const found: CaughtError[] = [];
-  for (const [key, { state: name, consequence }] of Object.entries(CAUGHT_ERRORS)) {
+  for (const [key, caught] of Object.entries(CAUGHT_ERRORS)) {
     const value = (state as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
     const { Error: error, Cause: cause } = (typeof value === 'object' ? value : { Cause: String(value) }) as {
@@ -107,8 +109,9 @@ export function caughtErrorsOf(state: unknown): CaughtError[] {
       Cause?: unknown;
     };
     found.push({
-      state: name,
-      consequence,
+      state: caught.state,
+      consequence: caught.consequence,
+      ...('stage' in caught ? { stage: caught.stage } : {}),
       error: {
         ...(typeof error === 'string' ? { Error: error } : {}),
         ...(typeof cause === 'string' ? { Cause: cause } : {}),

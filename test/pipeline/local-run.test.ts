@@ -305,7 +305,18 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
           /^pipeline step Integrity failed: LedgerError: cannot record: ledger table unreachable/,
         ),
       ]);
-      expect(report.backups.map((b) => b.integrity.status)).toEqual(['SKIPPED']);
+      // The backup the map left unchecked FAILs on its own too, never a PASS without a check.
+      expect(report.backups.map((b) => [b.integrity.status, b.status])).toEqual([['SKIPPED', 'FAIL']]);
+      expect(report.backups[0]?.findings).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            code: 'CHECK_FAILED',
+            message: expect.stringMatching(
+              /^no integrity verdict: pipeline step Integrity failed: LedgerError: cannot record/,
+            ),
+          }),
+        ]),
+      );
     });
 
     it('issue 9.1: RecordRestoreFailure throws inside the Restores map: the report exists, the run FAILs with a CHECK_FAILED naming Restores', async () => {
