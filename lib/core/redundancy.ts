@@ -66,8 +66,8 @@ function treeDigest(objects: Array<{ key: string; sha256: string }>): string {
 }
 
 /** How many verified copies a policy asks for: its `copies`, and at least one per named target. */
-export function copiesRequired(policy: Policy): number {
-  return Math.max(policy.redundancy.copies, policy.redundancy.targets.length);
+export function copiesRequired(redundancy: Policy['redundancy']): number {
+  return Math.max(redundancy.copies, redundancy.targets.length);
 }
 
 /** Every redundancy target a configuration names, defaults and series alike. */
@@ -97,7 +97,8 @@ export async function recordRedundancyFailure(
   );
   const records: StageResultRecord[] = [];
   for await (const backup of backupsOfRun(ctx, runId)) {
-    if (judged.has(backup.id) || copiesRequired(policyFor(run.config, backup.series)) === 0) continue;
+    if (judged.has(backup.id) || copiesRequired(policyFor(run.config, backup.series).redundancy) === 0)
+      continue;
     records.push({
       runId,
       backupId: backup.id,
@@ -177,9 +178,9 @@ async function copyAndVerify(
       if (!(error instanceof StoreError && error.kind === 'not-found')) throw error;
     }
     for (const backup of await loadShard(ctx, ref)) {
-      const required = copiesRequired(policyFor(run.config, backup.series));
-      if (required === 0) continue;
       const policy = policyFor(run.config, backup.series).redundancy;
+      const required = copiesRequired(policy);
+      if (required === 0) continue;
       checked++;
       const findings: Finding[] = [];
       const status = integrity.get(backup.id);
