@@ -1,16 +1,38 @@
 import { runMetrics } from '../../lib/core/metrics.ts';
 import type { RunReport } from '../../lib/core/model.ts';
-import { reportStage, type StageContext } from '../../lib/core/stages.ts';
+import { recordRedundancyFailure } from '../../lib/core/redundancy.ts';
+import { describeError, type FailedStep, reportStage, type StageContext } from '../../lib/core/stages.ts';
+import { caughtErrorsOf, STATE_NAMES } from '../../lib/pipeline/definition.ts';
 import { lambdaContext } from '../shared/environment.ts';
+
+export interface ReportEvent {
+  runId: string;
+  /** The execution's state: the errors its Catches kept there become run-level CHECK_FAILED findings. */
+  state?: unknown;
+}
 
 export function makeReportHandler(
   context: () => StageContext,
   emit: (line: string) => void,
   namespace = process.env.METRICS_NAMESPACE,
 ) {
-  return async (event: { runId: string }): Promise<{ status: RunReport['status']; reportUrl: string }> => {
+  return async (event: ReportEvent): Promise<{ status: RunReport['status']; reportUrl: string }> => {
     const ctx = context();
-    const { status, reportKey, report } = await reportStage(ctx, event.runId);
+    const failed: FailedStep[] = caughtErrorsOf(event.state);
+    const redundancy = failed.find((c) => c.state === STATE_NAMES.redundancy);
+    if (redundancy) {
+      // The step may have died before it could record its failure (timeout, crash): recorded here.
+      try {
+        await recordRedundancyFailure(ctx, event.runId, describeError(redundancy.error));
+      } catch (error) {
+        failed.push({
+          state: STATE_NAMES.report,
+          consequence: 'the backups that needed copies could not be marked REDUNDANCY_MISSING',
+          error: { Error: (error as Error).name, Cause: (error as Error).message },
+        });
+      }
+    }
+    const { status, reportKey, report } = await reportStage(ctx, event.runId, failed);
     for (const doc of runMetrics(report, namespace)) emit(JSON.stringify(doc));
     return { status, reportUrl: `${ctx.runStore.url.replace(/\/+$/, '')}/${reportKey}` };
   };

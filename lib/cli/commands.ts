@@ -5,8 +5,10 @@ import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/st
 import { type Config, policyFor } from '../core/config.ts';
 import { LedgerError } from '../core/errors.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
+import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
+import { redundancyTargetsOf } from '../core/redundancy.ts';
 import {
   discoverStage,
   integrityStage,
@@ -71,10 +73,17 @@ async function localDeps(io: CliIo): Promise<LocalRunDeps> {
   return {
     restore: localRestore(new LocalSandbox({ env: io.env })),
     openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    cwd: io.cwd,
   };
 }
 
 export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunReport> {
+  // A configuration error: refused (exit 2) before the ledger or anything else is opened.
+  await refuseTargetsInSources(
+    normalizeSources(options.sources, io.cwd),
+    redundancyTargetsOf(setup.config),
+    io.cwd,
+  );
   const opened = await openContext(options, io, setup.config, setup.progress);
   try {
     if (options.command === 'comprehensive') {

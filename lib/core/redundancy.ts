@@ -1,14 +1,22 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { policyFor } from './config.ts';
-import { StoreError, UsageError } from './errors.ts';
+import { type Config, type Policy, policyFor } from './config.ts';
+import { StoreError } from './errors.ts';
 import { type Finding, finding, type StageStatus } from './findings.ts';
 import type { StageResultRecord } from './ledger.ts';
+import { refuseTargetsInSources } from './locations.ts';
 import type { Backup } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
 import { readJson, runKeys } from './run-store.ts';
-import { type Discovery, loadRun, loadShard, type StageContext } from './stages.ts';
+import {
+  backupsOfRun,
+  type Discovery,
+  describeError,
+  loadRun,
+  loadShard,
+  type StageContext,
+} from './stages.ts';
 
 /** The SHA-256 of each stored object of a shard's backups (backup id -> key -> hex), from the integrity stage. */
 export type RunDigests = Record<string, Record<string, string>>;
@@ -57,23 +65,101 @@ function treeDigest(objects: Array<{ key: string; sha256: string }>): string {
   return hash.digest('hex');
 }
 
-function isInside(target: string, source: string): boolean {
-  const a = target.replace(/\/+$/, '');
-  const b = source.replace(/\/+$/, '');
-  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+/** How many verified copies a policy asks for: its `copies`, and at least one per named target. */
+export function copiesRequired(redundancy: Policy['redundancy']): number {
+  return Math.max(redundancy.copies, redundancy.targets.length);
+}
+
+/** Every redundancy target a configuration names, defaults and series alike. */
+export function redundancyTargetsOf(config: Config): string[] {
+  return [
+    ...new Set([
+      ...config.defaults.redundancy.targets,
+      ...Object.values(config.series).flatMap((o) => o.redundancy?.targets ?? []),
+    ]),
+  ];
+}
+
+/**
+ * When redundancy failed outside one object's copy (a target overlapping a source, a bad target
+ * URL, the ledger, a crash or timeout of the step): every backup that needed copies and has no
+ * redundancy verdict yet FAILs with REDUNDANCY_MISSING and the cause, so the failure cannot vanish.
+ */
+export async function recordRedundancyFailure(
+  ctx: StageContext,
+  runId: string,
+  why: string,
+): Promise<{ recorded: number }> {
+  const run = await loadRun(ctx, runId);
+  const detail = await ctx.ledger.getRun(runId);
+  const judged = new Set(
+    (detail?.results ?? []).filter((r) => r.stage === 'redundancy').map((r) => r.backupId),
+  );
+  const records: StageResultRecord[] = [];
+  for await (const backup of backupsOfRun(ctx, runId)) {
+    if (judged.has(backup.id) || copiesRequired(policyFor(run.config, backup.series).redundancy) === 0)
+      continue;
+    records.push({
+      runId,
+      backupId: backup.id,
+      series: backup.series,
+      stage: 'redundancy',
+      status: 'FAIL',
+      durationMs: 0,
+      findings: [
+        finding('REDUNDANCY_MISSING', `no copy verified: redundancy could not run: ${why}`, {
+          backup: backup.id,
+        }),
+      ],
+      at: ctx.now().toISOString(),
+    });
+  }
+  if (records.length > 0) await ctx.ledger.recordResults(records);
+  return { recorded: records.length };
+}
+
+export interface RedundancyOptions {
+  /** The folder relative targets are resolved against (the CLI's working folder). */
+  cwd?: string;
 }
 
 /**
  * Makes sure each verified backup has the copies its policy asks for: copies what is missing
  * (server-side where the stores allow it), verifies every copy's checksum, records it.
- * Writes only to redundancy targets, never to a source.
+ * Writes only to redundancy targets, never to a source: targets overlapping a source are refused
+ * before anything is copied. A failure outside one object's copy is recorded against every
+ * backup still needing copies, then rethrown for the pipeline to report.
  */
 export async function redundancyStage(
   ctx: StageContext,
   runId: string,
   openTarget: (url: string) => CopyTarget,
+  options: RedundancyOptions = {},
+): Promise<{ checked: number; copied: number; missing: number }> {
+  try {
+    return await copyAndVerify(ctx, runId, openTarget, options);
+  } catch (error) {
+    try {
+      await recordRedundancyFailure(
+        ctx,
+        runId,
+        describeError({ Error: (error as Error).name, Cause: (error as Error).message }),
+      );
+    } catch {
+      // The report records it once more from the step's caught error; the first failure is the story.
+    }
+    throw error;
+  }
+}
+
+async function copyAndVerify(
+  ctx: StageContext,
+  runId: string,
+  openTarget: (url: string) => CopyTarget,
+  options: RedundancyOptions,
 ): Promise<{ checked: number; copied: number; missing: number }> {
   const run = await loadRun(ctx, runId);
+  await refuseTargetsInSources(run.sources, redundancyTargetsOf(run.config), options.cwd ?? process.cwd());
   const detail = await ctx.ledger.getRun(runId);
   const integrity = new Map(
     (detail?.results ?? [])
@@ -93,17 +179,8 @@ export async function redundancyStage(
     }
     for (const backup of await loadShard(ctx, ref)) {
       const policy = policyFor(run.config, backup.series).redundancy;
-      const required = Math.max(policy.copies, policy.targets.length);
+      const required = copiesRequired(policy);
       if (required === 0) continue;
-      for (const target of policy.targets) {
-        const clash = run.sources.find((s) => isInside(target, s));
-        if (clash) {
-          throw new UsageError(
-            `redundancy target ${target} overlaps the source ${clash}: a copy must never be written into a source`,
-            'redundancy.targets',
-          );
-        }
-      }
       checked++;
       const findings: Finding[] = [];
       const status = integrity.get(backup.id);

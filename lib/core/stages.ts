@@ -303,7 +303,8 @@ export interface FailureInput {
   error?: { Error?: string; Cause?: string };
 }
 
-function describeError(error: FailureInput['error']): string {
+/** A Step Functions error (`{Error, Cause}`, the cause maybe a Lambda's JSON) as one line. */
+export function describeError(error: FailureInput['error']): string {
   if (!error) return 'unknown error';
   let cause = error.Cause ?? '';
   try {
@@ -382,10 +383,33 @@ function restoreFromRecord(record: StageResultRecord): RestoreResult {
   };
 }
 
-/** The run report from the run's catalogue and the ledger's results; written to the run store. */
+/** A pipeline step that failed for good (a Catch caught it): the run cannot pass. */
+export interface FailedStep {
+  /** The state that failed, as the definition names it. */
+  state: string;
+  /** What the failure left undone, for the reader of the report. */
+  consequence?: string;
+  error?: FailureInput['error'];
+  /** The stage whose verdicts the failure may have left missing: each backup without one FAILs. */
+  stage?: 'integrity';
+}
+
+export function failedStepFinding(step: FailedStep): Finding {
+  return finding(
+    'CHECK_FAILED',
+    `pipeline step ${step.state} failed: ${describeError(step.error)}` +
+      (step.consequence ? ` (${step.consequence})` : ''),
+  );
+}
+
+/**
+ * The run report from the run's catalogue and the ledger's results; written to the run store.
+ * Each failed step is a run-level CHECK_FAILED, so the run FAILs.
+ */
 export async function reportStage(
   ctx: StageContext,
   runId: string,
+  failedSteps: readonly FailedStep[] = [],
 ): Promise<{ status: Status; reportKey: string; report: RunReport }> {
   const run = await loadRun(ctx, runId);
   const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
@@ -400,6 +424,7 @@ export async function reportStage(
   for await (const backup of backupsOfRun(ctx, runId)) {
     const records = byBackup.get(backup.id) ?? [];
     const integrity = records.find((r) => r.stage === 'integrity');
+    const unchecked = integrity ? undefined : failedSteps.find((s) => s.stage === 'integrity');
     const restore = records.find((r) => r.stage === 'restore');
     const outcome: BackupOutcome = {
       backup,
@@ -408,6 +433,13 @@ export async function reportStage(
         .flatMap((r) => r.findings),
     };
     if (integrity) outcome.integrity = integrityFromRecord(integrity);
+    if (unchecked) {
+      outcome.findings.push(
+        finding('CHECK_FAILED', `no integrity verdict: ${failedStepFinding(unchecked).message}`, {
+          backup: backup.id,
+        }),
+      );
+    }
     if (restore) outcome.restore = restoreFromRecord(restore);
     outcomes.push(outcome);
   }
@@ -419,7 +451,7 @@ export async function reportStage(
     startedAt: new Date(run.startedAt),
     finishedAt: ctx.now(),
     outcomes,
-    runFindings: discovery.runFindings,
+    runFindings: [...discovery.runFindings, ...failedSteps.map(failedStepFinding)],
   });
   const reportKey = runKeys.report(runId);
   await writeJson(ctx.runStore, reportKey, report);

@@ -69,6 +69,58 @@ export type TaskStateName = keyof typeof TASK_STATE_FUNCTIONS;
  */
 export const CALLBACK_TASK_STATES: readonly TaskStateName[] = ['RestoreBackup'];
 
+/**
+ * Where each top-level Catch keeps the error it caught (`$.<key>`), with the state that failed and
+ * what its failure leaves undone. Report receives the whole state and turns every one present into
+ * a run-level CHECK_FAILED, so no caught error is dropped.
+ */
+export const CAUGHT_ERRORS = {
+  integrityError: {
+    state: 'Integrity',
+    consequence: 'a shard failed and its failure could not be recorded',
+    stage: 'integrity',
+  },
+  selectError: { state: 'SelectRestores', consequence: 'no restore ran' },
+  restoresError: {
+    state: 'Restores',
+    consequence:
+      'a restore failed and its failure could not be recorded: backups it left unrestored have no restore verdict',
+  },
+  redundancyError: { state: 'Redundancy', consequence: 'copies were not verified' },
+} as const satisfies Record<string, { state: StateName; consequence: string; stage?: 'integrity' }>;
+
+export interface CaughtError {
+  state: StateName;
+  consequence: string;
+  error: { Error?: string; Cause?: string };
+  /** The stage whose missing verdicts the report fails backup by backup. */
+  stage?: 'integrity';
+}
+
+/** The errors the Catches left in the state Report receives, in pipeline order. */
+export function caughtErrorsOf(state: unknown): CaughtError[] {
+  if (typeof state !== 'object' || state === null) return [];
+  const found: CaughtError[] = [];
+  for (const [key, caught] of Object.entries(CAUGHT_ERRORS)) {
+    const value = (state as Record<string, unknown>)[key];
+    if (value === undefined || value === null) continue;
+    const { Error: error, Cause: cause } = (typeof value === 'object' ? value : { Cause: String(value) }) as {
+      Error?: unknown;
+      Cause?: unknown;
+    };
+    found.push({
+      state: caught.state,
+      consequence: caught.consequence,
+      ...('stage' in caught ? { stage: caught.stage } : {}),
+      error: {
+        ...(typeof error === 'string' ? { Error: error } : {}),
+        ...(typeof cause === 'string' ? { Cause: cause } : {}),
+      },
+    });
+  }
+  return found;
+}
+
 /** Error names the definition matches or raises. */
 export const PIPELINE_ERRORS = {
   backupValidationFailed: 'BackupValidationFailed',

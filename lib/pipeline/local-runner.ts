@@ -35,6 +35,8 @@ export type LocalRestore = (ctx: StageContext, item: RestoreItem) => Promise<unk
 export interface LocalRunDeps {
   restore: LocalRestore;
   openTarget(url: string): CopyTarget;
+  /** The folder relative redundancy targets are resolved against (default the process's). */
+  cwd?: string;
   /** The definition text to run (default the file the stack inlines; tests pass the synthesized template's). */
   definitionText?: string;
   /** Seconds to wait between retries, by Task state (tests make them instant). */
@@ -101,7 +103,7 @@ export function localTaskHandlers(ctx: StageContext, deps: LocalRunDeps): TaskHa
   const integrity = makeIntegrityHandler(context);
   const recordFailure = makeRecordFailureHandler(context);
   const select = makeSelectRestoresHandler(context);
-  const redundancy = makeRedundancyHandler(context, deps.openTarget);
+  const redundancy = makeRedundancyHandler(context, deps.openTarget, deps.cwd ? { cwd: deps.cwd } : {});
   const report = makeReportHandler(context, () => {});
   const invoke =
     <E, R>(fn: (event: E) => Promise<R>) =>

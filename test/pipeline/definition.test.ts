@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../lib/core/errors.ts';
 import { restoreItemsFor } from '../../lib/core/select.ts';
 import {
+  CAUGHT_ERRORS,
+  caughtErrorsOf,
   definitionForLocalRun,
   FUNCTION_ARN_PLACEHOLDERS,
   loadDefinitionText,
@@ -136,7 +138,12 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
       ),
     );
     expect(pipeline.callsOf('Redundancy')[0]?.input.Payload).toEqual({ runId: 'run-1' });
-    expect(pipeline.callsOf('Report')[0]?.input.Payload).toEqual({ runId: 'run-1' });
+    const reportPayload = pipeline.callsOf('Report')[0]?.input.Payload;
+    expect(reportPayload).toEqual({
+      runId: 'run-1',
+      state: expect.objectContaining({ discover: expect.objectContaining({ runId: 'run-1' }) }),
+    });
+    expect(caughtErrorsOf(reportPayload?.state)).toEqual([]);
     expect(pipeline.callsOf('RecordIntegrityFailure')).toHaveLength(0);
     expect(pipeline.callsOf('RecordRestoreFailure')).toHaveLength(0);
   });
@@ -310,7 +317,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     expect(pipeline.callsOf('RecordRestoreFailure')).toHaveLength(2);
   });
 
-  it('goes straight to Report when restore selection fails, skipping restores and redundancy', async () => {
+  it('issue 9.1: skips restores when restore selection fails, still checks redundancy, and hands the error to Report', async () => {
     const pipeline = fakePipeline({
       SelectRestores: () => {
         throw namedError('LedgerError', 'ledger table unreachable');
@@ -319,11 +326,17 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     const output = (await pipeline.run()) as Record<string, Json>;
     expect(output.selectError).toEqual({ Error: 'LedgerError', Cause: 'ledger table unreachable' });
     expect(pipeline.callsOf('RestoreBackup')).toHaveLength(0);
-    expect(pipeline.callsOf('Redundancy')).toHaveLength(0);
+    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
     expect(pipeline.callsOf('Report')).toHaveLength(1);
+    expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
+      expect.objectContaining({
+        state: 'SelectRestores',
+        error: { Error: 'LedgerError', Cause: 'ledger table unreachable' },
+      }),
+    ]);
   });
 
-  it('still reports when redundancy fails, keeping the error in the state', async () => {
+  it('issue 9.1: still reports when redundancy fails, handing the error to Report', async () => {
     const pipeline = fakePipeline({
       Redundancy: () => {
         throw namedError('StoreError', 'target bucket denied PutObject');
@@ -332,6 +345,122 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     const output = (await pipeline.run()) as Record<string, Json>;
     expect(output.redundancyError).toMatchObject({ Error: 'StoreError' });
     expect(pipeline.callsOf('Report')).toHaveLength(1);
+    expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
+      expect.objectContaining({
+        state: 'Redundancy',
+        error: { Error: 'StoreError', Cause: 'target bucket denied PutObject' },
+      }),
+    ]);
+  });
+
+  it('issue 9.1: an Integrity map that cannot record a shard failure still goes on and hands the error to Report', async () => {
+    const pipeline = fakePipeline({
+      CheckShard: (input) => {
+        if ((input as { Payload: { shard: number } }).Payload.shard === 1)
+          throw namedError('StoreError', 'cannot read the shard');
+        return { Payload: { checked: true } };
+      },
+      RecordIntegrityFailure: () => {
+        throw namedError('LedgerError', 'ledger table unreachable');
+      },
+    });
+    const output = (await pipeline.run()) as Record<string, Json>;
+    expect(output.integrityError).toMatchObject({ Error: 'LedgerError' });
+    expect(pipeline.callsOf('RecordIntegrityFailure')).toHaveLength(1);
+    expect(pipeline.callsOf('SelectRestores')).toHaveLength(1);
+    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
+    expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
+      expect.objectContaining({
+        state: 'Integrity',
+        error: expect.objectContaining({ Error: 'LedgerError', Cause: 'ledger table unreachable' }),
+      }),
+    ]);
+  });
+
+  it('issue 9.1: a Restores map that cannot record a restore failure still goes on and hands the error to Report', async () => {
+    const pipeline = fakePipeline({
+      RestoreBackup: () => {
+        throw namedError(PIPELINE_ERRORS.restoreFailed, 'probe sqlite failed');
+      },
+      RecordRestoreFailure: () => {
+        throw namedError('LedgerError', 'ledger table unreachable');
+      },
+    });
+    const output = (await pipeline.run()) as Record<string, Json>;
+    expect(output.restoresError).toMatchObject({ Error: expect.any(String) });
+    expect(pipeline.callsOf('RecordRestoreFailure').length).toBeGreaterThan(0);
+    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
+    expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
+      expect.objectContaining({ state: 'Restores' }),
+    ]);
+  });
+
+  it('issue 9.1: every step after Discover catches everything into a key Report turns into CHECK_FAILED', () => {
+    const definition = JSON.parse(loadDefinitionText()) as {
+      States: Record<string, { Type: string; Catch?: Array<Record<string, unknown>>; Parameters?: Json }>;
+    };
+    const keyOf = Object.fromEntries(
+      Object.entries(CAUGHT_ERRORS).map(([key, { state }]) => [state, `$.${key}`]),
+    );
+    const steps = Object.entries(definition.States).filter(
+      ([name, s]) => (s.Type === 'Task' || s.Type === 'Map') && name !== 'Discover' && name !== 'Report',
+    );
+    expect(steps.map(([name]) => name).sort()).toEqual(Object.keys(keyOf).sort());
+    for (const [name, state] of steps) {
+      expect(state.Catch, name).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], ResultPath: keyOf[name] }),
+      ]);
+      const next = state.Catch?.[0]?.Next as string;
+      expect(['SelectRestores', 'Redundancy', 'Report'], name).toContain(next);
+    }
+    expect(definition.States.Report?.Parameters).toMatchObject({ Payload: { 'state.$': '$' } });
+  });
+
+  it('issue 12: retries a Lambda client-side invocation timeout as a transient error', async () => {
+    let failed = false;
+    const pipeline = fakePipeline({
+      Report: () => {
+        if (!failed) {
+          failed = true;
+          throw namedError('Lambda.ClientExecutionTimeoutException', 'the invocation timed out client-side');
+        }
+        return { Payload: { status: 'PASS', reportUrl: 'x' } };
+      },
+    });
+    const output = (await pipeline.run()) as { report: { status: string } };
+    expect(output.report.status).toBe('PASS');
+    expect(pipeline.callsOf('Report')).toHaveLength(2);
+  });
+
+  it('issue 12: a Restores child ends with {} whether its restore passed or its failure was recorded', async () => {
+    const local = definitionForLocalRun(FAKE_ARNS) as unknown as {
+      States: { Restores: { ItemProcessor: { StartAt: string; States: Record<string, unknown> } } };
+    };
+    const { StartAt, States } = local.States.Restores.ItemProcessor;
+    const child = new StateMachine({ StartAt, States } as never);
+    const item = { runId: 'run-1', restore: 7, heartbeatSeconds: 120, timeoutSeconds: 60 };
+    const runChild = (handlers: Partial<Record<TaskStateName, Handler>>) =>
+      child.run(item as never, {
+        overrides: { taskResourceLocalHandlers: handlers as never },
+        context: { Task: { Token: TASK_TOKEN } } as never,
+      }).result;
+    const passed = await runChild({
+      RestoreBackup: () => ({ backupId: 's3://b/p/db.tar.gz', status: 'PASS', durationMs: 1234 }),
+    });
+    let recorded: Json = null;
+    const failed = await runChild({
+      RestoreBackup: () => {
+        throw namedError(PIPELINE_ERRORS.restoreFailed, 'probe sqlite failed');
+      },
+      RecordRestoreFailure: (input) => {
+        recorded = input;
+        return { Payload: { recorded: 1 } };
+      },
+    });
+    expect(recorded).toMatchObject({ Payload: { stage: 'restore', item: { restore: 7 } } });
+    expect([passed, failed]).toEqual([{}, {}]);
+    // So 40,000 children (more than the index list in the state can carry) stay far below 256 KB.
+    expect(JSON.stringify(Array(40_000).fill(passed)).length).toBeLessThan(256 * 1024);
   });
 
   it('fails the execution when Discover fails: an infrastructure failure is never a pass', async () => {

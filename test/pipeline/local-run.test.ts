@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { makeIntegrityHandler } from '../../functions/integrity/handler.ts';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
@@ -272,5 +278,162 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
       [older, 'PASS', 'PASS'],
       [newer, 'PASS', 'PASS'],
     ]);
+  });
+
+  describe('every caught error reaches the report (issue 9)', () => {
+    const throwing = (name: string, message: string) => async (): Promise<never> => {
+      throw Object.assign(new Error(message), { name });
+    };
+
+    async function sourceKeys(): Promise<string[]> {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      return (listed.Contents ?? []).map((o) => o.Key as string).sort();
+    }
+
+    /** The run's report, read back, and the ledger's verdict of the run: both must say FAIL. */
+    async function failedRun(id: string, report: RunReport) {
+      expect(report.runId).toBe(id);
+      expect(report.status).toBe('FAIL');
+      expect((await ledger.getRun(id))?.run.status).toBe('FAIL');
+      return report.findings.filter((f) => f.code === 'CHECK_FAILED').map((f) => f.message);
+    }
+
+    it('issue 9.1: SelectRestores throws: the report exists, the run FAILs with a CHECK_FAILED naming SelectRestores', async () => {
+      await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+      const id = runId();
+      const report = await runPipelineLocally(
+        ctx,
+        { runId: id, trigger: 'schedule', sources: [source()] },
+        deps({
+          wrapHandlers: (h) => ({ ...h, SelectRestores: throwing('LedgerError', 'ledger table throttled') }),
+        }),
+      );
+      expect(await failedRun(id, report)).toEqual([
+        expect.stringMatching(/^pipeline step SelectRestores failed: LedgerError: ledger table throttled/),
+      ]);
+      expect(report.backups.map((b) => [b.integrity.status, b.restore.status])).toEqual([
+        ['PASS', 'SKIPPED'],
+      ]);
+    });
+
+    it('issue 9.1: RecordIntegrityFailure throws inside the Integrity map: the report exists, the run FAILs with a CHECK_FAILED naming Integrity', async () => {
+      await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+      const id = runId();
+      const report = await runPipelineLocally(
+        ctx,
+        { runId: id, trigger: 'schedule', sources: [source()] },
+        deps({
+          wrapHandlers: (h) => ({
+            ...h,
+            CheckShard: throwing('StoreError', 'source bucket unreachable'),
+            RecordIntegrityFailure: throwing('LedgerError', 'cannot record: ledger table unreachable'),
+          }),
+        }),
+      );
+      expect(await failedRun(id, report)).toEqual([
+        expect.stringMatching(
+          /^pipeline step Integrity failed: LedgerError: cannot record: ledger table unreachable/,
+        ),
+      ]);
+      // The backup the map left unchecked FAILs on its own too, never a PASS without a check.
+      expect(report.backups.map((b) => [b.integrity.status, b.status])).toEqual([['SKIPPED', 'FAIL']]);
+      expect(report.backups[0]?.findings).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            code: 'CHECK_FAILED',
+            message: expect.stringMatching(
+              /^no integrity verdict: pipeline step Integrity failed: LedgerError: cannot record/,
+            ),
+          }),
+        ]),
+      );
+    });
+
+    it('issue 9.1: RecordRestoreFailure throws inside the Restores map: the report exists, the run FAILs with a CHECK_FAILED naming Restores', async () => {
+      await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+      const id = runId();
+      const report = await runPipelineLocally(
+        ctx,
+        { runId: id, trigger: 'schedule', sources: [source()] },
+        deps({
+          restore: throwing('Sandbox.TaskStopped', 'Essential container exited (exit code 137)'),
+          wrapHandlers: (h) => ({
+            ...h,
+            RecordRestoreFailure: throwing('LedgerError', 'cannot record: ledger table unreachable'),
+          }),
+        }),
+      );
+      const messages = await failedRun(id, report);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatch(/^pipeline step Restores failed: /);
+      expect(messages[0]).toContain('ledger table unreachable');
+      expect(report.backups.map((b) => [b.integrity.status, b.restore.status])).toEqual([
+        ['PASS', 'SKIPPED'],
+      ]);
+    });
+
+    it('issue 9.1: Redundancy throws: the report exists, the run FAILs with a CHECK_FAILED naming Redundancy, and each backup needing copies FAILs with REDUNDANCY_MISSING', async () => {
+      const db = `db-${stamp(1)}.tar.gz`;
+      const web = `web-${stamp(1)}.tar.gz`;
+      await healthyArchive(db, { 'db.sql': 'SELECT 1;' });
+      await healthyArchive(web, { 'index.html': '<html>' });
+      const id = runId();
+      const report = await runPipelineLocally(
+        ctx,
+        {
+          runId: id,
+          trigger: 'schedule',
+          sources: [source()],
+          config: { series: { db: { redundancy: { targets: [`s3://${bucket}-copies/db`] } } } },
+        },
+        deps({ wrapHandlers: (h) => ({ ...h, Redundancy: throwing('LedgerError', 'ledger throttled') }) }),
+      );
+      expect(await failedRun(id, report)).toEqual([
+        expect.stringMatching(/^pipeline step Redundancy failed: LedgerError: ledger throttled/),
+      ]);
+      expect(statusByName(report)).toEqual({ [db]: 'FAIL', [web]: 'PASS' });
+      expect(report.backups.find((b) => b.series === 'db')?.findings).toEqual([
+        expect.objectContaining({
+          code: 'REDUNDANCY_MISSING',
+          message: expect.stringContaining('LedgerError: ledger throttled'),
+        }),
+      ]);
+    });
+
+    it('issue 9.5: a target inside the source, given with the run, is refused before any copy: every backup needing copies FAILs with REDUNDANCY_MISSING naming the overlap', async () => {
+      const older = `db-${stamp(30)}.tar.gz`;
+      const newer = `db-${stamp(1)}.tar.gz`;
+      const web = `web-${stamp(1)}.tar.gz`;
+      await healthyArchive(older, { 'db.sql': 'SELECT 0;' });
+      await healthyArchive(newer, { 'db.sql': 'SELECT 1;' });
+      await healthyArchive(web, { 'index.html': '<html>' });
+      const before = await sourceKeys();
+      const id = runId();
+      const report = await runPipelineLocally(
+        ctx,
+        {
+          runId: id,
+          trigger: 'console',
+          sources: [source()],
+          // The source lists `backups/`: `backups//copies` is inside it however it is spelt.
+          config: { series: { db: { redundancy: { targets: [`s3://${bucket}/backups//copies/`] } } } },
+        },
+        deps(),
+      );
+      const messages = await failedRun(id, report);
+      expect(messages).toEqual([
+        expect.stringMatching(/^pipeline step Redundancy failed: UsageError: .*overlaps the source/),
+      ]);
+      expect(statusByName(report)).toEqual({ [older]: 'FAIL', [newer]: 'FAIL', [web]: 'PASS' });
+      for (const b of report.backups.filter((x) => x.series === 'db')) {
+        expect(b.findings).toEqual([
+          expect.objectContaining({
+            code: 'REDUNDANCY_MISSING',
+            message: expect.stringMatching(/redundancy could not run: UsageError: .*overlaps the source/),
+          }),
+        ]);
+      }
+      expect(await sourceKeys()).toEqual(before);
+    });
   });
 });

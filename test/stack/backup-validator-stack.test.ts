@@ -294,9 +294,18 @@ describe('the state machine', () => {
       { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordIntegrityFailure' },
     ]);
     expect(definition.States.Integrity.MaxConcurrency).toBe(8);
+    expect(definition.States.Integrity.Catch[0]).toMatchObject({
+      Next: 'SelectRestores',
+      ResultPath: '$.integrityError',
+    });
+    // Redundancy does not depend on restores: it still runs when selection or the Restores map fails.
     expect(definition.States.SelectRestores.Catch[0]).toMatchObject({
-      Next: 'Report',
+      Next: 'Redundancy',
       ResultPath: '$.selectError',
+    });
+    expect(definition.States.Restores.Catch[0]).toMatchObject({
+      Next: 'Redundancy',
+      ResultPath: '$.restoresError',
     });
     expect(definition.States.Redundancy.Catch[0]).toMatchObject({
       Next: 'Report',
@@ -305,6 +314,37 @@ describe('the state machine', () => {
     expect(definition.States.Discover.Catch).toBeUndefined();
     expect(definition.States.Report.Catch).toBeUndefined();
     expect(definition.States.BackupsFailed).toMatchObject({ Type: 'Fail', Error: 'BackupValidationFailed' });
+  });
+
+  it('issue 12: retries client-side Lambda timeouts everywhere; Map children end with {}; the Restores Map tolerates no lost failure', () => {
+    const tasks = {
+      ...definition.States,
+      ...inner('Integrity'),
+      ...inner('Restores'),
+    } as Record<string, { Resource?: string; Retry?: Array<{ ErrorEquals: string[] }> }>;
+    const lambdaTasks = Object.entries(tasks).filter(([, s]) =>
+      s.Resource?.startsWith('arn:aws:states:::lambda:invoke'),
+    );
+    expect(lambdaTasks.map(([name]) => name).sort()).toEqual(Object.keys(TASK_STATE_FUNCTIONS).sort());
+    for (const [name, state] of lambdaTasks) {
+      expect(state.Retry?.[0]?.ErrorEquals, name).toEqual(
+        expect.arrayContaining([
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.TooManyRequestsException',
+          'Lambda.ClientExecutionTimeoutException',
+          'Lambda.Unknown',
+        ]),
+      );
+    }
+    const children = [...Object.entries(inner('Integrity')), ...Object.entries(inner('Restores'))] as Array<
+      [string, Record<string, unknown>]
+    >;
+    for (const [name, state] of children) {
+      if (state.End) expect(state.OutputPath, name).toBeNull();
+    }
+    expect(definition.States.Restores.ToleratedFailurePercentage).toBe(0);
   });
 
   it('carries restore indexes from SelectRestores and rebuilds each item in the Restores Map', () => {
