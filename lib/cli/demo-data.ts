@@ -406,11 +406,11 @@ class FolderWriter {
   }
 }
 
-function archiveSeries(key: string): string {
+function archiveSeries(root: string, key: string): string {
   const slash = key.lastIndexOf('/');
   const name = key.slice(slash + 1);
   const format = archiveFormatOf(name);
-  return seriesOf(key.slice(0, slash + 1) + (format?.stem ?? name));
+  return seriesOf(root, key.slice(0, slash + 1) + (format?.stem ?? name));
 }
 
 /**
@@ -429,7 +429,9 @@ export async function makeDemoBackups(root: string, options: { now?: Date } = {}
   const ago = (ms: number) => new Date(Math.floor((now.getTime() - ms) / 1000) * 1000);
   const record = (backup: Omit<DemoBackup, 'series'>) => {
     const series =
-      backup.kind === 'directory' ? seriesOf(backup.path.replace(/\/$/, '')) : archiveSeries(backup.path);
+      backup.kind === 'directory'
+        ? seriesOf(absoluteRoot, backup.path.replace(/\/$/, ''))
+        : archiveSeries(absoluteRoot, backup.path);
     backups.push({ ...backup, series });
   };
   /** Writes an archive and its `<name>.sha256` sidecar (of `sidecarOf`, the archive itself by default). */
