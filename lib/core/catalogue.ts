@@ -42,6 +42,25 @@ export function seriesOf(source: string, pathWithoutSuffix: string): string {
   return seriesIdOf(source, seriesNameOf(pathWithoutSuffix));
 }
 
+/**
+ * How people read series ids in a run's tables: without the folders all the run's sources share
+ * above them (`/srv/prod/backups/db` and `/srv/staging/backups/db` read `prod/backups/db` and
+ * `staging/backups/db`; one source `/srv/backups` reads `backups/db` and `backups`).
+ */
+export function seriesLabeller(sources: readonly string[]): (series: string) => string {
+  const parents = sources.map((s) => {
+    const root = s.replace(/\/+$/, '');
+    return root.slice(0, root.lastIndexOf('/') + 1);
+  });
+  let common = parents[0] ?? '';
+  for (const parent of parents) {
+    while (!parent.startsWith(common))
+      common = common.slice(0, common.lastIndexOf('/', common.length - 2) + 1);
+  }
+  return (series) =>
+    series.startsWith(common) && series.length > common.length ? series.slice(common.length) : series;
+}
+
 /** A key naming a folder (an empty folder, or an S3 "folder/" marker): never an object of a backup. */
 export function isFolderMarker(key: string): boolean {
   return key.endsWith('/');

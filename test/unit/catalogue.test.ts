@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CatalogueStats, catalogue, seriesOf } from '../../lib/core/catalogue.ts';
+import { type CatalogueStats, catalogue, seriesLabeller, seriesOf } from '../../lib/core/catalogue.ts';
 import type { Backup } from '../../lib/core/model.ts';
 import { findTimestamps, withoutTimestamps } from '../../lib/core/timestamps.ts';
 import { MemoryStore } from '../support/memory-store.ts';
@@ -41,6 +41,21 @@ describe('timestamps in names', () => {
     expect(seriesOf('/data/prod/backups', '20250625_114622')).not.toBe(
       seriesOf('/data/staging/backups', '20250625_114622'),
     );
+  });
+});
+
+describe('series labels in tables', () => {
+  it('issue 9.8: drop only what all sources share above them, so prod and staging stay apart and readable', () => {
+    const two = seriesLabeller(['/data/prod/backups', '/data/staging/backups/']);
+    expect(two('/data/prod/backups')).toBe('prod/backups');
+    expect(two('/data/staging/backups/db')).toBe('staging/backups/db');
+    const one = seriesLabeller(['/srv/backups']);
+    expect(one('/srv/backups')).toBe('backups');
+    expect(one('/srv/backups/db-nightly')).toBe('backups/db-nightly');
+    const buckets = seriesLabeller(['s3://a/x', 's3://b/y']);
+    expect(buckets('s3://b/y/db')).toBe('b/y/db');
+    const mixed = seriesLabeller(['s3://a/x', '/srv/backups']);
+    expect(mixed('/srv/backups/db')).toBe('/srv/backups/db');
   });
 });
 
