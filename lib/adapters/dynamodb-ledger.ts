@@ -72,7 +72,7 @@ const K = {
   checksumSk: (path: string) => `SUM#${keyPart(path)}`,
   copySk: (location: string) => `COPY#${keyPart(location)}`,
   series: (series: string) => `SERIES#${keyPart(series)}`,
-  source: (source: string) => `SOURCE#${keyPart(source)}`,
+  source: (source: string) => `SOURCE#${keyPart(sourceKey(source))}`,
   seriesSk: '#STATUS',
   baselineSk: 'BASELINE',
   runsIndexPk: 'RUNS',
@@ -81,6 +81,11 @@ const K = {
   /** Sorts before every ISO-8601 time, so never-verified backups fall in every "not verified since" range. */
   neverVerified: '!never',
 };
+
+/** A source as the ledger keys it: `s3://b/p/` and `s3://b/p` are one source. */
+function sourceKey(source: string): string {
+  return source.replace(/\/+$/, '') || source;
+}
 
 /** Keys have byte limits (pk 2048, sk 1024); very long ids and paths are replaced by their hash. */
 function keyPart(value: string): string {
@@ -550,7 +555,7 @@ export class DynamoDbLedger implements Ledger {
         ExpressionAttributeValues: { ':pk': K.source(source) },
       });
       return items
-        .filter((i) => i.source === source && i.latestBackupId !== undefined)
+        .filter((i) => sourceKey(String(i.source)) === sourceKey(source) && i.latestBackupId !== undefined)
         .map((i) => ({
           series: String(i.series),
           source: String(i.source),
