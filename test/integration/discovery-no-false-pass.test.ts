@@ -1,9 +1,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
+import { S3Store } from '../../lib/adapters/s3-store.ts';
 import { demoStamp } from '../../lib/cli/demo-data.ts';
 import type { Finding } from '../../lib/core/findings.ts';
 import { selectRestoresStage } from '../../lib/core/select.ts';
@@ -79,6 +81,44 @@ describe('issue 9: no false pass at discovery (through the stages)', () => {
     expect(codes(nightly?.findings as Finding[])).toEqual(['EMPTY_BACKUP']);
     const older = report.backups.find((b) => b.id !== nightly?.id);
     expect(older?.status).not.toBe('FAIL');
+  });
+
+  it('issue 9.2: on S3, a timestamped prefix holding only folder markers or 0-byte objects is EMPTY_BACKUP, FAIL', async () => {
+    const client = new S3Client({
+      endpoint: inject('s3Endpoint'),
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    const bucket = `bv-discovery-${Date.now().toString(36)}`;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const put = (key: string, body: string) =>
+      client.send(new PutObjectCommand({ Bucket: bucket, Key: `app/${key}`, Body: body }));
+    const markers = stampAgo(HOUR);
+    const zeroes = stampAgo(2 * HOUR);
+    await put(`backups/${stampAgo(DAY)}/db/dump.sql`, 'CREATE TABLE t (id int);\n');
+    await put(`backups/${markers}/`, '');
+    await put(`backups/${markers}/db/`, '');
+    await put(`backups/${zeroes}/db/.keep`, '');
+    const source = `s3://${bucket}/app`;
+    const s3 = { ...ctx, openSource: (url: string) => new S3Store(url, { client }) };
+    const discovery = await discoverStage(s3, {
+      runId: 's3',
+      trigger: 'cli',
+      command: 'integrity',
+      sources: [source],
+    });
+    for (const shard of discovery.shards) await integrityStage(s3, shard);
+    const { report, status } = await reportStage(s3, 's3');
+    client.destroy();
+    expect(status).toBe('FAIL');
+    const verdicts = Object.fromEntries(
+      report.backups.map((b) => [b.id.slice(source.length + 1), [b.status, codes(b.findings as Finding[])]]),
+    );
+    expect(verdicts[`backups/${markers}/`]).toEqual(['FAIL', ['EMPTY_BACKUP']]);
+    expect(verdicts[`backups/${zeroes}/`]).toEqual(['FAIL', ['EMPTY_BACKUP']]);
+    expect(verdicts[`backups/${stampAgo(DAY)}/`]?.[0]).not.toBe('FAIL');
+    expect(report.backups.every((b) => b.series === `${source}/backups`)).toBe(true);
   });
 
   it('issue 9.3: a series the ledger knows with no backup now is MISSING_OBJECT and RPO_EXCEEDED; the emptied source is NO_BACKUPS', async () => {
