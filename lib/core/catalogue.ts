@@ -191,6 +191,9 @@ export interface CatalogueStats {
   orphans?: number;
 }
 
+/** How many of the last keys listed a sidecar's file is looked for in. */
+const RECENT_KEYS = 64;
+
 /** Orphan sidecars named one by one; beyond this they are counted. */
 export const ORPHAN_LIMIT = 100;
 
@@ -207,6 +210,10 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
   // Loose files wait here until a SHA256SUMS in one of their folders makes that folder a backup.
   const loose: ObjectInfo[] = [];
   const LOOSE_LIMIT = 100_000;
+
+  // A file's sidecar follows it closely in key order: only keys that extend the file's own lie between.
+  const recentKeys: string[] = [];
+  const sidecarsWithoutTarget = new Set<string>();
 
   const ignore = (info: ObjectInfo) => {
     counters.ignored++;
@@ -244,7 +251,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
     let kept = 0;
     for (const info of loose) {
       if (key !== undefined && kept < LOOSE_LIMIT && stillAdoptable(info.key, key)) loose[kept++] = info;
-      else if (baseName(info.key).endsWith(SIDECAR_SUFFIX)) orphan(info);
+      else if (sidecarsWithoutTarget.delete(info.key)) orphan(info);
       else if (archiveFormatOf(baseName(info.key)) === undefined) ignore(info);
     }
     loose.length = kept;
@@ -291,6 +298,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
         pending.sidecarKey = key;
         continue;
       }
+      if (!directory && !recentKeys.includes(target)) sidecarsWithoutTarget.add(key);
     }
     const format = archiveFormatOf(name);
     if (format) {
@@ -299,6 +307,8 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
       archives.push(pending);
     }
     if (!directory && name !== MANIFEST_NAME) loose.push(info);
+    recentKeys.push(key);
+    if (recentKeys.length > RECENT_KEYS) recentKeys.shift();
   }
   yield* flushArchives(undefined);
   yield* flushDirectory();

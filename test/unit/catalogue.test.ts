@@ -141,6 +141,8 @@ describe('catalogue', () => {
       'web-20250625_000000.tar.gz': 'w',
       'web-20250625_000000.tar.gz.sha256': 'y',
       'notes.txt': 'n',
+      // The sidecar of a file that is no archive is not an orphan: its file is there.
+      'notes.txt.sha256': 's',
     });
     const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
     const backups = await all(store, stats);
@@ -148,9 +150,9 @@ describe('catalogue', () => {
       ['web-20250625_000000.tar.gz', 'web-20250625_000000.tar.gz.sha256'],
     ]);
     expect(stats).toEqual({
-      objects: 4,
-      ignored: 1,
-      ignoredExamples: ['notes.txt'],
+      objects: 5,
+      ignored: 2,
+      ignoredExamples: ['notes.txt', 'notes.txt.sha256'],
       orphans: 1,
       orphanReferences: ['db-20250625_000000.tar.gz.sha256'],
     });
