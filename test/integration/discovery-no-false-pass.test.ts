@@ -5,11 +5,13 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
+import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { S3Store } from '../../lib/adapters/s3-store.ts';
 import { demoStamp } from '../../lib/cli/demo-data.ts';
 import type { Finding } from '../../lib/core/findings.ts';
 import { selectRestoresStage } from '../../lib/core/select.ts';
 import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
+import { localRestore, runPipelineLocally } from '../../lib/pipeline/local-runner.ts';
 import { packTar } from '../support/archives.ts';
 import { freshLedger } from '../support/ledger.ts';
 
@@ -144,6 +146,31 @@ describe('issue 9: no false pass at discovery (through the stages)', () => {
     // History shows the verdict too.
     const series = (await ledger.latestBySeries()).find((s) => s.series === `${source}/db`);
     expect(series?.rpo).toMatchObject({ runId: 'r2', exceeded: true });
+  });
+
+  it('issue 9.3: the state machine fails an emptied source: NO_BACKUPS and MISSING_OBJECT, never an empty pass', async () => {
+    const name = `db-${stampAgo(HOUR)}.tar`;
+    const source = await files(join(dir, 'pipeline'), { [name]: await aTar() });
+    const deps = {
+      restore: localRestore(new LocalSandbox()),
+      openTarget: (url: string) => new FolderStore(url),
+    };
+    const first = await runPipelineLocally(ctx, { runId: 'p1', trigger: 'console', sources: [source] }, deps);
+    expect(first.findings).toEqual([]);
+    await rm(join(source, name));
+    now = new Date(now.getTime() + HOUR);
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: 'p2', trigger: 'console', sources: [source] },
+      deps,
+    );
+    expect(report.status).toBe('FAIL');
+    expect(report.backups).toEqual([]);
+    expect(report.findings.map((f) => [f.code, f.series])).toEqual([
+      ['NO_BACKUPS', source],
+      ['MISSING_OBJECT', `${source}/db`],
+    ]);
+    expect((await ledger.getRun('p2'))?.run.status).toBe('FAIL');
   });
 
   it('issue 9.3: a vanished series beside a healthy one fails alone; within its RPO it is MISSING_OBJECT only', async () => {
