@@ -27,6 +27,7 @@ import {
   type CopyRecord,
   emptyBaseline,
   expiresAtFor,
+  type KnownSeries,
   type Ledger,
   type NewRun,
   type RunDetail,
@@ -71,6 +72,7 @@ const K = {
   checksumSk: (path: string) => `SUM#${keyPart(path)}`,
   copySk: (location: string) => `COPY#${keyPart(location)}`,
   series: (series: string) => `SERIES#${keyPart(series)}`,
+  source: (source: string) => `SOURCE#${keyPart(sourceKey(source))}`,
   seriesSk: '#STATUS',
   baselineSk: 'BASELINE',
   runsIndexPk: 'RUNS',
@@ -79,6 +81,11 @@ const K = {
   /** Sorts before every ISO-8601 time, so never-verified backups fall in every "not verified since" range. */
   neverVerified: '!never',
 };
+
+/** A source as the ledger keys it: `s3://b/p/` and `s3://b/p` are one source. */
+function sourceKey(source: string): string {
+  return source.replace(/\/+$/, '') || source;
+}
 
 /**
  * Keys have byte limits (partition 2048, sort 1024, the same for index keys); very long ids and paths
@@ -362,22 +369,33 @@ export class DynamoDbLedger implements Ledger {
         );
       });
       const newestBySeries = new Map<string, Backup>();
+      // Series of outer backups are indexed by source (seriesOfSource); archives found inside
+      // a folder backup are facts of that backup, not series that can vanish on their own.
+      const outer = new Set<string>();
       for (const b of unique.values()) {
         const current = newestBySeries.get(b.series);
         if (current === undefined || b.createdAt > current.createdAt) newestBySeries.set(b.series, b);
+        if (b.parentId === undefined) outer.add(b.series);
       }
       await forEachLimit([...newestBySeries.values()], PARALLEL_WRITES, async (b) => {
-        await this.ignoringConditionFailure(
+        const bySource = outer.has(b.series)
+          ? {
+              set: ', #source = :source, gsi1pk = :gsi1pk, gsi1sk = :gsi1sk',
+              values: { ':source': b.source, ':gsi1pk': K.source(b.source), ':gsi1sk': keyPart(b.series) },
+            }
+          : { set: '', values: {} };
+        const names = { '#type': 'type', ...(bySource.set ? { '#source': 'source' } : {}) };
+        const newer = await this.conditionHolds(
           this.doc.send(
             new UpdateCommand({
               TableName: this.tableName,
               Key: { pk: K.series(b.series), sk: K.seriesSk },
               UpdateExpression:
                 'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, ' +
-                'latestBackupId = :id, latestBackupCreatedAt = :createdAt',
+                `latestBackupId = :id, latestBackupCreatedAt = :createdAt${bySource.set}`,
               ConditionExpression:
                 'attribute_not_exists(latestBackupCreatedAt) OR latestBackupCreatedAt < :createdAt',
-              ExpressionAttributeNames: { '#type': 'type' },
+              ExpressionAttributeNames: names,
               ExpressionAttributeValues: {
                 ':type': 'series',
                 ':series': b.series,
@@ -385,7 +403,22 @@ export class DynamoDbLedger implements Ledger {
                 ':gsi2pk': K.seriesIndexPk,
                 ':id': b.id,
                 ':createdAt': b.createdAt.toISOString(),
+                ...bySource.values,
               },
+            }),
+          ),
+        );
+        if (newer || !bySource.set) return;
+        // Not newer (a rerun, or a series recorded before series were indexed by source): index it all the same.
+        await this.ignoringConditionFailure(
+          this.doc.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { pk: K.series(b.series), sk: K.seriesSk },
+              UpdateExpression: `SET ${bySource.set.slice(2)}`,
+              ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(gsi1pk)',
+              ExpressionAttributeNames: { '#source': 'source' },
+              ExpressionAttributeValues: bySource.values,
             }),
           ),
         );
@@ -520,6 +553,24 @@ export class DynamoDbLedger implements Ledger {
         limit,
       );
       return items.map(toResult);
+    });
+  }
+
+  async seriesOfSource(source: string): Promise<KnownSeries[]> {
+    return this.guard(`read the series of source ${source}`, async () => {
+      const items = await this.query({
+        IndexName: LEDGER_TABLE.indexes.gsi1.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': K.source(source) },
+      });
+      return items
+        .filter((i) => sourceKey(String(i.source)) === sourceKey(source) && i.latestBackupId !== undefined)
+        .map((i) => ({
+          series: String(i.series),
+          source: String(i.source),
+          latestBackupId: String(i.latestBackupId),
+          latestBackupCreatedAt: String(i.latestBackupCreatedAt),
+        }));
     });
   }
 
@@ -837,6 +888,17 @@ export class DynamoDbLedger implements Ledger {
       }
     }
     return found;
+  }
+
+  /** Whether a conditional write was made (false when its condition did not hold). */
+  private async conditionHolds(write: Promise<unknown>): Promise<boolean> {
+    try {
+      await write;
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
   }
 
   private async ignoringConditionFailure(write: Promise<unknown>): Promise<void> {

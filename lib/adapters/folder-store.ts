@@ -62,7 +62,13 @@ export class FolderStore implements ObjectStore, CopyTarget {
         const prefix = `${frame.prefix}${entry.name}/`;
         const pending = frame.ahead?.index === index ? frame.ahead.entries : this.readDirectory(prefix);
         frame.ahead = this.readAhead(frame, index + 1);
-        stack.push({ prefix, entries: await pending, next: 0 });
+        const entries = await pending;
+        if (entries.length === 0) {
+          // An empty folder is listed as `prefix/`, as S3 lists a folder marker: an empty backup must be seen.
+          const marker = await this.folderMarker(prefix);
+          if (marker) yield marker;
+        }
+        stack.push({ prefix, entries, next: 0 });
         continue;
       }
       // A run of files up to the next directory, stat'ed in one batch and yielded in order.
@@ -277,6 +283,16 @@ export class FolderStore implements ObjectStore, CopyTarget {
     if (performance.now() - started > SLOW_BATCH_MS) this.slowFileSystem = true;
     await new Promise((resolve) => setImmediate(resolve));
     return infos;
+  }
+
+  private async folderMarker(prefix: string): Promise<ObjectInfo | undefined> {
+    const folder = path.join(this.root, prefix.slice(0, -1));
+    try {
+      const stats = await lstat(folder);
+      return stats.isDirectory() ? { key: prefix, size: 0, lastModified: stats.mtime } : undefined;
+    } catch (error) {
+      return this.statFailed(prefix, error);
+    }
   }
 
   private fileInfo(key: string, stats: Stats): ObjectInfo | undefined {

@@ -117,8 +117,9 @@ export class S3Store implements ObjectStore, CopyTarget {
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined || !object.Key.startsWith(this.prefix)) continue;
         const key = object.Key.slice(this.prefix.length);
-        // Folder placeholders made by consoles: not objects of a backup.
-        if (key === '' || (key.endsWith('/') && !object.Size)) continue;
+        // Folder markers (`folder/`) are listed too: the catalogue needs them to see an empty
+        // timestamped folder, and never takes them for objects of a backup.
+        if (key === '') continue;
         const info: ObjectInfo = {
           key,
           size: object.Size ?? 0,

@@ -2,6 +2,7 @@ import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
+import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
 import { LedgerError } from '../core/errors.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
@@ -191,7 +192,7 @@ export function demoMismatches(manifest: DemoManifest, report: RunReport): strin
     }
     const reported = new Set([
       ...entry.findings.map((f) => f.code),
-      ...report.findings.filter((f) => f.series === sample.series).map((f) => f.code),
+      ...report.findings.filter((f) => f.series === seriesIdOf(root, sample.series)).map((f) => f.code),
     ]);
     const missing = sample.expect.filter((code) => !reported.has(code));
     if (missing.length > 0)

@@ -10,7 +10,7 @@ import { buffer as collect } from 'node:stream/consumers';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import tarStream, { type Header as TarHeader } from 'tar-stream';
-import { seriesOf } from '../core/catalogue.ts';
+import { seriesNameOf } from '../core/catalogue.ts';
 import { archiveFormatOf } from '../core/compression.ts';
 import { BackupValidatorError, UsageError } from '../core/errors.ts';
 import type { FindingCode } from '../core/findings.ts';
@@ -19,6 +19,7 @@ export interface DemoBackup {
   /** Key relative to the demo root, `/`-separated; a directory backup ends with `/`, as the catalogue keys it. */
   path: string;
   kind: 'archive' | 'directory';
+  /** The series' name inside the demo folder (its id is the folder followed by this name). */
   series: string;
   /** The time in the backup's name (ISO-8601, UTC). */
   createdAt: string;
@@ -410,7 +411,7 @@ function archiveSeries(key: string): string {
   const slash = key.lastIndexOf('/');
   const name = key.slice(slash + 1);
   const format = archiveFormatOf(name);
-  return seriesOf(key.slice(0, slash + 1) + (format?.stem ?? name));
+  return seriesNameOf(key.slice(0, slash + 1) + (format?.stem ?? name));
 }
 
 /**
@@ -429,7 +430,7 @@ export async function makeDemoBackups(root: string, options: { now?: Date } = {}
   const ago = (ms: number) => new Date(Math.floor((now.getTime() - ms) / 1000) * 1000);
   const record = (backup: Omit<DemoBackup, 'series'>) => {
     const series =
-      backup.kind === 'directory' ? seriesOf(backup.path.replace(/\/$/, '')) : archiveSeries(backup.path);
+      backup.kind === 'directory' ? seriesNameOf(backup.path.replace(/\/$/, '')) : archiveSeries(backup.path);
     backups.push({ ...backup, series });
   };
   /** Writes an archive and its `<name>.sha256` sidecar (of `sidecarOf`, the archive itself by default). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { seriesLabeller } from '../core/catalogue.ts';
 import { type Config, parseConfig } from '../core/config.ts';
 import { BackupValidatorError, LedgerError, SandboxError, StoreError, UsageError } from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
@@ -65,8 +66,9 @@ function exitCodeOf(report: RunReport): number {
 }
 
 function renderInventory(report: RunReport, now: Date): string {
+  const label = seriesLabeller(report.sources);
   const rows = report.backups.map((b) => [
-    b.series,
+    label(b.series),
     b.location,
     b.kind,
     String(b.objects),

@@ -16,14 +16,54 @@ function parentPrefix(key: string): string {
   return slash < 0 ? '' : key.slice(0, slash + 1);
 }
 
-/** The series a backup belongs to: its path with the timestamps and archive suffix taken out. */
-export function seriesOf(pathWithoutSuffix: string): string {
-  const cleaned = pathWithoutSuffix
+/**
+ * A series' name inside its source: the backup's path with the timestamps and archive suffix
+ * taken out; '' for backups named by a timestamp alone at the source's root.
+ */
+export function seriesNameOf(pathWithoutSuffix: string): string {
+  return pathWithoutSuffix
     .split('/')
     .map((segment) => withoutTimestamps(segment))
     .filter((segment) => segment.length > 0)
     .join('/');
-  return cleaned.length > 0 ? cleaned : 'default';
+}
+
+/**
+ * A series' id, its key everywhere (ledger, baselines, selection, history): the source followed
+ * by the name, so two sources never share a series; a root series is the source itself.
+ */
+export function seriesIdOf(source: string, name: string): string {
+  const root = source.replace(/\/+$/, '') || source;
+  return name === '' ? root : `${root}/${name}`;
+}
+
+/** The series a backup of `source` at this path (without archive suffix) belongs to. */
+export function seriesOf(source: string, pathWithoutSuffix: string): string {
+  return seriesIdOf(source, seriesNameOf(pathWithoutSuffix));
+}
+
+/**
+ * How people read series ids in a run's tables: without the folders all the run's sources share
+ * above them (`/srv/prod/backups/db` and `/srv/staging/backups/db` read `prod/backups/db` and
+ * `staging/backups/db`; one source `/srv/backups` reads `backups/db` and `backups`).
+ */
+export function seriesLabeller(sources: readonly string[]): (series: string) => string {
+  const parents = sources.map((s) => {
+    const root = s.replace(/\/+$/, '');
+    return root.slice(0, root.lastIndexOf('/') + 1);
+  });
+  let common = parents[0] ?? '';
+  for (const parent of parents) {
+    while (!parent.startsWith(common))
+      common = common.slice(0, common.lastIndexOf('/', common.length - 2) + 1);
+  }
+  return (series) =>
+    series.startsWith(common) && series.length > common.length ? series.slice(common.length) : series;
+}
+
+/** A key naming a folder (an empty folder, or an S3 "folder/" marker): never an object of a backup. */
+export function isFolderMarker(key: string): boolean {
+  return key.endsWith('/');
 }
 
 /** The outermost directory of a key whose name holds a timestamp: that directory is a backup. */
@@ -79,6 +119,11 @@ class DirectoryBuilder {
   newest = 0;
   constructor(readonly prefix: string) {}
 
+  /** A folder marker inside the backup: not a member, but part of the backup's time. */
+  touch(info: ObjectInfo): void {
+    this.newest = Math.max(this.newest, info.lastModified.getTime());
+  }
+
   add(info: ObjectInfo): void {
     const path = info.key.slice(this.prefix.length);
     if (baseName(path) === MANIFEST_NAME) this.manifestKeys.push(info.key);
@@ -92,7 +137,7 @@ class DirectoryBuilder {
     return {
       id: joinId(source, this.prefix),
       source,
-      series: seriesOf(bare),
+      series: seriesOf(source, bare),
       kind: 'directory',
       key: this.prefix,
       name: baseName(bare) || source,
@@ -119,7 +164,7 @@ function buildArchive(source: string, pending: PendingArchive): Backup {
   const backup: Backup = {
     id: joinId(source, info.key),
     source,
-    series: seriesOf(parentPrefix(info.key) + stem),
+    series: seriesOf(source, parentPrefix(info.key) + stem),
     kind: 'archive',
     key: info.key,
     name: baseName(info.key),
@@ -140,7 +185,17 @@ export interface CatalogueStats {
   /** Objects that belong to no backup (loose files that are not archives). */
   ignored: number;
   ignoredExamples: string[];
+  /** `<archive>.sha256` sidecars with no archive beside them and in no backup (the first ORPHAN_LIMIT). */
+  orphanReferences?: string[];
+  /** How many such sidecars there were in all. */
+  orphans?: number;
 }
+
+/** How many of the last keys listed a sidecar's file is looked for in. */
+const RECENT_KEYS = 64;
+
+/** Orphan sidecars named one by one; beyond this they are counted. */
+export const ORPHAN_LIMIT = 100;
 
 /**
  * Groups a store's listing into backups, streaming: the listing arrives in key order, so a
@@ -156,9 +211,18 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
   const loose: ObjectInfo[] = [];
   const LOOSE_LIMIT = 100_000;
 
+  // A file's sidecar follows it closely in key order: only keys that extend the file's own lie between.
+  const recentKeys: string[] = [];
+  const sidecarsWithoutTarget = new Set<string>();
+
   const ignore = (info: ObjectInfo) => {
     counters.ignored++;
     if (counters.ignoredExamples.length < 5) counters.ignoredExamples.push(info.key);
+  };
+  const orphan = (info: ObjectInfo) => {
+    counters.orphans = (counters.orphans ?? 0) + 1;
+    counters.orphanReferences ??= [];
+    if (counters.orphanReferences.length < ORPHAN_LIMIT) counters.orphanReferences.push(info.key);
   };
 
   function* flushArchives(key: string | undefined): Generator<Backup> {
@@ -187,18 +251,30 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
     let kept = 0;
     for (const info of loose) {
       if (key !== undefined && kept < LOOSE_LIMIT && stillAdoptable(info.key, key)) loose[kept++] = info;
+      else if (sidecarsWithoutTarget.delete(info.key)) orphan(info);
       else if (archiveFormatOf(baseName(info.key)) === undefined) ignore(info);
     }
     loose.length = kept;
   }
 
   for await (const info of store.list()) {
-    counters.objects++;
     const key = info.key;
+    const marker = isFolderMarker(key);
+    if (!marker) counters.objects++;
     // Generators are made only when there is something to flush: this loop runs once per object.
     if (archives.length > 0) yield* flushArchives(key);
     if (directory && !key.startsWith(directory.prefix)) yield* flushDirectory();
     if (loose.length > 0) flushLoose(key);
+    if (marker) {
+      // A timestamped folder holding nothing but (empty) folders is still a backup: an empty one.
+      if (!directory) {
+        const timestamped = timestampedDirectoryOf(key);
+        if (timestamped) directory = new DirectoryBuilder(timestamped);
+      }
+      directory?.touch(info);
+      if (info.size > 0) ignore(info);
+      continue;
+    }
 
     const name = baseName(key);
     if (!directory) {
@@ -222,6 +298,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
         pending.sidecarKey = key;
         continue;
       }
+      if (!directory && !recentKeys.includes(target)) sidecarsWithoutTarget.add(key);
     }
     const format = archiveFormatOf(name);
     if (format) {
@@ -230,6 +307,8 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
       archives.push(pending);
     }
     if (!directory && name !== MANIFEST_NAME) loose.push(info);
+    recentKeys.push(key);
+    if (recentKeys.length > RECENT_KEYS) recentKeys.shift();
   }
   yield* flushArchives(undefined);
   yield* flushDirectory();

@@ -245,11 +245,27 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
+/**
+ * Whether a `series` pattern applies to a series id (`<source>/<name>`, docs/contract.md): it
+ * matches the whole id or its last path segments, so `db-*` applies to `/srv/backups/db-nightly`
+ * and `s3://bucket/prod/**` to every series of that prefix.
+ */
+export function seriesMatches(pattern: string, series: string): boolean {
+  if (pattern === series) return true;
+  const glob = globToRegExp(pattern);
+  if (glob.test(series)) return true;
+  for (let at = series.indexOf('/'); at >= 0; at = series.indexOf('/', at + 1)) {
+    const tail = series.slice(at + 1);
+    if (tail !== '' && (pattern === tail || glob.test(tail))) return true;
+  }
+  return false;
+}
+
 /** The policy of a series: defaults, then every matching `series` entry in document order. */
 export function policyFor(config: Config, series: string): Policy {
   let policy = config.defaults;
   for (const [pattern, override] of Object.entries(config.series)) {
-    if (pattern === series || globToRegExp(pattern).test(series)) policy = mergePolicy(policy, override);
+    if (seriesMatches(pattern, series)) policy = mergePolicy(policy, override);
   }
   return policy;
 }

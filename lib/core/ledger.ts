@@ -1,4 +1,7 @@
-import type { RpoCheck } from './compliance.ts';
+import type { KnownSeries, RpoCheck } from './compliance.ts';
+
+export type { KnownSeries };
+
 import type { Finding, StageStatus, Status } from './findings.ts';
 import type { Backup, BackupKind } from './model.ts';
 import type { ChecksumHistory } from './ports.ts';
@@ -36,6 +39,11 @@ export interface Ledger extends ChecksumHistory {
   getRun(runId: string): Promise<RunDetail | undefined>;
   /** The latest known status of every series, by series name. */
   latestBySeries(): Promise<SeriesStatus[]>;
+  /**
+   * The series catalogued from this source by earlier runs (outer backups only, not archives
+   * found inside a folder backup), each with its newest recorded backup.
+   */
+  seriesOfSource(source: string): Promise<KnownSeries[]>;
   /** The newest stage results of one series first, at most `limit`. */
   seriesHistory(series: string, limit: number): Promise<StageResultRecord[]>;
   /** Every verified copy of one backup. */

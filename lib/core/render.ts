@@ -1,3 +1,4 @@
+import { seriesLabeller } from './catalogue.ts';
 import type { Finding } from './findings.ts';
 import type { RunReport } from './model.ts';
 
@@ -95,13 +96,14 @@ export function renderMatrix(report: RunReport, now: Date): string {
     compliance: true,
   };
   const checks = MATRIX_CHECKS.filter((c) => stagesRan[c]);
+  const label = seriesLabeller(report.sources);
   const rows = report.backups.map((b) => {
     const ranIntegrity = b.integrity.status !== 'SKIPPED';
     const ranRestore = b.restore.status !== 'SKIPPED';
     const ran = (c: string) =>
       c === 'compliance' ? true : c === 'restore' || c === 'probes' ? ranRestore : ranIntegrity;
     return [
-      b.series,
+      label(b.series),
       b.location.slice(b.location.lastIndexOf('/', b.location.length - 2) + 1),
       b.kind === 'directory' ? 'dir' : 'archive',
       humanBytes(b.bytes),

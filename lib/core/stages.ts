@@ -1,10 +1,24 @@
 import { type CatalogueStats, catalogue } from './catalogue.ts';
-import { rpoChecks, rpoFindings, SeriesTracker } from './compliance.ts';
+import {
+  futureTimestampFindings,
+  isFutureDated,
+  rpoChecks,
+  rpoFindings,
+  SeriesTracker,
+  vanishedSeriesFinding,
+} from './compliance.ts';
 import { type Config, parseConfig, policyFor } from './config.ts';
+import { sourceFindings } from './discovery-findings.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
 import { ARCHIVED_CLASSES, checkIntegrity } from './integrity.ts';
-import { type Ledger, type RunTrigger, type StageResultRecord, sizeAnomaly } from './ledger.ts';
+import {
+  type KnownSeries,
+  type Ledger,
+  type RunTrigger,
+  type StageResultRecord,
+  sizeAnomaly,
+} from './ledger.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
@@ -135,18 +149,25 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     const ref = { runId: input.runId, shard: shards.length };
     await writeJson(ctx.runStore, runKeys.shard(ref.runId, ref.shard), pending.map(serializeBackup));
     await ctx.ledger.recordCatalogue(input.runId, pending);
-    const archived = pending.flatMap((b) => archivedStorageRecords(input.runId, b, ctx.now()));
-    if (archived.length > 0) await ctx.ledger.recordResults(archived);
+    const found = pending.flatMap((b) => discoveryRecords(input.runId, b, new Date(startedAt), ctx.now()));
+    if (found.length > 0) await ctx.ledger.recordResults(found);
     shards.push(ref);
     pending = [];
     pendingBytes = 0;
     pendingObjects = 0;
   };
 
+  const runFindings: Finding[] = [];
+  // Future-dated backups join the tracker once their first-seen time is recorded (rare: kept whole).
+  const futureDated: Backup[] = [];
+  const vanished: KnownSeries[] = [];
   for (const url of input.sources) {
     const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
+    let listed = 0;
     for await (const backup of catalogue(ctx.openSource(url), stats)) {
-      tracker.add(backup);
+      listed++;
+      if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
+      else tracker.add(backup);
       ctx.events?.discovered?.(backup);
       backups++;
       bytes += backup.bytes;
@@ -162,34 +183,63 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       pendingBytes += backup.bytes;
       pendingObjects += backup.objects;
     }
+    for (const known of await ctx.ledger.seriesOfSource(url)) {
+      if (!tracker.newest.has(known.series) && !futureDated.some((b) => b.series === known.series))
+        vanished.push(known);
+    }
+    runFindings.push(...sourceFindings(url, listed, stats));
     sources.push({ url, ...stats });
   }
   await flush();
 
   const now = ctx.now();
+  for (const backup of futureDated) tracker.add(backup, await firstSeenAt(ctx, backup.id, now));
+  for (const known of vanished) {
+    const createdAt = new Date(known.latestBackupCreatedAt);
+    const at = isFutureDated(createdAt, now) ? await firstSeenAt(ctx, known.latestBackupId, now) : createdAt;
+    tracker.addVanished(known, at);
+    runFindings.push(vanishedSeriesFinding(known));
+  }
   const rpo = rpoChecks(tracker, config, now);
   await ctx.ledger.recordSeriesRpo(input.runId, now.toISOString(), rpo);
   const discovery: Discovery = {
     runId: input.runId,
     shards,
     backups,
-    series: tracker.newest.size,
+    series: tracker.listed,
     bytes,
-    runFindings: rpoFindings(rpo),
+    runFindings: [...runFindings, ...rpoFindings(rpo)],
     sources,
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
 }
 
+/** When a backup was first seen (recorded with the catalogue), which a future-dated backup's RPO is judged from. */
+async function firstSeenAt(ctx: StageContext, backupId: string, now: Date): Promise<Date> {
+  const entry = await ctx.ledger.catalogueEntry(backupId);
+  return entry?.firstSeenAt ? new Date(entry.firstSeenAt) : now;
+}
+
 /**
- * Discovery already knows which objects sit in an archive storage class: said at once, so even
- * `discover` shows them. The integrity stage's compliance record of the same run replaces it.
+ * What discovery already knows of a backup, said at once so even `discover` shows it: objects in
+ * an archive storage class, a time in the future. The integrity stage's compliance record of the
+ * same run replaces this one (and says the future time again).
  */
-function archivedStorageRecords(runId: string, backup: Backup, now: Date): StageResultRecord[] {
+function discoveryRecords(runId: string, backup: Backup, startedAt: Date, now: Date): StageResultRecord[] {
+  const findings = futureTimestampFindings(backup, startedAt);
   const archived = backup.members.filter((m) => m.storageClass && ARCHIVED_CLASSES.has(m.storageClass));
-  if (archived.length === 0) return [];
-  const first = archived[0] as Backup['members'][number];
+  const first = archived[0];
+  if (first) {
+    findings.push(
+      finding(
+        'ARCHIVED_STORAGE',
+        `${archived.length} object(s) in storage class ${first.storageClass} (first: ${first.path}) cannot be read without a restore request: they will not be verified`,
+        { backup: backup.id, object: first.path },
+      ),
+    );
+  }
+  if (findings.length === 0) return [];
   return [
     {
       runId,
@@ -198,13 +248,7 @@ function archivedStorageRecords(runId: string, backup: Backup, now: Date): Stage
       stage: 'compliance',
       status: 'WARN',
       durationMs: 0,
-      findings: [
-        finding(
-          'ARCHIVED_STORAGE',
-          `${archived.length} object(s) in storage class ${first.storageClass} (first: ${first.path}) cannot be read without a restore request: they will not be verified`,
-          { backup: backup.id, object: first.path },
-        ),
-      ],
+      findings,
       at: now.toISOString(),
     },
   ];
@@ -276,6 +320,7 @@ export async function integrityStage(
             }),
           ]
         : [];
+      findings.push(...futureTimestampFindings(backup, new Date(run.startedAt)));
       records.push({
         runId: ref.runId,
         backupId: backup.id,

@@ -85,9 +85,9 @@ describe('backup-validator CLI', () => {
     const report = JSON.parse(await readFile(json, 'utf8')) as RunReport;
     expect(report.schemaVersion).toBe(1);
     expect(report.backups.map((b) => [b.series, b.kind, b.integrity.status])).toEqual([
-      ['backups', 'directory', 'SKIPPED'],
-      ['db', 'archive', 'SKIPPED'],
-      ['db', 'archive', 'SKIPPED'],
+      [`${source}/backups`, 'directory', 'SKIPPED'],
+      [`${source}/db`, 'archive', 'SKIPPED'],
+      [`${source}/db`, 'archive', 'SKIPPED'],
     ]);
   });
 

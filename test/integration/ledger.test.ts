@@ -161,7 +161,8 @@ describe('access patterns', async () => {
     await ledger.seriesHistory('web', 5);
     await ledger.copiesOf(w1.id);
     await ledger.notVerifiedSince(new Date());
-    expect(commands).toHaveLength(6);
+    await ledger.seriesOfSource('/backups');
+    expect(commands).toHaveLength(7);
     expect(commands.every((c) => c === 'QueryCommand')).toBe(true);
   });
 
@@ -595,6 +596,61 @@ describe('failures are LedgerErrors', () => {
     const items = await snapshot(client, tableName);
     expect(items.length).toBeGreaterThan(0);
     expect(items.filter((i) => i.expiresAt !== undefined)).toEqual([]);
+    await ledger.close();
+  });
+});
+
+describe('series of one source (issue 9.3: what vanished is known)', () => {
+  it('one Query returns the outer series recorded for that source with their newest backup, no other source', async () => {
+    const { ledger, commands } = await newLedger();
+    const db1 = backup('db-20250101.tar', '/backups/db', '2025-01-01T00:00:00Z', 10);
+    const db2 = backup('db-20250102.tar', '/backups/db', '2025-01-02T00:00:00Z', 10);
+    const nested = {
+      ...backup('night/20250102/inner.tar', '/backups/night/inner', '2025-01-02T00:00:00Z', 10),
+      parentId: '/backups/night/20250102/',
+    };
+    const other = backup('db-20250102.tar', '/other/db', '2025-01-02T00:00:00Z', 10, '/other');
+    await ledger.recordCatalogue('r1', [db1, db2, nested, other]);
+    // A rerun with only the older backup changes nothing.
+    await ledger.recordCatalogue('r2', [db1]);
+    commands.length = 0;
+    expect(await ledger.seriesOfSource('/backups')).toEqual([
+      {
+        series: '/backups/db',
+        source: '/backups',
+        latestBackupId: db2.id,
+        latestBackupCreatedAt: '2025-01-02T00:00:00.000Z',
+      },
+    ]);
+    expect(commands).toEqual(['QueryCommand']);
+    expect((await ledger.seriesOfSource('/other')).map((s) => s.series)).toEqual(['/other/db']);
+    expect(await ledger.seriesOfSource('/nowhere')).toEqual([]);
+    await ledger.close();
+  });
+
+  it('indexes a series recorded before series carried their source, even when no newer backup comes', async () => {
+    const { ledger, client, tableName } = await newLedger();
+    const { UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const b = backup('db-20250101.tar', '/backups/db', '2025-01-01T00:00:00Z', 10);
+    // What an older version wrote: the series item with its newest backup, no source index.
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: 'SERIES#/backups/db' }, sk: { S: '#STATUS' } },
+        UpdateExpression:
+          'SET #type = :t, series = :s, gsi2pk = :g, gsi2sk = :s, latestBackupId = :id, latestBackupCreatedAt = :at',
+        ExpressionAttributeNames: { '#type': 'type' },
+        ExpressionAttributeValues: {
+          ':t': { S: 'series' },
+          ':s': { S: '/backups/db' },
+          ':g': { S: 'SERIES' },
+          ':id': { S: b.id },
+          ':at': { S: '2025-01-01T00:00:00.000Z' },
+        },
+      }),
+    );
+    await ledger.recordCatalogue('r1', [b]);
+    expect((await ledger.seriesOfSource('/backups')).map((s) => s.latestBackupId)).toEqual([b.id]);
     await ledger.close();
   });
 });

@@ -102,11 +102,11 @@ describe('pipeline stages over a folder and the ledger', () => {
     });
     expect(discovery.backups).toBe(3);
     expect(discovery.series).toBe(2);
-    expect(discovery.runFindings.map((f) => [f.code, f.series])).toEqual([['RPO_EXCEEDED', 'web']]);
+    expect(discovery.runFindings.map((f) => [f.code, f.series])).toEqual([['RPO_EXCEEDED', `${source}/web`]]);
     // The verdicts go to the ledger too, for history: web stale, db within its (default) RPO.
     const rpo = Object.fromEntries((await ledger.latestBySeries()).map((s) => [s.series, s.rpo]));
-    expect(rpo.web).toMatchObject({ runId: 'run-1', rpoMinutes: 30, exceeded: true });
-    expect(rpo.db).toMatchObject({ runId: 'run-1', rpoMinutes: 1440, exceeded: false });
+    expect(rpo[`${source}/web`]).toMatchObject({ runId: 'run-1', rpoMinutes: 30, exceeded: true });
+    expect(rpo[`${source}/db`]).toMatchObject({ runId: 'run-1', rpoMinutes: 1440, exceeded: false });
 
     for (const shard of discovery.shards) await integrityStage(ctx, shard);
     const selection = await selectRestoresStage(ctx, 'run-1');

@@ -151,12 +151,12 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
     );
     expect(report.status).toBe('FAIL');
     expect(statusByName(report)).toEqual({ [db]: 'PASS', [webName]: 'FAIL' });
-    const web = report.backups.find((b) => b.series === 'web');
+    const web = report.backups.find((b) => b.series === `${source()}/web`);
     expect(web?.findings.map((f) => f.code)).toContain('CHECKSUM_MISMATCH');
     const detail = await ledger.getRun(id);
     expect(detail?.run.status).toBe('FAIL');
     const stages = (detail?.results ?? [])
-      .map((r) => `${r.stage}:${r.backupId.endsWith('.tar.gz') ? r.series : '?'}`)
+      .map((r) => `${r.stage}:${r.backupId.endsWith('.tar.gz') ? r.series.slice(source().length + 1) : '?'}`)
       .sort();
     expect(stages).toEqual([
       'compliance:db',

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import tarStream from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoBackup, type DemoManifest, demoStamp, makeDemoBackups } from '../../lib/cli/demo-data.ts';
-import { catalogue } from '../../lib/core/catalogue.ts';
+import { catalogue, seriesIdOf } from '../../lib/core/catalogue.ts';
 import { UsageError } from '../../lib/core/errors.ts';
 import { parseSha256Sums, parseSidecar } from '../../lib/core/manifest.ts';
 import type { Backup } from '../../lib/core/model.ts';
@@ -168,14 +168,14 @@ describe('makeDemoBackups', () => {
     const summary = (b: { path: string; series: string; kind: string }) =>
       `${b.kind} ${b.path} [${b.series}]`;
     expect(found.map((b) => summary({ path: b.key, series: b.series, kind: b.kind })).sort()).toEqual(
-      manifest.backups.map(summary).sort(),
+      manifest.backups.map((b) => summary({ ...b, series: seriesIdOf(root, b.series) })).sort(),
     );
   });
 
   it('makes each damaged backup the newest of its own series, and keeps healthy series within the default RPO', async () => {
     const found = await catalogued();
     for (const backup of manifest.backups) {
-      const sameSeries = found.filter((b) => b.series === backup.series);
+      const sameSeries = found.filter((b) => b.series === seriesIdOf(root, backup.series));
       const newest = Math.max(...sameSeries.map((b) => b.createdAt.getTime()));
       if (backup.expect.length > 0) {
         expect(sameSeries, backup.path).toHaveLength(1);

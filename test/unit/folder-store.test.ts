@@ -68,6 +68,23 @@ describe('FolderStore.list', () => {
     expect(keys).toEqual([...keys].sort());
   });
 
+  it('issue 9.2: lists an empty folder as a `folder/` marker, in key order, as S3 lists a folder marker', async () => {
+    await writeTree(root, { 'a/file': '1', 'b.txt': '2' });
+    await mkdir(path.join(root, 'backups/20250626_000000/db'), { recursive: true });
+    await mkdir(path.join(root, 'backups/20250626_000000/files'), { recursive: true });
+    await mkdir(path.join(root, 'empty'), { recursive: true });
+    const infos = [];
+    for await (const info of new FolderStore(root).list()) infos.push(info);
+    expect(infos.map((i) => i.key)).toEqual([
+      'a/file',
+      'b.txt',
+      'backups/20250626_000000/db/',
+      'backups/20250626_000000/files/',
+      'empty/',
+    ]);
+    expect(infos.filter((i) => i.key.endsWith('/')).every((i) => i.size === 0)).toBe(true);
+  });
+
   it('reports size and modification time of each file', async () => {
     await writeTree(root, { 'x/one.bin': Buffer.alloc(1234, 1), 'two.bin': '' });
     const mtime = new Date('2025-06-25T11:46:22Z');
