@@ -17,11 +17,13 @@ import {
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import type { DemoManifest } from './demo-data.ts';
-import { type CliIo, defaultRunStore, EXIT, newRunId } from './main.ts';
+import type { Locations } from './locations.ts';
+import { type CliIo, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
 
 export interface RunSetup {
   config: Config;
+  locations: Locations;
   document: unknown;
   progress: Progress;
   now: () => Date;
@@ -34,17 +36,17 @@ export interface OpenedContext {
 }
 
 export async function openContext(
-  options: CliOptions,
   io: CliIo,
   config: Config,
+  locations: Locations,
   progress?: Progress,
 ): Promise<OpenedContext> {
   const s3 = s3ClientConfigFromEnv(io.env);
-  const ledgerSpec = options.ledger.startsWith('dynamodb://')
-    ? options.ledger
-    : resolve(io.cwd, options.ledger);
-  const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
-  const runStoreUrl = defaultRunStore(options, io.cwd);
+  const ledger = await openLedger(locations.ledger, {
+    retentionDays: config.ledger.retentionDays,
+    env: io.env,
+  });
+  const runStoreUrl = locations.runStore;
   const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
     ? openCopyTarget(runStoreUrl, { s3 })
     : new FolderStore(runStoreUrl);
@@ -75,7 +77,7 @@ async function localDeps(io: CliIo): Promise<LocalRunDeps> {
 }
 
 export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunReport> {
-  const opened = await openContext(options, io, setup.config, setup.progress);
+  const opened = await openContext(io, setup.config, setup.locations, setup.progress);
   try {
     if (options.command === 'comprehensive') {
       const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
@@ -141,12 +143,17 @@ async function runStages(
   return (await reportStage(ctx, runId)).report;
 }
 
-export async function showHistory(options: CliOptions, io: CliIo, config: Config): Promise<number> {
+export async function showHistory(
+  options: CliOptions,
+  io: CliIo,
+  config: Config,
+  locations: Locations,
+): Promise<number> {
   const { loadHistory, renderHistory, historyJson } = await import('../core/history.ts');
-  const ledgerSpec = options.ledger.startsWith('dynamodb://')
-    ? options.ledger
-    : resolve(io.cwd, options.ledger);
-  const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
+  const ledger = await openLedger(locations.ledger, {
+    retentionDays: config.ledger.retentionDays,
+    env: io.env,
+  });
   try {
     const query: LoadHistoryOptions = {
       runs: options.runs,
@@ -210,7 +217,9 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
     `demo: made ${manifest.backups.length} sample backups (healthy, damaged and stale) in ${dir}`,
   );
   const json = resolve(io.cwd, options.json ?? join(dirname(marker), 'demo-report.json'));
-  const argv = ['comprehensive', '--source', dir, '--ledger', options.ledger, '--json', json];
+  // The demo keeps its runs out of the user's own ledger: beside its marker, unless told otherwise.
+  const ledger = resolve(io.cwd, options.ledger ?? join(dirname(marker), 'ledger'));
+  const argv = ['comprehensive', '--source', dir, '--ledger', ledger, '--json', json];
   if (options.quiet) argv.push('--quiet');
   if (options.verbose) argv.push('--verbose');
   if (options.runStore) argv.push('--run-store', options.runStore);
@@ -226,7 +235,7 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   }
   io.stdout.write(
     `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
-      `Sample folder: ${dir}\nReport: ${json}\nNext: npx backup-validator history --ledger ${options.ledger}\n`,
+      `Sample folder: ${dir}\nReport: ${json}\nNext: npx backup-validator history --ledger ${ledger}\n`,
   );
   return EXIT.ok;
 }

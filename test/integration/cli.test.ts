@@ -162,7 +162,8 @@ describe('backup-validator CLI', () => {
     const report = JSON.parse(
       await readFile(join(cwd, '.backup-validator/demo-report.json'), 'utf8'),
     ) as RunReport;
-    expect(report.counts).toMatchObject({ backups: 13, fail: 8 });
+    // 8 damaged backups and the stale series' own row; nothing unchecked.
+    expect(report.counts).toMatchObject({ backups: 13, fail: 9, skipped: 0, seriesRows: 1 });
     const again = await runCli(['demo', '--quiet'], cwd);
     expect(again.code).toBe(0);
   });
