@@ -15,6 +15,8 @@ export interface CliOptions {
   quiet: boolean;
   verbose: boolean;
   runs: number;
+  /** Whether --runs was given (it applies to history only). */
+  runsGiven: boolean;
   series?: string;
   dir?: string;
 }
@@ -90,6 +92,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     quiet: Boolean(values.quiet),
     verbose: Boolean(values.verbose),
     runs,
+    runsGiven: values.runs !== undefined,
   };
   for (const key of ['config', 'json', 'ledger', 'series', 'dir'] as const) {
     const value = values[key];

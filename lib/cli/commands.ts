@@ -42,14 +42,15 @@ export async function openContext(
   progress?: Progress,
 ): Promise<OpenedContext> {
   const s3 = s3ClientConfigFromEnv(io.env);
-  const ledger = await openLedger(locations.ledger, {
-    retentionDays: config.ledger.retentionDays,
-    env: io.env,
-  });
   const runStoreUrl = locations.runStore;
   const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
     ? openCopyTarget(runStoreUrl, { s3 })
     : new FolderStore(runStoreUrl);
+  // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
+  const ledger = await openLedger(locations.ledger, {
+    retentionDays: config.ledger.retentionDays,
+    env: io.env,
+  });
   const ctx: StageContext = {
     ledger,
     runStore,
@@ -78,13 +79,14 @@ async function localDeps(io: CliIo): Promise<LocalRunDeps> {
 
 export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunReport> {
   const opened = await openContext(io, setup.config, setup.locations, setup.progress);
+  const runId = newRunId(setup.now());
   try {
     if (options.command === 'comprehensive') {
       const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
       return await runPipelineLocally(
         opened.ctx,
         {
-          runId: newRunId(setup.now()),
+          runId,
           trigger: 'cli',
           sources: normalizeSources(options.sources, io.cwd),
           config: setup.document,
@@ -92,21 +94,40 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
         await localDeps(io),
       );
     }
-    return await runStages(opened.ctx, options, io, setup);
+    return await runStages(opened.ctx, runId, options, io, setup);
+  } catch (error) {
+    await markStopped(opened.ctx, runId, error);
+    throw error;
   } finally {
     setup.progress.end();
     await opened.close();
   }
 }
 
+/** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
+async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
+  try {
+    const detail = await ctx.ledger.getRun(runId);
+    if (detail?.run.status !== 'RUNNING') return;
+    await ctx.ledger.finishRun(runId, {
+      status: 'ERROR',
+      counts: { backups: 0, pass: 0, warn: 0, fail: 0, series: 0 },
+      finishedAt: ctx.now().toISOString(),
+      error: error instanceof Error ? error.message : String(error),
+    });
+  } catch {
+    // The ledger itself failed: the error being reported already says so.
+  }
+}
+
 /** The CLI's discover / integrity / restore: the pipeline's stages run in this process, in order. */
 async function runStages(
   ctx: StageContext,
+  runId: string,
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
 ): Promise<RunReport> {
-  const runId = newRunId(setup.now());
   const discovery = await discoverStage(ctx, {
     runId,
     trigger: 'cli',

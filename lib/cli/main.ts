@@ -14,7 +14,8 @@ import {
   withSeriesRows,
 } from '../core/render.ts';
 import { parseCli, USAGE } from './args.ts';
-import { locationsOf, refuseOutputsInSources } from './locations.ts';
+import { checkInputs, unmatchedSeriesPatterns } from './inputs.ts';
+import { locationsOf } from './locations.ts';
 import { Progress } from './progress.ts';
 
 export interface CliIo {
@@ -130,16 +131,35 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const now = io.now ?? (() => new Date());
     const progress = new Progress({ stream: io.stderr, quiet: parsed.quiet });
     const locations = locationsOf(parsed, io.cwd, io.env);
+    await checkInputs(parsed, io.cwd, locations);
     const { runCommand, showHistory, runDemo } = await import('./commands.ts');
     if (parsed.command === 'history') return await showHistory(parsed, io, config, locations);
     if (parsed.command === 'demo') return await runDemo(parsed, io, progress);
-    await refuseOutputsInSources(parsed, parsed.sources, io.cwd, locations);
     const report = await runCommand(parsed, io, { config, document, progress, now, locations });
-    if (parsed.json) await writeFile(resolve(io.cwd, parsed.json), `${JSON.stringify(report, null, 2)}\n`);
+    for (const pattern of unmatchedSeriesPatterns(
+      config,
+      report.backups.map((b) => b.series),
+    ))
+      io.stderr.write(
+        `backup-validator: warning: configuration "series.${pattern}" matches no series of this run; its policy applies to nothing\n`,
+      );
+    // The verdict is shown before the report is written: a failed write must not hide it.
     printReport(io, report, now(), parsed.command === 'discover');
+    if (parsed.json) await writeReportFile(resolve(io.cwd, parsed.json), report);
     return exitCodeOf(report);
   } catch (error) {
     return reportError(io, error, verbose);
+  }
+}
+
+async function writeReportFile(file: string, report: RunReport): Promise<void> {
+  try {
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  } catch (error) {
+    throw new BackupValidatorError(
+      `the run finished (${report.status}) but its report could not be written to ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
