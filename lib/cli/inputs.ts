@@ -110,7 +110,7 @@ export async function checkInputs(options: CliOptions, cwd: string, locations: L
   if (SOURCE_COMMANDS.has(options.command))
     await refuseOutputsInSources(
       options,
-      options.sources.filter((s) => !s.startsWith('s3://')).map((s) => localPath(s, cwd)),
+      options.sources.map((s) => (s.startsWith('s3://') ? s : localPath(s, cwd))),
       cwd,
       locations,
     );

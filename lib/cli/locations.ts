@@ -46,7 +46,7 @@ export function locationsOf(
 }
 
 /**
- * The tool's own files (ledger, run store, report) never go inside a folder source: they would
+ * The tool's own files (ledger, run store, report) never go inside a source: they would
  * be catalogued as backups of their own at the next run. A usage error names the option to change.
  */
 export async function refuseOutputsInSources(
@@ -62,9 +62,12 @@ export async function refuseOutputsInSources(
   if (options.json !== undefined)
     outputs.push({ option: '--json', at: path.resolve(cwd, options.json), given: true });
   const folders = sources.filter((s) => !s.startsWith('s3://')).map((s) => path.resolve(cwd, s));
+  const prefixes = sources.filter((s) => s.startsWith('s3://'));
   for (const { option, at, given } of outputs) {
-    if (at.startsWith('s3://') || at.startsWith('dynamodb://')) continue;
-    const source = await sourceHolding(at, folders);
+    if (at.startsWith('dynamodb://')) continue;
+    const source = at.startsWith('s3://')
+      ? prefixes.find((s) => `${at.replace(/\/+$/, '')}/`.startsWith(`${s.replace(/\/+$/, '')}/`))
+      : await sourceHolding(at, folders);
     if (source === undefined) continue;
     throw new UsageError(
       given

@@ -116,6 +116,28 @@ describe('issue 9.6: the tool never catalogues its own files', () => {
     },
   );
 
+  it('issue 9.6: a run store under an S3 source prefix is refused too, before S3 is contacted', async () => {
+    const ledger = join(dir, 'ledger-s3-inside');
+    const result = await runCli(
+      [
+        'integrity',
+        '--source',
+        's3://vault/backups',
+        '--run-store',
+        's3://vault/backups/runs',
+        '--ledger',
+        ledger,
+      ],
+      dir,
+      { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe(
+      'backup-validator: --run-store s3://vault/backups/runs lies inside the source s3://vault/backups: its files would be catalogued as backups; give a path outside the source',
+    );
+    expect(existsSync(ledger)).toBe(false);
+  });
+
   it('issue 9.6: a ledger reached through a symbolic link into the source is refused too', async () => {
     const source = await folderWith('linked', verifiedFolder(`b/${stamp(1)}`, 'x'));
     const before = await filesUnder(source);
