@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, globToRegExp } from '../core/config.ts';
+import { type Config, seriesMatches } from '../core/config.ts';
 import { UsageError } from '../core/errors.ts';
 import type { CliOptions } from './args.ts';
 import { type Locations, refuseOutputsInSources } from './locations.ts';
@@ -119,7 +119,5 @@ export async function checkInputs(options: CliOptions, cwd: string, locations: L
 /** `series` patterns of the configuration that match none of the series found: most likely a typo. */
 export function unmatchedSeriesPatterns(config: Config, series: Iterable<string>): string[] {
   const names = [...new Set(series)];
-  return Object.keys(config.series).filter(
-    (pattern) => !names.some((name) => name === pattern || globToRegExp(pattern).test(name)),
-  );
+  return Object.keys(config.series).filter((pattern) => !names.some((name) => seriesMatches(pattern, name)));
 }

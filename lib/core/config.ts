@@ -246,11 +246,16 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
+/** Whether a `series` pattern applies to a series: the one rule policies and warnings share. */
+export function seriesMatches(pattern: string, series: string): boolean {
+  return pattern === series || globToRegExp(pattern).test(series);
+}
+
 /** The policy of a series: defaults, then every matching `series` entry in document order. */
 export function policyFor(config: Config, series: string): Policy {
   let policy = config.defaults;
   for (const [pattern, override] of Object.entries(config.series)) {
-    if (pattern === series || globToRegExp(pattern).test(series)) policy = mergePolicy(policy, override);
+    if (seriesMatches(pattern, series)) policy = mergePolicy(policy, override);
   }
   return policy;
 }

@@ -39,7 +39,7 @@ async function filesUnder(root: string): Promise<string[]> {
   return (await readdir(root, { recursive: true })).map(String).sort();
 }
 
-/** The table row whose first cells match, from a results matrix. */
+/** The table row whose first cells match, from a results matrix (series may show with their source's folder). */
 function rowOf(stdout: string, start: RegExp): string | undefined {
   return stdout.split('\n').find((line) => start.test(line));
 }
@@ -176,7 +176,7 @@ describe('issue 9.10: a failure inside a nightly folder fails the nightly', () =
     );
     expect(result.code).toBe(1);
     expect(result.stdout.split('\n')[0]).toMatch(/\bNESTED\b/);
-    expect(rowOf(result.stdout, /^backups\s+\d{8}_\d{6}\/\s+dir\b/)).toMatch(
+    expect(rowOf(result.stdout, /^(?:\S+\/)?backups\s+\d{8}_\d{6}\/\s+dir\b/)).toMatch(
       /\bFAIL memories\.sql\.gz\b.*\bFAIL$/,
     );
     const report = JSON.parse(await readFile(json, 'utf8')) as RunReport;
@@ -238,10 +238,10 @@ describe('issue 9.11: counts and rows never read as success', () => {
       dir,
     );
     expect(result.code).toBe(0);
-    expect(rowOf(result.stdout, new RegExp(`^db\\s+${older}\\s`))).toMatch(
-      /^db\s+\S+\s+archive\s+[\d.]+ K?i?B\s+\d+h(\s+-)+\s+SKIPPED$/,
+    expect(rowOf(result.stdout, new RegExp(`^(?:\\S+/)?db\\s+${older}\\s`))).toMatch(
+      /^(?:\S+\/)?db\s+\S+\s+archive\s+[\d.]+ K?i?B\s+\d+h(\s+-)+\s+SKIPPED$/,
     );
-    expect(rowOf(result.stdout, new RegExp(`^db\\s+${newer}\\s`))).toMatch(/\s(PASS|WARN)$/);
+    expect(rowOf(result.stdout, new RegExp(`^(?:\\S+/)?db\\s+${newer}\\s`))).toMatch(/\s(PASS|WARN)$/);
     const report = JSON.parse(await readFile(json, 'utf8')) as RunReport;
     const status = Object.fromEntries(report.backups.map((b) => [b.id, b.status]));
     expect(status[`${source}/${older}`]).toBe('SKIPPED');
@@ -274,9 +274,9 @@ describe('issue 9.11: counts and rows never read as success', () => {
       dir,
     );
     expect(result.code).toBe(1);
-    expect(rowOf(result.stdout, /^reports\s+\d{8}_\d{6}\//)).toMatch(/\bPASS$/);
-    expect(rowOf(result.stdout, /^reports\s+\(series\)/)).toMatch(
-      /^reports\s+\(series\)\s+series\b.*\bFAIL\s+-\s+-\s+FAIL$/,
+    expect(rowOf(result.stdout, /^(?:\S+\/)?reports\s+\d{8}_\d{6}\//)).toMatch(/\bPASS$/);
+    expect(rowOf(result.stdout, /^(?:\S+\/)?reports\s+\(series\)/)).toMatch(
+      /^(?:\S+\/)?reports\s+\(series\)\s+series\b.*\bFAIL\s+-\s+-\s+FAIL$/,
     );
     expect(result.stdout).toContain(
       'FAIL: 2 backup(s) in 2 series and 1 series-level row(s): 2 pass, 0 warn, 1 fail, 0 skipped (not checked);',
