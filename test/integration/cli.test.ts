@@ -168,7 +168,8 @@ describe('backup-validator CLI', () => {
     expect(report.counts).toMatchObject({ backups: 13, fail: 9, skipped: 0, seriesRows: 1 });
     const again = await runCli(['demo', '--quiet'], cwd);
     expect(again.code).toBe(0);
-  });
+    // Two whole demo runs (13 backups, 13 restores each): minutes on a loaded 2-core machine.
+  }, 600_000);
 
   it('exits 3 when the ledger cannot be reached, never reporting a pass', async () => {
     const source = await folderWith('no-ledger', {
