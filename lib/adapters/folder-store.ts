@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { StoreError } from '../core/errors.ts';
 import type { ObjectInfo } from '../core/model.ts';
+import { TOOL_FOLDER } from '../core/paths.ts';
 import type { CopyTarget, ObjectStore } from '../core/ports.ts';
 
 /** Large reads: Node's 64 KiB default costs throughput on multi-GiB backups. */
@@ -35,7 +36,7 @@ interface WalkFrame {
   ahead?: { index: number; entries: Promise<WalkEntry[]> };
 }
 
-/** A local folder of backups. Symlinks are neither followed nor listed. */
+/** A local folder of backups. Symlinks are neither followed nor listed, nor is the tool's own `.backup-validator` folder. */
 export class FolderStore implements ObjectStore, CopyTarget {
   readonly url: string;
   private readonly root: string;
@@ -241,6 +242,8 @@ export class FolderStore implements ObjectStore, CopyTarget {
     }
     const entries: WalkEntry[] = [];
     for (const dirent of dirents) {
+      // The tool's own folder (a ledger, run files) is never a backup, wherever a run left it.
+      if (dirent.name === TOOL_FOLDER) continue;
       let directoryEntry = dirent.isDirectory();
       let fileEntry = dirent.isFile();
       if (!directoryEntry && !fileEntry && !dirent.isSymbolicLink() && isUnknownType(dirent)) {

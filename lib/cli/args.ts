@@ -9,11 +9,14 @@ export interface CliOptions {
   sources: string[];
   config?: string;
   json?: string;
-  ledger: string;
+  /** As given; the default is resolved by locations.ts. */
+  ledger?: string;
   runStore?: string;
   quiet: boolean;
   verbose: boolean;
   runs: number;
+  /** Whether --runs was given (it applies to history only). */
+  runsGiven: boolean;
   series?: string;
   dir?: string;
 }
@@ -32,8 +35,9 @@ Options:
   --source <dir|s3://bucket/prefix>   where backups live (repeatable)
   --config <file>                     configuration document (JSON, see docs/contract.md)
   --json <file>                       write the run report (JSON) to this file
-  --ledger <dir|dynamodb://table>     run history (default .backup-validator/ledger)
-  --run-store <dir|s3://bucket>       run artifacts (default beside the ledger)
+  --ledger <dir|dynamodb://table>     run history (default $XDG_STATE_HOME/backup-validator/ledger,
+                                      else ~/.local/state/backup-validator/ledger)
+  --run-store <dir|s3://bucket>       run artifacts (default: the ledger folder's runs/)
   --quiet                             no progress on stderr
   --verbose                           stack traces on errors
   --runs <n>                          history: how many recent runs (default 10)
@@ -85,12 +89,12 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
   const options: CliOptions = {
     command: command as Command,
     sources: (values.source as string[] | undefined) ?? [],
-    ledger: (values.ledger as string | undefined) ?? '.backup-validator/ledger',
     quiet: Boolean(values.quiet),
     verbose: Boolean(values.verbose),
     runs,
+    runsGiven: values.runs !== undefined,
   };
-  for (const key of ['config', 'json', 'series', 'dir'] as const) {
+  for (const key of ['config', 'json', 'ledger', 'series', 'dir'] as const) {
     const value = values[key];
     if (typeof value === 'string') options[key] = value;
   }

@@ -20,11 +20,13 @@ import {
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import type { DemoManifest } from './demo-data.ts';
-import { type CliIo, defaultRunStore, EXIT, newRunId } from './main.ts';
+import type { Locations } from './locations.ts';
+import { type CliIo, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
 
 export interface RunSetup {
   config: Config;
+  locations: Locations;
   document: unknown;
   progress: Progress;
   now: () => Date;
@@ -37,20 +39,21 @@ export interface OpenedContext {
 }
 
 export async function openContext(
-  options: CliOptions,
   io: CliIo,
   config: Config,
+  locations: Locations,
   progress?: Progress,
 ): Promise<OpenedContext> {
   const s3 = s3ClientConfigFromEnv(io.env);
-  const ledgerSpec = options.ledger.startsWith('dynamodb://')
-    ? options.ledger
-    : resolve(io.cwd, options.ledger);
-  const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
-  const runStoreUrl = defaultRunStore(options, io.cwd);
+  const runStoreUrl = locations.runStore;
   const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
     ? openCopyTarget(runStoreUrl, { s3 })
     : new FolderStore(runStoreUrl);
+  // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
+  const ledger = await openLedger(locations.ledger, {
+    retentionDays: config.ledger.retentionDays,
+    env: io.env,
+  });
   const ctx: StageContext = {
     ledger,
     runStore,
@@ -85,14 +88,15 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     redundancyTargetsOf(setup.config),
     io.cwd,
   );
-  const opened = await openContext(options, io, setup.config, setup.progress);
+  const opened = await openContext(io, setup.config, setup.locations, setup.progress);
+  const runId = newRunId(setup.now());
   try {
     if (options.command === 'comprehensive') {
       const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
       return await runPipelineLocally(
         opened.ctx,
         {
-          runId: newRunId(setup.now()),
+          runId,
           trigger: 'cli',
           sources: normalizeSources(options.sources, io.cwd),
           config: setup.document,
@@ -100,21 +104,40 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
         await localDeps(io),
       );
     }
-    return await runStages(opened.ctx, options, io, setup);
+    return await runStages(opened.ctx, runId, options, io, setup);
+  } catch (error) {
+    await markStopped(opened.ctx, runId, error);
+    throw error;
   } finally {
     setup.progress.end();
     await opened.close();
   }
 }
 
+/** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
+async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
+  try {
+    const detail = await ctx.ledger.getRun(runId);
+    if (detail?.run.status !== 'RUNNING') return;
+    await ctx.ledger.finishRun(runId, {
+      status: 'ERROR',
+      counts: { backups: 0, pass: 0, warn: 0, fail: 0, series: 0 },
+      finishedAt: ctx.now().toISOString(),
+      error: error instanceof Error ? error.message : String(error),
+    });
+  } catch {
+    // The ledger itself failed: the error being reported already says so.
+  }
+}
+
 /** The CLI's discover / integrity / restore: the pipeline's stages run in this process, in order. */
 async function runStages(
   ctx: StageContext,
+  runId: string,
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
 ): Promise<RunReport> {
-  const runId = newRunId(setup.now());
   const discovery = await discoverStage(ctx, {
     runId,
     trigger: 'cli',
@@ -151,12 +174,17 @@ async function runStages(
   return (await reportStage(ctx, runId)).report;
 }
 
-export async function showHistory(options: CliOptions, io: CliIo, config: Config): Promise<number> {
+export async function showHistory(
+  options: CliOptions,
+  io: CliIo,
+  config: Config,
+  locations: Locations,
+): Promise<number> {
   const { loadHistory, renderHistory, historyJson } = await import('../core/history.ts');
-  const ledgerSpec = options.ledger.startsWith('dynamodb://')
-    ? options.ledger
-    : resolve(io.cwd, options.ledger);
-  const ledger = await openLedger(ledgerSpec, { retentionDays: config.ledger.retentionDays, env: io.env });
+  const ledger = await openLedger(locations.ledger, {
+    retentionDays: config.ledger.retentionDays,
+    env: io.env,
+  });
   try {
     const query: LoadHistoryOptions = {
       runs: options.runs,
@@ -220,7 +248,9 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
     `demo: made ${manifest.backups.length} sample backups (healthy, damaged and stale) in ${dir}`,
   );
   const json = resolve(io.cwd, options.json ?? join(dirname(marker), 'demo-report.json'));
-  const argv = ['comprehensive', '--source', dir, '--ledger', options.ledger, '--json', json];
+  // The demo keeps its runs out of the user's own ledger: beside its marker, unless told otherwise.
+  const ledger = resolve(io.cwd, options.ledger ?? join(dirname(marker), 'ledger'));
+  const argv = ['comprehensive', '--source', dir, '--ledger', ledger, '--json', json];
   if (options.quiet) argv.push('--quiet');
   if (options.verbose) argv.push('--verbose');
   if (options.runStore) argv.push('--run-store', options.runStore);
@@ -236,7 +266,7 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   }
   io.stdout.write(
     `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
-      `Sample folder: ${dir}\nReport: ${json}\nNext: npx backup-validator history --ledger ${options.ledger}\n`,
+      `Sample folder: ${dir}\nReport: ${json}\nNext: npx backup-validator history --ledger ${ledger}\n`,
   );
   return EXIT.ok;
 }

@@ -1,12 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { seriesLabeller } from '../core/catalogue.ts';
 import { type Config, parseConfig } from '../core/config.ts';
 import { BackupValidatorError, LedgerError, SandboxError, StoreError, UsageError } from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
-import { humanAge, humanBytes, renderFindings, renderMatrix, renderSummary, table } from '../core/render.ts';
-import { type CliOptions, parseCli, USAGE } from './args.ts';
+import {
+  humanAge,
+  humanBytes,
+  renderFindings,
+  renderMatrix,
+  renderSummary,
+  table,
+  withSeriesRows,
+} from '../core/render.ts';
+import { parseCli, USAGE } from './args.ts';
+import { checkInputs, unmatchedSeriesPatterns } from './inputs.ts';
+import { locationsOf } from './locations.ts';
 import { Progress } from './progress.ts';
 
 export interface CliIo {
@@ -67,15 +77,33 @@ function exitCodeOf(report: RunReport): number {
 
 function renderInventory(report: RunReport, now: Date): string {
   const label = seriesLabeller(report.sources);
-  const rows = report.backups.map((b) => [
+  const backupRows = report.backups.map((b) => [
     label(b.series),
     b.location,
     b.kind,
     String(b.objects),
     humanBytes(b.bytes),
     humanAge(now.getTime() - Date.parse(b.createdAt)),
+    b.status,
   ]);
-  return table(['SERIES', 'BACKUP', 'KIND', 'OBJECTS', 'SIZE', 'AGE'], rows, ['l', 'l', 'l', 'r', 'r', 'r']);
+  const rows = withSeriesRows(report, backupRows, (row) => [
+    row.series === undefined ? '-' : label(row.series),
+    row.series === undefined ? '(run)' : '(series)',
+    'series',
+    '-',
+    '-',
+    '-',
+    row.status,
+  ]);
+  return table(['SERIES', 'BACKUP', 'KIND', 'OBJECTS', 'SIZE', 'AGE', 'STATUS'], rows, [
+    'l',
+    'l',
+    'l',
+    'r',
+    'r',
+    'r',
+    'l',
+  ]);
 }
 
 export function printReport(io: CliIo, report: RunReport, now: Date, inventoryOnly: boolean): void {
@@ -86,14 +114,6 @@ export function printReport(io: CliIo, report: RunReport, now: Date, inventoryOn
   if (findings) out.push('', findings);
   out.push('', renderSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
-}
-
-/** Where run artifacts go by default: beside a ledger folder, or in the working folder. */
-export function defaultRunStore(options: CliOptions, cwd: string): string {
-  if (options.runStore)
-    return options.runStore.startsWith('s3://') ? options.runStore : resolve(cwd, options.runStore);
-  if (options.ledger.startsWith('dynamodb://')) return resolve(cwd, '.backup-validator/runs');
-  return join(dirname(resolve(cwd, options.ledger)), 'runs');
 }
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -112,15 +132,36 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const { config, document } = await loadConfigFile(parsed.config, io.cwd);
     const now = io.now ?? (() => new Date());
     const progress = new Progress({ stream: io.stderr, quiet: parsed.quiet });
+    const locations = locationsOf(parsed, io.cwd, io.env);
+    await checkInputs(parsed, io.cwd, locations);
     const { runCommand, showHistory, runDemo } = await import('./commands.ts');
-    if (parsed.command === 'history') return await showHistory(parsed, io, config);
+    if (parsed.command === 'history') return await showHistory(parsed, io, config, locations);
     if (parsed.command === 'demo') return await runDemo(parsed, io, progress);
-    const report = await runCommand(parsed, io, { config, document, progress, now });
-    if (parsed.json) await writeFile(resolve(io.cwd, parsed.json), `${JSON.stringify(report, null, 2)}\n`);
+    const report = await runCommand(parsed, io, { config, document, progress, now, locations });
+    for (const pattern of unmatchedSeriesPatterns(
+      config,
+      report.backups.map((b) => b.series),
+    ))
+      io.stderr.write(
+        `backup-validator: warning: configuration "series.${pattern}" matches no series of this run; its policy applies to nothing\n`,
+      );
+    // The verdict is shown before the report is written: a failed write must not hide it.
     printReport(io, report, now(), parsed.command === 'discover');
+    if (parsed.json) await writeReportFile(resolve(io.cwd, parsed.json), report);
     return exitCodeOf(report);
   } catch (error) {
     return reportError(io, error, verbose);
+  }
+}
+
+async function writeReportFile(file: string, report: RunReport): Promise<void> {
+  try {
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  } catch (error) {
+    throw new BackupValidatorError(
+      `the run finished (${report.status}) but its report could not be written to ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 

@@ -131,7 +131,8 @@ function parseObject(value: unknown, schema: Schema, path: string): Record<strin
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const keyPath = path ? `${path}.${key}` : key;
-    const rule = schema[key];
+    // Own keys only: "constructor" or "hasOwnProperty" must not reach Object.prototype.
+    const rule = Object.hasOwn(schema, key) ? schema[key] : undefined;
     if (rule === undefined) {
       throw new UsageError(
         `unknown configuration key "${keyPath}" (expected one of: ${Object.keys(schema).join(', ')})`,
@@ -206,7 +207,7 @@ export function parseConfig(document: unknown): Config {
       'defaults.weights',
     );
   }
-  const series: Record<string, PolicyOverride> = {};
+  const series: Record<string, PolicyOverride> = Object.create(null);
   if (document.series !== undefined) {
     if (!isRecord(document.series))
       throw new UsageError('configuration key "series" must be an object', 'series');

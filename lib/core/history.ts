@@ -185,7 +185,7 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
   if (data.runs.length === 0) {
     lines.push('  no runs recorded in this ledger yet');
   } else {
-    const header = ['RUN ID', 'STARTED', 'TRIGGER', 'STATUS', 'PASS', 'WARN', 'FAIL'];
+    const header = ['RUN ID', 'STARTED', 'TRIGGER', 'STATUS', 'PASS', 'WARN', 'FAIL', 'SKIPPED'];
     const rows = data.runs.map((r) => [
       r.runId,
       r.startedAt.replace('T', ' ').slice(0, 16),
@@ -194,6 +194,7 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
       String(r.counts?.pass ?? '-'),
       String(r.counts?.warn ?? '-'),
       String(r.counts?.fail ?? '-'),
+      String(r.counts?.skipped ?? '-'),
     ]);
     lines.push(...table([header, ...rows]).map((l) => `  ${l}`));
   }

@@ -70,6 +70,10 @@ export interface RunCounts {
   warn: number;
   fail: number;
   series: number;
+  /** Backups no stage checked; absent in runs recorded before it was counted. */
+  skipped?: number;
+  /** Series-level rows counted in pass/warn/fail; absent in older runs. */
+  seriesRows?: number;
 }
 
 export interface NewRun {

@@ -97,6 +97,9 @@ export interface RestoreResult {
   integrity?: IntegrityResult;
 }
 
+/** A backup's verdict in a report: `SKIPPED` when the command's stages did not check it. */
+export type BackupStatus = Status | 'SKIPPED';
+
 export interface BackupReport {
   id: string;
   series: string;
@@ -105,7 +108,11 @@ export interface BackupReport {
   objects: number;
   bytes: number;
   createdAt: string;
-  status: Status;
+  status: BackupStatus;
+  /** For an archive found inside a folder backup: that backup's id. */
+  parentId?: string;
+  /** For a folder backup: the archives found in it, whose worst status its own takes in. */
+  nested?: Array<{ id: string; status: BackupStatus }>;
   integrity: { status: StageStatus; score: number | null };
   restore: { status: StageStatus; durationMs: number; filesRestored: number; bytesRestored: number };
   findings: Array<Omit<Finding, 'backup'>>;
@@ -120,7 +127,17 @@ export interface RunReport {
   startedAt: string;
   finishedAt: string;
   status: Status;
-  counts: { backups: number; pass: number; warn: number; fail: number; series: number };
+  /** `pass + warn + fail + skipped = backups + seriesRows`: rows of the matrix by status. */
+  counts: {
+    backups: number;
+    pass: number;
+    warn: number;
+    fail: number;
+    skipped: number;
+    series: number;
+    /** Series (or the run) with a series-level finding, each a row of the matrix. */
+    seriesRows: number;
+  };
   backups: BackupReport[];
   findings: Finding[];
 }

@@ -1,6 +1,7 @@
 import { seriesLabeller } from './catalogue.ts';
 import type { Finding } from './findings.ts';
 import type { RunReport } from './model.ts';
+import { type SeriesRow, seriesRows } from './report.ts';
 
 export function humanBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -85,6 +86,40 @@ function cellStatus(
   return 'ok';
 }
 
+type BackupRow = RunReport['backups'][number];
+
+/** The nested column of a folder backup: which archive inside it failed or warned. */
+function nestedCell(backup: BackupRow): string {
+  if (!backup.nested || backup.nested.length === 0) return '-';
+  const order = ['FAIL', 'WARN', 'PASS', 'SKIPPED'] as const;
+  const worst = order.find((s) => backup.nested?.some((n) => n.status === s)) ?? 'SKIPPED';
+  if (worst === 'PASS') return 'ok';
+  if (worst === 'SKIPPED') return '-';
+  const names = backup.nested.filter((n) => n.status === worst).map((n) => n.id.slice(backup.id.length));
+  return `${worst} ${names[0]}${names.length > 1 ? ` +${names.length - 1}` : ''}`;
+}
+
+/**
+ * Rows for series-level findings (RPO, a series or source with no backups): each after the
+ * last backup row of its series, or at the end, with its status and `(series)` as the backup.
+ */
+export function withSeriesRows(
+  report: RunReport,
+  backupRows: string[][],
+  seriesRow: (row: SeriesRow) => string[],
+): string[][] {
+  const pending = seriesRows(report.findings);
+  const out: string[][] = [];
+  report.backups.forEach((b, i) => {
+    out.push(backupRows[i] as string[]);
+    if (report.backups[i + 1]?.series === b.series) return;
+    const at = pending.findIndex((r) => r.series === b.series);
+    if (at >= 0) out.push(seriesRow(...(pending.splice(at, 1) as [SeriesRow])));
+  });
+  for (const row of pending) out.push(seriesRow(row));
+  return out;
+}
+
 /** The results matrix: one row a backup, one column a check. */
 export function renderMatrix(report: RunReport, now: Date): string {
   const stagesRan = {
@@ -97,11 +132,17 @@ export function renderMatrix(report: RunReport, now: Date): string {
   };
   const checks = MATRIX_CHECKS.filter((c) => stagesRan[c]);
   const label = seriesLabeller(report.sources);
-  const rows = report.backups.map((b) => {
+  const nested = report.backups.some((b) => b.nested && b.nested.length > 0);
+  const backupRows = report.backups.map((b) => {
     const ranIntegrity = b.integrity.status !== 'SKIPPED';
     const ranRestore = b.restore.status !== 'SKIPPED';
+    // Compliance of a backup no stage read is as unknown as the rest; its own findings still show.
     const ran = (c: string) =>
-      c === 'compliance' ? true : c === 'restore' || c === 'probes' ? ranRestore : ranIntegrity;
+      c === 'compliance'
+        ? ranIntegrity || ranRestore || b.findings.some((f) => CHECK_OF[f.code] === c)
+        : c === 'restore' || c === 'probes'
+          ? ranRestore
+          : ranIntegrity;
     return [
       label(b.series),
       b.location.slice(b.location.lastIndexOf('/', b.location.length - 2) + 1),
@@ -109,11 +150,30 @@ export function renderMatrix(report: RunReport, now: Date): string {
       humanBytes(b.bytes),
       humanAge(now.getTime() - Date.parse(b.createdAt)),
       ...checks.map((c) => cellStatus(b.findings, c, ran(c))),
+      ...(nested ? [nestedCell(b)] : []),
       b.integrity.score === null ? '-' : b.integrity.score.toFixed(2),
       b.restore.status === 'SKIPPED' ? '-' : humanDuration(b.restore.durationMs),
       b.status,
     ];
   });
+  const rows = withSeriesRows(report, backupRows, (row) => [
+    row.series === undefined ? '-' : label(row.series),
+    row.series === undefined ? '(run)' : '(series)',
+    'series',
+    '-',
+    '-',
+    ...checks.map((c) =>
+      cellStatus(
+        row.findings,
+        c,
+        row.findings.some((f) => CHECK_OF[f.code] === c),
+      ),
+    ),
+    ...(nested ? ['-'] : []),
+    '-',
+    '-',
+    row.status,
+  ]);
   const headers = [
     'SERIES',
     'BACKUP',
@@ -121,11 +181,23 @@ export function renderMatrix(report: RunReport, now: Date): string {
     'SIZE',
     'AGE',
     ...checks.map((c) => c.toUpperCase()),
+    ...(nested ? ['NESTED'] : []),
     'SCORE',
     'TIME',
     'STATUS',
   ];
-  const align: Array<'l' | 'r'> = ['l', 'l', 'l', 'r', 'r', ...checks.map(() => 'l' as const), 'r', 'r', 'l'];
+  const align: Array<'l' | 'r'> = [
+    'l',
+    'l',
+    'l',
+    'r',
+    'r',
+    ...checks.map(() => 'l' as const),
+    ...(nested ? ['l' as const] : []),
+    'r',
+    'r',
+    'l',
+  ];
   return table(headers, rows, align);
 }
 
@@ -145,7 +217,9 @@ export function renderFindings(report: RunReport): string {
   return lines.join('\n');
 }
 
+/** The verdict and the counts it follows from: every row of the matrix is counted once. */
 export function renderSummary(report: RunReport): string {
   const c = report.counts;
-  return `${report.status}: ${c.backups} backup(s) in ${c.series} series: ${c.pass} pass, ${c.warn} warn, ${c.fail} fail; run ${report.runId}`;
+  const rows = c.seriesRows > 0 ? ` and ${c.seriesRows} series-level row(s)` : '';
+  return `${report.status}: ${c.backups} backup(s) in ${c.series} series${rows}: ${c.pass} pass, ${c.warn} warn, ${c.fail} fail, ${c.skipped} skipped (not checked); run ${report.runId}`;
 }

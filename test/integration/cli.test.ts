@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,15 +59,16 @@ describe('backup-validator CLI', () => {
     expect(result.stdout).toBe('');
   });
 
-  it('exits 3 with one clear line when a source folder does not exist', async () => {
+  it('issue 10 (CLI): a source folder that does not exist is bad usage: exit 2, one clear line, no ledger made', async () => {
     const missing = join(dir, 'no-such-folder');
-    const result = await runCli(
-      ['discover', '--source', missing, '--ledger', join(dir, 'missing-ledger')],
-      dir,
+    const ledger = join(dir, 'missing-ledger');
+    const result = await runCli(['discover', '--source', missing, '--ledger', ledger], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr.split('\n')[0]).toBe(
+      `backup-validator: --source ${missing}: no such folder; check the path`,
     );
-    expect(result.code).toBe(3);
-    expect(result.stderr).toContain(missing);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(ledger)).toBe(false);
   });
 
   it('discovers an inventory and writes the JSON report', async () => {
@@ -162,10 +164,12 @@ describe('backup-validator CLI', () => {
     const report = JSON.parse(
       await readFile(join(cwd, '.backup-validator/demo-report.json'), 'utf8'),
     ) as RunReport;
-    expect(report.counts).toMatchObject({ backups: 13, fail: 8 });
+    // 8 damaged backups and the stale series' own row; nothing unchecked.
+    expect(report.counts).toMatchObject({ backups: 13, fail: 9, skipped: 0, seriesRows: 1 });
     const again = await runCli(['demo', '--quiet'], cwd);
     expect(again.code).toBe(0);
-  });
+    // Two whole demo runs (13 backups, 13 restores each): minutes on a loaded 2-core machine.
+  }, 600_000);
 
   it('exits 3 when the ledger cannot be reached, never reporting a pass', async () => {
     const source = await folderWith('no-ledger', {

@@ -213,7 +213,7 @@ describe('pipeline stages over a folder and the ledger', () => {
     await discoverStage(opened, { runId: 'cold', trigger: 'cli', command: 'discover', sources: [store.url] });
     const { report } = await reportStage(opened, 'cold');
     expect(report.backups.map((b) => [b.id, b.status, b.findings.map((f) => f.code)])).toEqual([
-      ['s3://vault/db/db-20250625_110000.tar', 'PASS', []],
+      ['s3://vault/db/db-20250625_110000.tar', 'SKIPPED', []],
       ['s3://vault/db/db-20250626_110000.tar', 'WARN', ['ARCHIVED_STORAGE']],
     ]);
   });

@@ -11,7 +11,7 @@ const report: RunReport = {
   startedAt: '2025-06-26T00:00:00.000Z',
   finishedAt: '2025-06-26T02:00:00.000Z',
   status: 'FAIL',
-  counts: { backups: 2, pass: 1, warn: 0, fail: 1, series: 1 },
+  counts: { backups: 2, pass: 1, warn: 0, fail: 1, skipped: 0, series: 1, seriesRows: 0 },
   backups: [
     {
       id: 's3://b/p/db-1.tar',

@@ -3,7 +3,7 @@ import { rpoChecks, rpoFindings, SeriesTracker } from '../../lib/core/compliance
 import { parseConfig } from '../../lib/core/config.ts';
 import { finding } from '../../lib/core/findings.ts';
 import type { Backup, IntegrityResult } from '../../lib/core/model.ts';
-import { humanDuration, renderFindings, renderMatrix } from '../../lib/core/render.ts';
+import { humanDuration, renderFindings, renderMatrix, renderSummary } from '../../lib/core/render.ts';
 import { type BackupOutcome, buildReport } from '../../lib/core/report.ts';
 
 function backup(id: string, series: string, createdAt: string): Backup {
@@ -93,12 +93,115 @@ describe('run report', () => {
     expect(buildReport({ ...base, runFindings: [] }).status).toBe('WARN');
     const stale = buildReport({ ...base, runFindings: [finding('RPO_EXCEEDED', 'old', { series: 'a' })] });
     expect(stale.status).toBe('FAIL');
-    expect(stale.counts).toEqual({ backups: 2, pass: 1, warn: 1, fail: 0, series: 2 });
+    expect(stale.counts).toEqual({
+      backups: 2,
+      pass: 1,
+      warn: 1,
+      fail: 1,
+      skipped: 0,
+      series: 2,
+      seriesRows: 1,
+    });
     const matrix = renderMatrix(stale, when.finishedAt);
     expect(matrix.split('\n')[0]).toMatch(
       /^SERIES\s+BACKUP\s+KIND\s+SIZE\s+AGE\s+ACCESS\s+CHECKSUM\s+ARCHIVE\s+COMPLIANCE\s+SCORE\s+TIME\s+STATUS$/,
     );
     expect(renderFindings(stale)).toBe('ERROR RPO_EXCEEDED          series a: old');
+  });
+});
+
+describe('issue 9: no false pass in the report', () => {
+  const base = { runId: 'r', trigger: 'cli' as const, sources: ['/src'], ...when };
+
+  it('issue 9.10: a folder backup takes in the worst status of the archives nested in it, and names them', () => {
+    const folder: Backup = {
+      ...backup('/src/nightly/', 'nightly', '2025-06-25T00:00:00Z'),
+      kind: 'directory',
+    };
+    const nested: Backup = {
+      ...backup('/src/nightly/memories.sql.gz', 'nightly/memories.sql', '2025-06-25T00:00:00Z'),
+      parentId: folder.id,
+    };
+    const empty = [finding('EMPTY_BACKUP', 'zero bytes', { backup: nested.id })];
+    const report = buildReport({
+      ...base,
+      command: 'integrity',
+      outcomes: [
+        { backup: folder, integrity: integrity(folder.id, 'PASS', 1), findings: [] },
+        {
+          backup: nested,
+          integrity: { ...integrity(nested.id, 'FAIL', 0.8), findings: empty },
+          findings: [],
+        },
+      ],
+      runFindings: [],
+    });
+    const byId = Object.fromEntries(report.backups.map((b) => [b.id, b]));
+    expect(byId[folder.id]?.status).toBe('FAIL');
+    expect(byId[folder.id]?.nested).toEqual([{ id: nested.id, status: 'FAIL' }]);
+    expect(byId[nested.id]?.parentId).toBe(folder.id);
+    expect(report.counts).toMatchObject({ pass: 0, fail: 2 });
+    const folderRow = renderMatrix(report, when.finishedAt)
+      .split('\n')
+      .find((line) => line.startsWith('nightly '));
+    expect(folderRow).toMatch(/\bFAIL memories\.sql\.gz\b.*\bFAIL$/);
+  });
+
+  it('issue 9.11: a backup no stage checked is SKIPPED, never counted as a pass, and counts add up to the verdict', () => {
+    const checked: BackupOutcome = {
+      backup: backup('a.tar', 'a', '2025-06-25T00:00:00Z'),
+      integrity: integrity('a.tar', 'PASS', 1),
+      findings: [],
+    };
+    const unchecked: BackupOutcome = { backup: backup('b.tar', 'b', '2025-06-25T00:00:00Z'), findings: [] };
+    const report = buildReport({
+      ...base,
+      command: 'restore',
+      outcomes: [checked, unchecked],
+      runFindings: [finding('RPO_EXCEEDED', 'old', { series: 'c' })],
+    });
+    expect(report.backups.map((b) => [b.id, b.status])).toEqual([
+      ['a.tar', 'PASS'],
+      ['b.tar', 'SKIPPED'],
+    ]);
+    expect(report.status).toBe('FAIL');
+    expect(report.counts).toEqual({
+      backups: 2,
+      pass: 1,
+      warn: 0,
+      fail: 1,
+      skipped: 1,
+      series: 2,
+      seriesRows: 1,
+    });
+    const c = report.counts;
+    expect(c.pass + c.warn + c.fail + c.skipped).toBe(c.backups + c.seriesRows);
+    const lines = renderMatrix(report, when.finishedAt).split('\n');
+    expect(lines.find((l) => l.startsWith('b '))).toMatch(
+      /^b\s+b\.tar\s+archive\s+10 B\s+\S+(\s+-)+\s+SKIPPED$/,
+    );
+    expect(lines.find((l) => l.startsWith('c '))).toMatch(
+      /^c\s+\(series\)\s+series\b.*\bFAIL\s+-\s+-\s+FAIL$/,
+    );
+    expect(renderSummary(report)).toBe(
+      'FAIL: 2 backup(s) in 2 series and 1 series-level row(s): 1 pass, 0 warn, 1 fail, 1 skipped (not checked); run r',
+    );
+  });
+
+  it('issue 9.11: a warning found without a check still shows: the backup is WARN, not SKIPPED', () => {
+    const report = buildReport({
+      ...base,
+      command: 'discover',
+      outcomes: [
+        {
+          backup: backup('a.tar', 'a', '2025-06-25T00:00:00Z'),
+          findings: [finding('ARCHIVED_STORAGE', 'glacier', { backup: 'a.tar' })],
+        },
+      ],
+      runFindings: [],
+    });
+    expect(report.backups[0]?.status).toBe('WARN');
+    expect(report.counts).toMatchObject({ warn: 1, skipped: 0 });
   });
 });
 
