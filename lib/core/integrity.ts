@@ -13,7 +13,6 @@ import {
   readHead,
   sniffArchiveFormat,
 } from './inspect/index.ts';
-import { describeManifestError } from './manifest.ts';
 import type { Backup, BackupObject, ContentDigest, IntegrityResult } from './model.ts';
 import type { ChecksumHistory, ObjectStore } from './ports.ts';
 import {
@@ -31,6 +30,7 @@ import {
   newState,
   type ObjectState,
   readDirectoryManifests,
+  reportRootManifest,
 } from './references.ts';
 import { integrityScore, integrityVerdict, type ObjectTally } from './score.ts';
 
@@ -290,36 +290,7 @@ async function checkArchive(
     options.signal,
   );
 
-  const manifest = inspection.rootManifest;
-  if (manifest) {
-    const where = `${path}!${manifest.memberPath}`;
-    for (const error of manifest.errors)
-      findings.add('CHECKSUM_MISMATCH', describeManifestError(where, error), manifest.memberPath);
-    for (const m of manifest.mismatched) {
-      findings.add(
-        'CHECKSUM_MISMATCH',
-        `${path}: member ${m.path} has SHA-256 ${m.actual} but the archive's SHA256SUMS says ${m.expected}: the member was damaged before or after archiving; restore it from another copy`,
-        m.path,
-      );
-    }
-    for (const m of manifest.missing) {
-      findings.add(
-        'MISSING_OBJECT',
-        `${path}: ${m.path} is listed in the archive's SHA256SUMS but is not in the archive (as a file): it was lost before archiving or the archive is incomplete`,
-        m.path,
-      );
-    }
-    for (const m of manifest.unlisted) {
-      findings.add(
-        'UNLISTED_OBJECT',
-        `${path}: member ${m} is not in the archive's SHA256SUMS: it was added after the manifest was written, or the manifest is incomplete`,
-        m,
-      );
-    }
-    if (manifest.mismatched.length > 0 || manifest.errors.length > 0 || manifest.missing.length > 0)
-      state.mismatch = true;
-    else if (manifest.verified > 0) state.references++;
-  }
+  if (inspection.rootManifest) reportRootManifest(path, inspection.rootManifest, state, findings);
   return { files: inspection.files, contentBytes: inspection.contentBytes };
 }
 

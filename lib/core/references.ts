@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { StoreError } from './errors.ts';
 import { type Finding, type FindingCode, finding } from './findings.ts';
 import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
+import type { RootManifestCheck } from './inspect/inspect-archive.ts';
 import {
   describeManifestError,
   forEachSha256SumsLine,
@@ -579,4 +580,40 @@ export async function finishReferences(
     );
   }
   return unreferenced.length;
+}
+
+/** What the SHA256SUMS at an archive's root said of its members, as findings; a clean one vouches for the archive. */
+export function reportRootManifest(
+  path: string,
+  manifest: RootManifestCheck,
+  state: ObjectState,
+  findings: FindingList,
+): void {
+  const where = `${path}!${manifest.memberPath}`;
+  for (const error of manifest.errors)
+    findings.add('CHECKSUM_MISMATCH', describeManifestError(where, error), manifest.memberPath);
+  for (const m of manifest.mismatched) {
+    findings.add(
+      'CHECKSUM_MISMATCH',
+      `${path}: member ${m.path} has SHA-256 ${m.actual} but the archive's SHA256SUMS says ${m.expected}: the member was damaged before or after archiving; restore it from another copy`,
+      m.path,
+    );
+  }
+  for (const m of manifest.missing) {
+    findings.add(
+      'MISSING_OBJECT',
+      `${path}: ${m.path} is listed in the archive's SHA256SUMS but is not in the archive (as a file): it was lost before archiving or the archive is incomplete`,
+      m.path,
+    );
+  }
+  for (const m of manifest.unlisted) {
+    findings.add(
+      'UNLISTED_OBJECT',
+      `${path}: member ${m} is not in the archive's SHA256SUMS: it was added after the manifest was written, or the manifest is incomplete`,
+      m,
+    );
+  }
+  if (manifest.mismatched.length > 0 || manifest.errors.length > 0 || manifest.missing.length > 0)
+    state.mismatch = true;
+  else if (manifest.verified > 0) state.references++;
 }
