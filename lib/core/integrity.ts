@@ -6,7 +6,6 @@ import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
 import {
   type ArchiveInspection,
   type ArchiveProblem,
-  EMPTY_SHA256,
   hashFileInWorker,
   inspectArchive,
   matchesArchivePattern,
@@ -207,9 +206,7 @@ async function checkArchive(
   const stored = await lookUpStoreChecksum(store, object, path, findings, options.signal);
   if (object.size === 0) {
     // Nothing to inspect, but its references still say whether it was always empty.
-    state.readFully = true;
-    state.sha256 = EMPTY_SHA256;
-    emptyArchiveFinding(path, findings);
+    emptyArchiveFinding(state, findings);
     const crc = crcOf(stored);
     await compareArchiveReferences(
       backup,

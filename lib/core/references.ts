@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { StoreError } from './errors.ts';
 import { type Finding, type FindingCode, finding } from './findings.ts';
 import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
-import type { RootManifestCheck } from './inspect/inspect-archive.ts';
+import { EMPTY_SHA256, type RootManifestCheck } from './inspect/inspect-archive.ts';
 import {
   describeManifestError,
   forEachSha256SumsLine,
@@ -38,6 +38,8 @@ export interface ObjectState {
   damaged?: boolean;
   /** Already reported as not in the manifest covering its folder. */
   unlisted?: boolean;
+  /** A 0-byte archive, already EMPTY_BACKUP: nothing left to vouch for. */
+  empty?: boolean;
 }
 
 export function newState(object: { key: string; path: string; size: number }): ObjectState {
@@ -415,7 +417,12 @@ export function checkDirectoryNotEmpty(backup: Backup, findings: FindingList): v
 }
 
 /** A 0-byte archive object: the same finding whether the integrity pass or a restore meets it. */
-export function emptyArchiveFinding(path: string, findings: FindingList): void {
+export function emptyArchiveFinding(state: ObjectState, findings: FindingList): void {
+  const path = state.path;
+  state.readFully = true;
+  state.sha256 = EMPTY_SHA256;
+  state.size = 0;
+  state.empty = true;
   findings.add(
     'EMPTY_BACKUP',
     `${path} is 0 bytes: the backup job wrote nothing (disk full, crash or failed upload); check the job`,
@@ -566,7 +573,7 @@ export async function finishReferences(
 ): Promise<number> {
   if (history) await compareWithHistory(backup.id, states, history, findings);
   const unreferenced = states.filter(
-    (s) => s.readFully && s.references === 0 && !s.mismatch && !s.damaged && !s.unlisted,
+    (s) => s.readFully && s.references === 0 && !s.mismatch && !s.damaged && !s.unlisted && !s.empty,
   );
   if (unreferenced.length > 0) {
     const examples = unreferenced.slice(0, 5).map((s) => s.path);

@@ -142,7 +142,9 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
 
   for (const url of input.sources) {
     const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
-    for await (const backup of catalogue(ctx.openSource(url), stats)) {
+    for await (const backup of catalogue(ctx.openSource(url), stats, {
+      archivePatterns: config.archives.patterns,
+    })) {
       tracker.add(backup);
       ctx.events?.discovered?.(backup);
       backups++;
@@ -245,6 +247,7 @@ export async function integrityStage(
     const result = await checkIntegrity(backup, ctx.openSource(backup.source), {
       policy,
       history: ctx.ledger,
+      archivePatterns: run.config.archives?.patterns ?? [],
       onProgress: (delta) => ctx.events?.bytesRead?.(delta),
     });
     const at = ctx.now().toISOString();

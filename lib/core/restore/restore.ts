@@ -9,7 +9,7 @@ import { effectiveRestoreLimits, type Policy, type ProbeConfig } from '../config
 import { StoreError } from '../errors.ts';
 import { type Finding, type FindingCode, finding, statusOfFindings } from '../findings.ts';
 import { type CrcAlgorithm, createCrc } from '../inspect/crc.ts';
-import { EMPTY_SHA256, type RootManifestCheck, readHead, sniffArchiveFormat } from '../inspect/index.ts';
+import { type RootManifestCheck, readHead, sniffArchiveFormat } from '../inspect/index.ts';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
 import type { Backup, BackupObject, ContentDigest, RestoreResult } from '../model.ts';
 import type { ChecksumHistory, ObjectStore } from '../ports.ts';
@@ -204,9 +204,7 @@ async function restoreArchive(
   };
   if (member.size === 0) {
     // The same fact the integrity pass reports, not a "truncated" stream of nothing.
-    state.readFully = true;
-    state.sha256 = EMPTY_SHA256;
-    emptyArchiveFinding(member.path, checked);
+    emptyArchiveFinding(state, checked);
     const crc = crcOf(stored);
     await compareStored(crc ? createCrc(crc).digestBase64() : undefined);
     return;
