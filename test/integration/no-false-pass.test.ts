@@ -355,7 +355,7 @@ describe('issue 9.12: one finding per fact, the same code whichever command foun
     for (const backup of report.backups) expect(codes(backup)).not.toContain('NO_REFERENCE_CHECKSUM');
   });
 
-  it('issue 9.12: integrity and restore in one run report each fact once (EMPTY_BACKUP, CHECKSUM_MISMATCH)', async () => {
+  it('issue 9.12: integrity and restore in one run report each fact once (EMPTY_BACKUP, CHECKSUM_MISMATCH, ARCHIVE_TRUNCATED)', async () => {
     const tar = await vaultTar();
     const hollow = await packTar([{ name: 'data/db/dump.sql', content: '' }]);
     const source = await folderWith('both-stages', {
@@ -363,6 +363,7 @@ describe('issue 9.12: one finding per fact, the same code whichever command foun
       [`vault-${STAMP}.tar.sha256`]: `${sha256Hex(tar)}  vault-${STAMP}.tar\n`,
       [`hollow-${STAMP}.tar`]: hollow,
       [`hollow-${STAMP}.tar.sha256`]: `${sha256Hex(hollow)}  hollow-${STAMP}.tar\n`,
+      [`logs-${STAMP}.tgz`]: truncateAt(gzip(tar), 100),
     });
     const report = await restoreRun(source, { integrity: true });
     const vault = backupNamed(report, `vault-${STAMP}.tar`);
@@ -373,5 +374,9 @@ describe('issue 9.12: one finding per fact, the same code whichever command foun
     expect(empty.integrity.status).toBe('FAIL');
     expect(empty.restore.status).toBe('FAIL');
     expect(codes(empty)).toEqual(['EMPTY_BACKUP']);
+    const cut = backupNamed(report, `logs-${STAMP}.tgz`);
+    expect(cut.integrity.status).toBe('FAIL');
+    expect(cut.restore.status).toBe('FAIL');
+    expect(codes(cut)).toEqual(['ARCHIVE_TRUNCATED']);
   });
 });

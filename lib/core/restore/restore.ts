@@ -104,7 +104,9 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
   } catch (error) {
     // Nothing may still be writing when the sandbox is cleaned.
     await tree.settle();
-    findings.push(failureFinding(error, backup.id, tree.root));
+    // Archive damage names the archive, as the integrity pass does, so the report says it once.
+    const archive = backup.kind === 'archive' ? (backup.members[0]?.path ?? backup.name) : undefined;
+    findings.push(failureFinding(error, backup.id, tree.root, archive));
   }
   const durationMs = performance.now() - started;
   if (completed && policy.rtoMinutes > 0 && durationMs > policy.rtoMinutes * 60_000) {
@@ -572,8 +574,14 @@ async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: F
   await Promise.all(Array.from({ length: Math.min(4, tasks.length) }, worker));
 }
 
-function failureFinding(error: unknown, backupId: string, root: string): Finding {
+function failureFinding(error: unknown, backupId: string, root: string, archive?: string): Finding {
+  const damaged = archive === undefined ? { backup: backupId } : { backup: backupId, object: archive };
   if (error instanceof RestoreAbort) {
+    if (
+      error.object === undefined &&
+      (error.code === 'ARCHIVE_TRUNCATED' || error.code === 'ARCHIVE_CORRUPT')
+    )
+      return finding(error.code, error.message, damaged);
     return finding(error.code, error.message, {
       backup: backupId,
       ...(error.object !== undefined ? { object: error.object } : {}),
@@ -602,10 +610,10 @@ function failureFinding(error: unknown, backupId: string, root: string): Finding
     );
   }
   if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
-    return finding('ARCHIVE_TRUNCATED', `the compressed stream ends early: ${message}`, { backup: backupId });
+    return finding('ARCHIVE_TRUNCATED', `the compressed stream ends early: ${message}`, damaged);
   }
   if (code === 'Z_DATA_ERROR' || code?.startsWith('ERR_ZSTD') || code === 'ERR__ERROR_CORRUPTION_DETECTED') {
-    return finding('ARCHIVE_CORRUPT', `the compressed stream is invalid: ${message}`, { backup: backupId });
+    return finding('ARCHIVE_CORRUPT', `the compressed stream is invalid: ${message}`, damaged);
   }
   return finding('RESTORE_FAILED', `the restore failed unexpectedly: ${message}`, { backup: backupId });
 }
