@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type ArchiveFormat, archiveFormatOf } from './compression.ts';
 import type { Policy } from './config.ts';
-import type { FindingCode } from './findings.ts';
 import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
 import {
   type ArchiveInspection,
@@ -29,6 +28,7 @@ import {
   newState,
   type ObjectState,
   readDirectoryManifests,
+  reportArchiveProblems,
   reportRootManifest,
 } from './references.ts';
 import { integrityScore, integrityVerdict, type ObjectTally } from './score.ts';
@@ -289,26 +289,6 @@ async function checkArchive(
 
   if (inspection.rootManifest) reportRootManifest(path, inspection.rootManifest, state, findings);
   return { files: inspection.files, contentBytes: inspection.contentBytes };
-}
-
-function reportArchiveProblems(
-  path: string,
-  format: ArchiveFormat,
-  problems: readonly ArchiveProblem[],
-  findings: FindingList,
-  objectOf: (problem: ArchiveProblem) => string,
-): void {
-  for (const problem of problems) {
-    const code: FindingCode =
-      problem.kind === 'truncated'
-        ? 'ARCHIVE_TRUNCATED'
-        : problem.kind === 'corrupt'
-          ? 'ARCHIVE_CORRUPT'
-          : 'CHECK_FAILED';
-    const where =
-      problem.layer === 'tar' && format.compression !== 'none' ? ' (offset in the decompressed tar)' : '';
-    findings.add(code, `${path}: ${problem.message}${where}`, objectOf(problem));
-  }
 }
 
 function notAnArchive(path: string): ArchiveProblem {

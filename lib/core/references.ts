@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { ArchiveFormat } from './compression.ts';
 import { StoreError } from './errors.ts';
 import { type Finding, type FindingCode, finding } from './findings.ts';
 import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
-import { EMPTY_SHA256, type RootManifestCheck } from './inspect/inspect-archive.ts';
+import { type ArchiveProblem, EMPTY_SHA256, type RootManifestCheck } from './inspect/inspect-archive.ts';
 import {
   describeManifestError,
   forEachSha256SumsLine,
@@ -623,4 +624,25 @@ export function reportRootManifest(
   if (manifest.mismatched.length > 0 || manifest.errors.length > 0 || manifest.missing.length > 0)
     state.mismatch = true;
   else if (manifest.verified > 0) state.references++;
+}
+
+/** Damage an archive read showed, as the findings both passes give. */
+export function reportArchiveProblems(
+  path: string,
+  format: ArchiveFormat,
+  problems: readonly ArchiveProblem[],
+  findings: FindingList,
+  objectOf: (problem: ArchiveProblem) => string,
+): void {
+  for (const problem of problems) {
+    const code: FindingCode =
+      problem.kind === 'truncated'
+        ? 'ARCHIVE_TRUNCATED'
+        : problem.kind === 'corrupt'
+          ? 'ARCHIVE_CORRUPT'
+          : 'CHECK_FAILED';
+    const where =
+      problem.layer === 'tar' && format.compression !== 'none' ? ' (offset in the decompressed tar)' : '';
+    findings.add(code, `${path}: ${problem.message}${where}`, objectOf(problem));
+  }
 }

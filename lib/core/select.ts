@@ -30,6 +30,8 @@ export interface RestoreJobFile {
   objectSha256?: Record<string, string>;
   /** The checksums the ledger recorded when the backup was first seen: the restore compares them too. */
   firstSeen?: FirstSeenChecksum[];
+  /** `archives.patterns` of the run's configuration. */
+  archivePatterns?: string[];
 }
 
 /**
@@ -121,6 +123,7 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
       probes: run.config.probes,
     };
     if (deferred.has(backup.id)) job.checkIntegrity = true;
+    if (run.config.archives?.patterns) job.archivePatterns = run.config.archives.patterns;
     const firstSeen = await ctx.ledger.firstSeen?.(backup.id);
     if (firstSeen && firstSeen.length > 0) job.firstSeen = firstSeen;
     const digests = await digestsOf(shard, backup.id);

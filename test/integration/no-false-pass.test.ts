@@ -240,7 +240,7 @@ describe('issue 9.9: archives are recognised by their bytes and by configured na
     expect(intact.findings).toEqual([]);
   });
 
-  it('issue 9.9: inside a directory backup, a file whose bytes are gzip or tar is checked as an archive', async () => {
+  it('issue 9.9: inside a directory backup, a file whose bytes are gzip or tar is checked as an archive, by integrity and by restore alone', async () => {
     const tar = await vaultTar();
     // A v7 header has no `ustar` magic: recognised by its header checksum.
     const v7 = Buffer.from(tar);
@@ -266,6 +266,15 @@ describe('issue 9.9: archives are recognised by their bytes and by configured na
     expect(backup.status).toBe('FAIL');
     // Files are read in parallel: the order of their findings is not the point.
     expect(backup.findings.map((f) => [f.code, f.object]).sort()).toEqual([
+      ['ARCHIVE_TRUNCATED', 'segments/0001'],
+      ['ARCHIVE_TRUNCATED', 'segments/0002'],
+    ]);
+
+    // Restored alone, the same files are checked as archives while they are downloaded.
+    const restored = backupNamed(await restoreRun(source), `qdrant/${STAMP}/`);
+    expect(restored.restore.status).toBe('FAIL');
+    expect(restored.restore.filesRestored).toBe(4);
+    expect(restored.findings.map((f) => [f.code, f.object]).sort()).toEqual([
       ['ARCHIVE_TRUNCATED', 'segments/0001'],
       ['ARCHIVE_TRUNCATED', 'segments/0002'],
     ]);

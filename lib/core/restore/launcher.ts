@@ -36,6 +36,7 @@ export function requestFromJob(job: RestoreJob): Omit<RestoreRequest, 'store' | 
     ...(job.references ? { references: job.references } : {}),
     ...(job.objectSha256 ? { objectSha256: job.objectSha256 } : {}),
     ...(job.firstSeen ? { history: recordedHistory(job.firstSeen) } : {}),
+    ...(job.archivePatterns ? { archivePatterns: job.archivePatterns } : {}),
   };
 }
 

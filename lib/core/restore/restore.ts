@@ -1,15 +1,23 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ArchiveFormat, archiveFormatOf } from '../compression.ts';
 import { effectiveRestoreLimits, type Policy, type ProbeConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
 import { type Finding, type FindingCode, finding, statusOfFindings } from '../findings.ts';
 import { type CrcAlgorithm, createCrc } from '../inspect/crc.ts';
-import { type RootManifestCheck, readHead, sniffArchiveFormat } from '../inspect/index.ts';
+import {
+  type ArchiveInspection,
+  inspectArchive,
+  matchesArchivePattern,
+  type RootManifestCheck,
+  readHead,
+  sniffArchiveFormat,
+} from '../inspect/index.ts';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
 import type { Backup, BackupObject, ContentDigest, RestoreResult } from '../model.ts';
 import type { ChecksumHistory, ObjectStore } from '../ports.ts';
@@ -27,6 +35,7 @@ import {
   newState,
   type ObjectState,
   readDirectoryManifests,
+  reportArchiveProblems,
   reportRootManifest,
 } from '../references.ts';
 import { isOutOfSpace, RestoreAbort } from './abort.ts';
@@ -57,6 +66,8 @@ export interface RestoreRequest {
   objectSha256?: Record<string, string>;
   /** The checksums recorded when the backup was first seen (the ledger's, or carried by the job). */
   history?: ChecksumHistory;
+  /** `archives.patterns`: files of a directory backup that are archive backups of their own. */
+  archivePatterns?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (progress: RestoreProgress) => void;
   /** Leave the restored files in place (for debugging); the default removes them. */
@@ -372,7 +383,8 @@ async function restoreDirectory(
     limits.entry(relative);
     limits.declare(member.size, relative);
     const stored = await lookUpStoreChecksum(store, member, member.path, checked, request.signal);
-    const source = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+    const opened = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+    const { source, archive } = await sniffMember(opened, member, request);
     const writer = tree.createFile(relative, limits);
     const hash = createHash('sha256');
     const crc = crcOf(stored) ? createCrc(crcOf(stored) as CrcAlgorithm) : undefined;
@@ -385,6 +397,7 @@ async function restoreDirectory(
           crc?.update(chunk);
           size += chunk.length;
           writer.write(chunk);
+          await archive?.write(chunk);
           await tree.ready();
           downloaded += chunk.length;
           if (downloaded - reported >= PROGRESS_EVERY_BYTES) {
@@ -394,9 +407,17 @@ async function restoreDirectory(
         }
       },
       { signal: controller.signal },
-    );
+    ).catch((error: unknown) => {
+      archive?.abort();
+      throw error;
+    });
     writer.end();
     const state = newState(member);
+    const inspection = await archive?.end();
+    if (archive && inspection) {
+      reportArchiveProblems(member.path, archive.format, inspection.problems, checked, () => member.path);
+      if (inspection.problems.length > 0) state.damaged = true;
+    }
     state.sha256 = hash.digest('hex');
     state.size = size;
     state.readFully = true;
@@ -430,6 +451,58 @@ async function restoreDirectory(
   await finishReferences(backup, states, request.history, checked);
   checkDirectoryNotEmpty(backup, checked);
   findings.push(...checked.finish());
+}
+
+/** A file of a directory backup whose bytes are an archive, checked as one while it is downloaded. */
+interface MemberArchive {
+  format: ArchiveFormat;
+  write(chunk: Buffer): Promise<void>;
+  end(): Promise<ArchiveInspection | undefined>;
+  abort(): void;
+}
+
+/**
+ * As the integrity pass does: a file not named as an archive backup of its own whose first bytes
+ * are gzip, zstd or tar is also read as an archive, so damage inside it is found by a restore too.
+ */
+async function sniffMember(
+  opened: Readable,
+  member: BackupObject,
+  request: RestoreRequest,
+): Promise<{ source: Readable; archive?: MemberArchive }> {
+  const ownBackup =
+    archiveFormatOf(member.path) !== undefined ||
+    matchesArchivePattern(member.key, request.archivePatterns ?? []);
+  if (ownBackup || member.size === 0) return { source: opened };
+  const head = await readHead(opened);
+  const format = sniffArchiveFormat(head.head, path.posix.basename(member.path));
+  if (!format) return { source: head.stream };
+  const feed = new PassThrough({ highWaterMark: READ_HIGH_WATER_MARK });
+  const inspecting = inspectArchive(feed, format, {
+    ...(request.signal ? { signal: request.signal } : {}),
+    contentName: format.stem,
+  });
+  const settled = inspecting.then(
+    () => undefined,
+    () => undefined,
+  );
+  return {
+    source: head.stream,
+    archive: {
+      format,
+      async write(chunk) {
+        if (!feed.write(chunk)) await Promise.race([once(feed, 'drain'), settled]);
+      },
+      async end() {
+        feed.end();
+        return inspecting.catch(() => undefined);
+      },
+      abort() {
+        feed.destroy();
+        inspecting.catch(() => {});
+      },
+    },
+  };
 }
 
 /** What the file system holds must be what was written (most files were read back while extracting). */

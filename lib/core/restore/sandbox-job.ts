@@ -24,6 +24,7 @@ export async function runSandboxJob(
   if (!job.checkIntegrity) return restoreBackup(request);
   const integrity = await checkIntegrity(request.backup, deps.store, {
     policy: job.policy,
+    ...(job.archivePatterns ? { archivePatterns: job.archivePatterns } : {}),
     ...(deps.history ? { history: deps.history } : {}),
     ...(deps.signal ? { signal: deps.signal } : {}),
   });
