@@ -1,4 +1,5 @@
-import { archiveFormatOf } from './compression.ts';
+import { type ArchiveFormat, archiveFormatOf } from './compression.ts';
+import { archiveByPattern } from './inspect/sniff.ts';
 import type { Backup, BackupObject, ObjectInfo } from './model.ts';
 import type { ObjectStore } from './ports.ts';
 import { findTimestamps, withoutTimestamps } from './timestamps.ts';
@@ -197,13 +198,26 @@ const RECENT_KEYS = 64;
 /** Orphan sidecars named one by one; beyond this they are counted. */
 export const ORPHAN_LIMIT = 100;
 
+export interface CatalogueOptions {
+  /** `archives.patterns` of the configuration: objects that are archives whatever their suffix. */
+  archivePatterns?: readonly string[];
+}
+
 /**
  * Groups a store's listing into backups, streaming: the listing arrives in key order, so a
  * directory backup's objects and an archive's sidecar are contiguous and each backup is
  * emitted as soon as the listing has moved past it. Only the backup being assembled is held.
  */
-export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): AsyncGenerator<Backup> {
+export async function* catalogue(
+  store: ObjectStore,
+  stats?: CatalogueStats,
+  options: CatalogueOptions = {},
+): AsyncGenerator<Backup> {
   const source = store.url;
+  const patterns = options.archivePatterns ?? [];
+  // Named like an archive, or by one of the configured patterns (format then told by the bytes).
+  const archiveFormat = (key: string): ArchiveFormat | undefined =>
+    archiveFormatOf(baseName(key)) ?? archiveByPattern(key, patterns);
   const counters = stats ?? { objects: 0, ignored: 0, ignoredExamples: [] };
   let directory: DirectoryBuilder | undefined;
   const archives: PendingArchive[] = [];
@@ -252,7 +266,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
     for (const info of loose) {
       if (key !== undefined && kept < LOOSE_LIMIT && stillAdoptable(info.key, key)) loose[kept++] = info;
       else if (sidecarsWithoutTarget.delete(info.key)) orphan(info);
-      else if (archiveFormatOf(baseName(info.key)) === undefined) ignore(info);
+      else if (archiveFormat(info.key) === undefined) ignore(info);
     }
     loose.length = kept;
   }
@@ -300,7 +314,7 @@ export async function* catalogue(store: ObjectStore, stats?: CatalogueStats): As
       }
       if (!directory && !recentKeys.includes(target)) sidecarsWithoutTarget.add(key);
     }
-    const format = archiveFormatOf(name);
+    const format = archiveFormat(key);
     if (format) {
       const pending: PendingArchive = { info, stem: format.stem };
       if (directory) pending.parentId = joinId(source, directory.prefix);

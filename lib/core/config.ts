@@ -26,6 +26,8 @@ export interface Config {
   series: Record<string, PolicyOverride>;
   probes: ProbeConfig[];
   ledger: { retentionDays: number };
+  /** Object names (globs) that are archives whatever their suffix; their first bytes tell the format. */
+  archives: { patterns: string[] };
 }
 
 export type PolicyOverride = {
@@ -53,6 +55,7 @@ export const DEFAULT_CONFIG: Config = {
   series: {},
   probes: [],
   ledger: { retentionDays: 400 },
+  archives: { patterns: ['*.snapshot'] },
 };
 
 /** Restore limits with zeros replaced by the safe defaults. */
@@ -107,6 +110,16 @@ const select: Check = (v, key) => {
 const targets: Check = (v, key) => {
   if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t.length === 0)) {
     throw new UsageError(`configuration key "${key}" must be a list of folders or s3:// URLs`, key);
+  }
+  return [...v];
+};
+
+const archivePatterns: Check = (v, key) => {
+  if (!Array.isArray(v) || v.some((p) => typeof p !== 'string' || p.trim() === '' || p.endsWith('/'))) {
+    throw new UsageError(
+      `configuration key "${key}" must be a list of name patterns such as "*.snapshot" (a pattern with "/" is matched against the whole key), got ${JSON.stringify(v)}`,
+      key,
+    );
   }
   return [...v];
 };
@@ -190,9 +203,9 @@ export function parseConfig(document: unknown): Config {
   if (document === undefined || document === null) return DEFAULT_CONFIG;
   if (!isRecord(document)) throw new UsageError('the configuration must be a JSON object');
   for (const key of Object.keys(document)) {
-    if (!['defaults', 'series', 'probes', 'ledger'].includes(key)) {
+    if (!['defaults', 'series', 'probes', 'ledger', 'archives'].includes(key)) {
       throw new UsageError(
-        `unknown configuration key "${key}" (expected defaults, series, probes, ledger)`,
+        `unknown configuration key "${key}" (expected defaults, series, probes, ledger, archives)`,
         key,
       );
     }
@@ -226,7 +239,12 @@ export function parseConfig(document: unknown): Config {
     const parsed = parseObject(document.ledger, { retentionDays: integer }, 'ledger');
     if (parsed.retentionDays !== undefined) ledger.retentionDays = parsed.retentionDays as number;
   }
-  return { defaults, series, probes, ledger };
+  const archives = { patterns: [...DEFAULT_CONFIG.archives.patterns] };
+  if (document.archives !== undefined) {
+    const parsed = parseObject(document.archives, { patterns: archivePatterns }, 'archives');
+    if (parsed.patterns !== undefined) archives.patterns = parsed.patterns as string[];
+  }
+  return { defaults, series, probes, ledger, archives };
 }
 
 /** Glob over series names and paths: `*` within a segment, `**` across segments, `?` one character. */

@@ -43,4 +43,6 @@ export interface ChecksumHistory {
     backupId: string,
     checksums: Array<Omit<FirstSeenChecksum, 'firstSeenAt'>>,
   ): Promise<FirstSeenChecksum[]>;
+  /** What was recorded for a backup, read-only (for a restore job to carry to its sandbox). */
+  firstSeen?(backupId: string): Promise<FirstSeenChecksum[]>;
 }

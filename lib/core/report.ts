@@ -17,8 +17,30 @@ export interface BackupOutcome {
   findings: Finding[];
 }
 
+/**
+ * Every finding of a backup, once: the integrity pass and the restore read the same bytes and
+ * may state the same fact (a mismatch, an empty backup); the first stage to say it is kept.
+ */
 export function allFindings(outcome: BackupOutcome): Finding[] {
-  return [...(outcome.integrity?.findings ?? []), ...(outcome.restore?.findings ?? []), ...outcome.findings];
+  const said = new Set<string>();
+  const out: Finding[] = [];
+  for (const stage of [
+    outcome.integrity?.findings ?? [],
+    outcome.restore?.findings ?? [],
+    outcome.findings,
+  ]) {
+    const keys = stage.map(factKey);
+    stage.forEach((f, i) => {
+      if (!said.has(keys[i] as string)) out.push(f);
+    });
+    for (const key of keys) said.add(key);
+  }
+  return out;
+}
+
+/** A backup is empty once, whichever object or stage noticed it. */
+function factKey(f: Finding): string {
+  return `${f.code}\0${f.backup ?? ''}\0${f.code === 'EMPTY_BACKUP' ? '' : (f.object ?? '')}`;
 }
 
 function stageRank(status: StageStatus | undefined): Status {

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { type Policy, type ProbeConfig, policyFor } from './config.ts';
 import type { Backup } from './model.ts';
+import type { FirstSeenChecksum } from './ports.ts';
 import { readJson, runKeys, type SerializedBackup, serializeBackup, writeJson } from './run-store.ts';
 import { type Discovery, loadRun, loadShard, type StageContext } from './stages.ts';
 
@@ -27,6 +28,10 @@ export interface RestoreJobFile {
   checkIntegrity?: boolean;
   /** SHA-256 of the stored objects as the integrity stage read them, when it ran. */
   objectSha256?: Record<string, string>;
+  /** The checksums the ledger recorded when the backup was first seen: the restore compares them too. */
+  firstSeen?: FirstSeenChecksum[];
+  /** `archives.patterns` of the run's configuration. */
+  archivePatterns?: string[];
 }
 
 /**
@@ -125,6 +130,9 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
       probes: run.config.probes,
     };
     if (deferred.has(backup.id)) job.checkIntegrity = true;
+    if (run.config.archives?.patterns) job.archivePatterns = run.config.archives.patterns;
+    const firstSeen = await ctx.ledger.firstSeen?.(backup.id);
+    if (firstSeen && firstSeen.length > 0) job.firstSeen = firstSeen;
     const digests = await digestsOf(shard, backup.id);
     if (digests && Object.keys(digests).length > 0) job.objectSha256 = digests;
     await writeJson(ctx.runStore, runKeys.restore(runId, restore), job);

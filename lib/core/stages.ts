@@ -164,7 +164,9 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   for (const url of input.sources) {
     const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
     let listed = 0;
-    for await (const backup of catalogue(ctx.openSource(url), stats)) {
+    for await (const backup of catalogue(ctx.openSource(url), stats, {
+      archivePatterns: config.archives.patterns,
+    })) {
       listed++;
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
@@ -292,6 +294,7 @@ export async function integrityStage(
     const result = await checkIntegrity(backup, ctx.openSource(backup.source), {
       policy,
       history: ctx.ledger,
+      archivePatterns: run.config.archives?.patterns ?? [],
       onProgress: (delta) => ctx.events?.bytesRead?.(delta),
     });
     const at = ctx.now().toISOString();

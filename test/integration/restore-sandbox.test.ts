@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -130,9 +131,12 @@ describe('local sandbox launcher (the container entry point in a child process)'
     });
     const bucket = `restore-it-${Date.now()}`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const sum = (text: string) => createHash('sha256').update(text).digest('hex');
     const files = {
       'backups/20250625_114622/a.txt': 'alpha\n',
       'backups/20250625_114622/db/rows.json': '[1,2,3]',
+      // The restore checks what it reads against it, as the integrity pass would.
+      'backups/20250625_114622/SHA256SUMS': `${sum('alpha\n')}  a.txt\n${sum('[1,2,3]')}  db/rows.json\n`,
     };
     for (const [key, body] of Object.entries(files)) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `prod/${key}`, Body: body }));
@@ -175,6 +179,7 @@ describe('local sandbox launcher (the container entry point in a child process)'
     const damaged = await launcher.launch(job);
     expect(damaged.status).toBe('FAIL');
     expect(damaged.findings.map((f) => [f.code, f.object])).toContainEqual(['RESTORE_MISMATCH', 'a.txt']);
+    expect(damaged.findings.map((f) => [f.code, f.object])).toContainEqual(['CHECKSUM_MISMATCH', 'a.txt']);
   });
 });
 

@@ -224,3 +224,54 @@ describe('durations in the matrix', () => {
     expect([15, 1500, 754_000].map(humanDuration)).toEqual(['15ms', '1.5s', '12m34s']);
   });
 });
+
+describe('issue 9.12: one finding per fact per backup', () => {
+  it('issue 9.12: a fact both the integrity pass and the restore state is reported once; different facts all stay', () => {
+    const at = { backup: 'v.tar' };
+    const mismatch = finding('CHECKSUM_MISMATCH', 'v.tar: SHA-256 is a but the sidecar says b', {
+      ...at,
+      object: 'v.tar',
+    });
+    const emptyByIntegrity = finding('EMPTY_BACKUP', 'v.tar holds no file content', {
+      ...at,
+      object: 'v.tar',
+    });
+    const emptyByRestore = finding('EMPTY_BACKUP', 'the restore produced no file content', at);
+    const otherObject = finding('CHECKSUM_MISMATCH', 'w: SHA-256 differs', { ...at, object: 'w' });
+    const report = buildReport({
+      runId: 'r',
+      command: 'comprehensive',
+      trigger: 'cli',
+      sources: ['/src'],
+      ...when,
+      runFindings: [],
+      outcomes: [
+        {
+          backup: backup('v.tar', 'v', '2025-06-25T00:00:00Z'),
+          integrity: {
+            ...integrity('v.tar', 'FAIL', 0.5),
+            findings: [mismatch, emptyByIntegrity, { ...mismatch, object: 'x', message: 'x differs' }],
+          },
+          restore: {
+            backupId: 'v.tar',
+            status: 'FAIL',
+            durationMs: 1,
+            filesRestored: 0,
+            bytesRestored: 0,
+            phases: { downloadMs: 0, extractMs: 0, verifyMs: 0, probesMs: 0, cleanupMs: 0 },
+            findings: [emptyByRestore, { ...mismatch }, otherObject],
+          },
+          findings: [],
+        },
+      ],
+    });
+    const [entry] = report.backups;
+    expect(entry?.status).toBe('FAIL');
+    expect(entry?.findings.map((f) => [f.code, f.object, f.message])).toEqual([
+      ['CHECKSUM_MISMATCH', 'v.tar', mismatch.message],
+      ['EMPTY_BACKUP', 'v.tar', emptyByIntegrity.message],
+      ['CHECKSUM_MISMATCH', 'x', 'x differs'],
+      ['CHECKSUM_MISMATCH', 'w', otherObject.message],
+    ]);
+  });
+});

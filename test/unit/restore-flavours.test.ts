@@ -106,8 +106,9 @@ describe('every tar flavour GNU tar writes restores byte for byte', () => {
       const result = await restoreFromArena(await archiveBackup(arena.store, path.basename(archive)), {
         keep: true,
       });
-      expect(result.findings).toEqual([]);
-      expect(result.status).toBe('PASS');
+      // Restored alone, with no sidecar or manifest: what the integrity pass would say too.
+      expect(result.findings.map((f) => f.code)).toEqual(['NO_REFERENCE_CHECKSUM']);
+      expect(result.status).toBe('WARN');
       expect(hashTree(arena.root)).toEqual(hashTree(source));
       const hard = statSync(path.join(arena.root, 'hello-hard.txt'));
       expect(hard.ino).toBe(statSync(path.join(arena.root, 'hello.txt')).ino);
@@ -187,15 +188,17 @@ describe('verification against references', () => {
     }
   });
 
-  it('fails with RESTORE_MISMATCH when a file differs from the SHA256SUMS inside the archive', async () => {
+  it('fails with CHECKSUM_MISMATCH and MISSING_OBJECT, as the integrity pass does, when files differ from the SHA256SUMS inside the archive', async () => {
     const backup = await tarWithSums(
       { 'a.txt': 'alpha\n', 'b.txt': 'beta\n' },
       { 'a.txt': 'alpha\n', 'b.txt': 'BETA\n', 'gone.txt': 'x' },
     );
     const result = await restoreFromArena(backup);
     expect(result.status).toBe('FAIL');
-    const mismatches = result.findings.filter((f) => f.code === 'RESTORE_MISMATCH').map((f) => f.object);
-    expect(mismatches.sort()).toEqual(['b.txt', 'gone.txt']);
+    expect(result.findings.map((f) => [f.code, f.object])).toEqual([
+      ['CHECKSUM_MISMATCH', 'b.txt'],
+      ['MISSING_OBJECT', 'gone.txt'],
+    ]);
   });
 
   it('compares with the digests the integrity pass recorded, count included', async () => {
@@ -213,7 +216,8 @@ describe('verification against references', () => {
       { path: './', size: 0, sha256: '', type: 'directory' as const },
     ];
     const ok = await restoreFromArena(backup, { references: good });
-    expect(ok.findings).toEqual([]);
+    // Its SHA256SUMS lists nothing: a.txt is unlisted and nothing vouches for the archive, as integrity says.
+    expect(ok.findings.map((f) => f.code)).toEqual(['UNLISTED_OBJECT', 'NO_REFERENCE_CHECKSUM']);
     const bad = [
       digest('./a.txt', 'other\n'),
       digest('./SHA256SUMS', sumsBody),
@@ -241,7 +245,7 @@ describe('verification against references', () => {
     const backup = await directoryBackup(arena.store, prefix);
     const result = await restoreFromArena(backup);
     expect(result.filesRestored).toBe(2);
-    expect(result.findings.map((f) => [f.code, f.object])).toEqual([['RESTORE_MISMATCH', 'notes.txt']]);
+    expect(result.findings.map((f) => [f.code, f.object])).toEqual([['CHECKSUM_MISMATCH', 'notes.txt']]);
     await writeFile(path.join(dir, 'SHA256SUMS'), `${sha('notes\n')}  notes.txt\n`);
     const fixed = await restoreFromArena(backup);
     expect(fixed.status).toBe('PASS');
@@ -249,13 +253,20 @@ describe('verification against references', () => {
   });
 
   it('restores a plain .gz of a non-tar file as that single file', async () => {
-    await writeFile(
-      path.join(arena.store, 'dump-20250101.sql.gz'),
-      zlib.gzipSync('-- PostgreSQL database dump\n\nSELECT 1;\n\n-- PostgreSQL database dump complete\n'),
+    const gz = zlib.gzipSync(
+      '-- PostgreSQL database dump\n\nSELECT 1;\n\n-- PostgreSQL database dump complete\n',
     );
-    const result = await restoreFromArena(await archiveBackup(arena.store, 'dump-20250101.sql.gz'), {
-      keep: true,
-    });
+    await writeFile(path.join(arena.store, 'dump-20250101.sql.gz'), gz);
+    await writeFile(
+      path.join(arena.store, 'dump-20250101.sql.gz.sha256'),
+      `${createHash('sha256').update(gz).digest('hex')}  dump-20250101.sql.gz\n`,
+    );
+    const backup = await archiveBackup(arena.store, 'dump-20250101.sql.gz');
+    const result = await restoreFromArena(
+      { ...backup, sidecarKey: 'dump-20250101.sql.gz.sha256' },
+      { keep: true },
+    );
+    expect(result.findings).toEqual([]);
     expect(result.status).toBe('PASS');
     expect(readFileSync(path.join(arena.root, 'dump-20250101.sql'), 'utf8')).toMatch(/SELECT 1/);
   });
@@ -274,7 +285,7 @@ describe('verification against references', () => {
       probes: [],
     });
     expect(result.status).toBe('WARN');
-    expect(result.findings.map((f) => f.code)).toEqual(['RTO_EXCEEDED']);
+    expect(result.findings.map((f) => f.code)).toEqual(['NO_REFERENCE_CHECKSUM', 'RTO_EXCEEDED']);
   });
 });
 
@@ -287,7 +298,7 @@ describe('zstd', () => {
     execFileSync('zstd', ['-q', '-f', tarFile, '-o', path.join(arena.store, 'vol.tar.zst')]);
     const result = await restoreFromArena(await archiveBackup(arena.store, 'vol.tar.zst'), { keep: true });
     if (zstdAvailable()) {
-      expect(result.findings).toEqual([]);
+      expect(result.findings.map((f) => f.code)).toEqual(['NO_REFERENCE_CHECKSUM']);
       expect(hashTree(arena.root)).toEqual(hashTree(source));
     } else {
       expect(result.status).toBe('FAIL');
@@ -307,8 +318,8 @@ describe('a restore that proves nothing is never a pass', () => {
     execFileSync('tar', ['-czf', path.join(arena.store, 'hollow.tar.gz'), '-C', source, '.']);
     const result = await restoreFromArena(await archiveBackup(arena.store, 'hollow.tar.gz'));
     expect(result.status).toBe('FAIL');
-    expect(result.findings.map((f) => f.code)).toEqual(['EMPTY_BACKUP']);
-    expect(result.findings[0]?.message).toMatch(/no file content \(1 files, 0 bytes\)/);
+    expect(result.findings.map((f) => f.code)).toEqual(['NO_REFERENCE_CHECKSUM', 'EMPTY_BACKUP']);
+    expect(result.findings[1]?.message).toMatch(/no file content \(1 files, 0 bytes\)/);
   });
 
   it('an archive deleted between listing and restore is MISSING_OBJECT', async () => {

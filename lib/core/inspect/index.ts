@@ -7,4 +7,12 @@ export {
   inspectArchive,
   type RootManifestCheck,
 } from './inspect-archive.ts';
+export {
+  archiveByPattern,
+  looksLikeTar,
+  matchesArchivePattern,
+  readHead,
+  SNIFF_BYTES,
+  sniffArchiveFormat,
+} from './sniff.ts';
 export { type TarEntryHeader, TarParser, type TarProblem } from './tar-parser.ts';

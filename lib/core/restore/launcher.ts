@@ -1,5 +1,6 @@
 import type { StageResultRecord } from '../ledger.ts';
 import type { ContentDigest, RestoreResult } from '../model.ts';
+import { recordedHistory } from '../references.ts';
 import { deserializeBackup } from '../run-store.ts';
 import type { RestoreJobFile } from '../select.ts';
 import type { RestoreRequest } from './restore.ts';
@@ -34,6 +35,8 @@ export function requestFromJob(job: RestoreJob): Omit<RestoreRequest, 'store' | 
     probes: job.probes,
     ...(job.references ? { references: job.references } : {}),
     ...(job.objectSha256 ? { objectSha256: job.objectSha256 } : {}),
+    ...(job.firstSeen ? { history: recordedHistory(job.firstSeen) } : {}),
+    ...(job.archivePatterns ? { archivePatterns: job.archivePatterns } : {}),
   };
 }
 

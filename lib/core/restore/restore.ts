@@ -1,14 +1,43 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { archiveFormatOf } from '../compression.ts';
+import { type ArchiveFormat, archiveFormatOf } from '../compression.ts';
 import { effectiveRestoreLimits, type Policy, type ProbeConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
 import { type Finding, type FindingCode, finding, statusOfFindings } from '../findings.ts';
+import { type CrcAlgorithm, createCrc } from '../inspect/crc.ts';
+import {
+  type ArchiveInspection,
+  inspectArchive,
+  matchesArchivePattern,
+  type RootManifestCheck,
+  readHead,
+  sniffArchiveFormat,
+} from '../inspect/index.ts';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
 import type { Backup, BackupObject, ContentDigest, RestoreResult } from '../model.ts';
-import type { ObjectStore } from '../ports.ts';
+import type { ChecksumHistory, ObjectStore } from '../ports.ts';
+import {
+  checkDirectoryNotEmpty,
+  compareArchiveReferences,
+  compareDirectoryManifests,
+  compareStoreChecksum,
+  crcOf,
+  emptyArchiveFinding,
+  FindingList,
+  finishReferences,
+  hashObject,
+  lookUpStoreChecksum,
+  newState,
+  type ObjectState,
+  readDirectoryManifests,
+  reportArchiveProblems,
+  reportRootManifest,
+} from '../references.ts';
 import { isOutOfSpace, RestoreAbort } from './abort.ts';
 import { extractSingleFile, extractTar } from './extract.ts';
 import { RestoreLimits } from './limits.ts';
@@ -35,6 +64,10 @@ export interface RestoreRequest {
   references?: ContentDigest[];
   /** SHA-256 of each stored object (key -> hex) as the integrity pass read it. */
   objectSha256?: Record<string, string>;
+  /** The checksums recorded when the backup was first seen (the ledger's, or carried by the job). */
+  history?: ChecksumHistory;
+  /** `archives.patterns`: files of a directory backup that are archive backups of their own. */
+  archivePatterns?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (progress: RestoreProgress) => void;
   /** Leave the restored files in place (for debugging); the default removes them. */
@@ -66,7 +99,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     await prepareRoot(tree.root);
     const limits = new RestoreLimits(effectiveRestoreLimits(policy));
     if (backup.kind === 'archive') await restoreArchive(request, tree, limits, phases, findings);
-    else await restoreDirectory(request, tree, limits, phases);
+    else await restoreDirectory(request, tree, limits, phases, findings);
 
     request.onProgress?.({ phase: 'verify', bytes: limits.bytes, files: tree.files.size });
     const verifyStarted = performance.now();
@@ -82,7 +115,9 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
   } catch (error) {
     // Nothing may still be writing when the sandbox is cleaned.
     await tree.settle();
-    findings.push(failureFinding(error, backup.id, tree.root));
+    // Archive damage names the archive, as the integrity pass does, so the report says it once.
+    const archive = backup.kind === 'archive' ? (backup.members[0]?.path ?? backup.name) : undefined;
+    findings.push(failureFinding(error, backup.id, tree.root, archive));
   }
   const durationMs = performance.now() - started;
   if (completed && policy.rtoMinutes > 0 && durationMs > policy.rtoMinutes * 60_000) {
@@ -100,13 +135,14 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     filesRestored += 1;
     bytesRestored += file.size;
   }
-  if (completed && bytesRestored === 0) {
+  if (completed && bytesRestored === 0 && !findings.some((f) => f.code === 'EMPTY_BACKUP')) {
     // The failure these operators were burned by: a backup that restores "fine" into nothing.
+    const object = backup.kind === 'archive' ? (backup.members[0]?.path ?? backup.name) : undefined;
     findings.push(
       finding(
         'EMPTY_BACKUP',
         `the restore produced no file content (${filesRestored} files, 0 bytes): there is nothing to recover from this backup; check the backup job's source`,
-        where,
+        object === undefined ? where : { ...where, object },
       ),
     );
   }
@@ -171,22 +207,48 @@ async function restoreArchive(
     size: backup.bytes,
     lastModified: backup.createdAt,
   };
-  const format = archiveFormatOf(member.path) ?? archiveFormatOf(member.key);
-  if (!format) {
-    throw new RestoreAbort('RESTORE_FAILED', `"${member.path}" is not an archive format this restore knows`);
+  const checked = new FindingList(backup.id);
+  const state = newState(member);
+  const stored = await lookUpStoreChecksum(store, member, member.path, checked, request.signal);
+  const compareStored = async (crc: string | undefined) => {
+    await compareArchiveReferences(backup, store, state, stored, crc, checked, request.signal);
+    await finishReferences(backup, [state], request.history, checked);
+    findings.push(...checked.finish());
+  };
+  if (member.size === 0) {
+    // The same fact the integrity pass reports, not a "truncated" stream of nothing.
+    emptyArchiveFinding(state, checked);
+    const crc = crcOf(stored);
+    await compareStored(crc ? createCrc(crc).digestBase64() : undefined);
+    return;
   }
   request.onProgress?.({ phase: 'download', bytes: 0, files: 0 });
   const downloadStarted = performance.now();
-  const source = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+  const opened = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+  let format = archiveFormatOf(member.path) ?? archiveFormatOf(member.key);
+  let source: Readable = opened;
+  if (!format) {
+    // Named as an archive by a configured pattern: its first bytes say which kind.
+    const head = await readHead(opened);
+    source = head.stream;
+    format = sniffArchiveFormat(head.head, member.path);
+    if (!format) {
+      head.stream.destroy();
+      throw new RestoreAbort(
+        'ARCHIVE_CORRUPT',
+        `${member.path} is named as an archive (archives.patterns) but holds no gzip, zstd or tar data: it is damaged from its first byte, or not an archive; restore it from another copy, or change archives.patterns`,
+        member.path,
+      );
+    }
+  }
   phases.downloadMs = performance.now() - downloadStarted;
   const extractStarted = performance.now();
+  const hashing = new StoredHash(crcOf(stored));
   let reported = 0;
-  const storedSha256 = request.objectSha256?.[member.key];
   const options = {
     tree,
     limits,
     compression: format.compression,
-    hashStored: storedSha256 !== undefined,
     ...(request.signal ? { signal: request.signal } : {}),
     onBytes: (bytes: number) => {
       if (bytes - reported >= PROGRESS_EVERY_BYTES) {
@@ -195,27 +257,105 @@ async function restoreArchive(
       }
     },
   };
-  const stats = format.tar
-    ? await extractTar(source, options)
-    : await extractSingleFile(source, path.posix.basename(format.stem), options);
+  let extracted: Awaited<ReturnType<typeof extractTar>> | undefined;
+  let extractError: unknown;
+  try {
+    extracted = await extractFormat(hashing.from(source), format, options);
+  } catch (error) {
+    extractError = error;
+  }
   phases.extractMs = performance.now() - extractStarted;
-  if (storedSha256 !== undefined && stats.storedSha256 !== storedSha256.toLowerCase()) {
+  if (request.signal?.aborted)
+    throw extractError ?? new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+  let storedRead = hashing.result();
+  if (!storedRead && !(extractError instanceof StoreError)) {
+    // The extraction stopped early (at damage, a limit): the object is read again so its references are compared too.
+    storedRead = await hashObject(store, member.key, { signal: request.signal }, crcOf(stored)).catch(
+      () => undefined,
+    );
+  }
+  if (!extractError && format.tar) {
+    const manifest = await rootManifestOf(tree);
+    if (manifest) reportRootManifest(member.path, manifest, state, checked);
+  }
+  if (storedRead) {
+    state.sha256 = storedRead.sha256;
+    state.size = storedRead.size;
+    state.readFully = true;
+    if (extractError) state.damaged = true;
+    await compareStored(storedRead.crc);
+  } else findings.push(...checked.finish());
+  if (extractError) throw extractError;
+  const storedSha256 = request.objectSha256?.[member.key];
+  if (storedSha256 !== undefined && storedRead && storedRead.sha256 !== storedSha256.toLowerCase()) {
     findings.push(
       finding(
         'RESTORE_MISMATCH',
-        `"${member.path}" read for the restore has SHA-256 ${stats.storedSha256}, the integrity pass read ${storedSha256}: the object changed between the passes`,
+        `"${member.path}" read for the restore has SHA-256 ${storedRead.sha256}, the integrity pass read ${storedSha256}: the object changed between the passes`,
         { backup: backup.id, object: member.path },
       ),
     );
   }
-  if (member.size > 0 && stats.compressedBytes !== member.size) {
+  if (member.size > 0 && extracted && extracted.compressedBytes !== member.size) {
     findings.push(
       finding(
         'RESTORE_MISMATCH',
-        `read ${stats.compressedBytes} bytes of "${member.path}" but the catalogue lists ${member.size}: the object changed or the read was cut short`,
+        `read ${extracted.compressedBytes} bytes of "${member.path}" but the catalogue lists ${member.size}: the object changed or the read was cut short`,
         { backup: backup.id, object: member.path },
       ),
     );
+  }
+}
+
+function extractFormat(
+  source: Readable,
+  format: ArchiveFormat,
+  options: Parameters<typeof extractTar>[1],
+): ReturnType<typeof extractTar> {
+  return format.tar
+    ? extractTar(source, options)
+    : extractSingleFile(source, path.posix.basename(format.stem), options);
+}
+
+/** Hashes the stored bytes as they stream to the extraction: the restore's own read is checked. */
+class StoredHash extends Transform {
+  private readonly hash = createHash('sha256');
+  private readonly crc;
+  private size = 0;
+  private done = false;
+  constructor(crc: CrcAlgorithm | undefined) {
+    super({ readableHighWaterMark: READ_HIGH_WATER_MARK, writableHighWaterMark: READ_HIGH_WATER_MARK });
+    this.crc = crc ? createCrc(crc) : undefined;
+  }
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null, data?: Buffer) => void,
+  ): void {
+    this.hash.update(chunk);
+    this.crc?.update(chunk);
+    this.size += chunk.length;
+    callback(null, chunk);
+  }
+  override _flush(callback: () => void): void {
+    this.done = true;
+    callback();
+  }
+  /** This hash fed by a source: the source's errors reach it, and its end stops the source. */
+  from(source: Readable): Readable {
+    source.once('error', (error) => this.destroy(error));
+    this.once('close', () => source.destroy());
+    return source.pipe(this);
+  }
+
+  /** The whole stored object's digest, or undefined when the read stopped before its end. */
+  result(): { sha256: string; size: number; crc?: string } | undefined {
+    if (!this.done) return undefined;
+    return {
+      sha256: this.hash.digest('hex'),
+      size: this.size,
+      ...(this.crc ? { crc: this.crc.digestBase64() } : {}),
+    };
   }
 }
 
@@ -224,9 +364,12 @@ async function restoreDirectory(
   tree: SandboxTree,
   limits: RestoreLimits,
   phases: Phases,
+  findings: Finding[],
 ): Promise<void> {
   const { backup, store } = request;
   const started = performance.now();
+  const checked = new FindingList(backup.id);
+  const manifests = await readDirectoryManifests(backup, store, checked, { signal: request.signal });
   const controller = new AbortController();
   const stop = () => controller.abort();
   request.signal?.addEventListener('abort', stop, { once: true });
@@ -234,17 +377,27 @@ async function restoreDirectory(
   let downloaded = 0;
   let reported = 0;
   let firstError: unknown;
+  const states: ObjectState[] = [];
   const downloadOne = async (member: BackupObject) => {
     const relative = tree.relative(member.path, 'object');
     limits.entry(relative);
     limits.declare(member.size, relative);
-    const source = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+    const stored = await lookUpStoreChecksum(store, member, member.path, checked, request.signal);
+    const opened = await store.open(member.key, { highWaterMark: READ_HIGH_WATER_MARK });
+    const { source, archive } = await sniffMember(opened, member, request);
     const writer = tree.createFile(relative, limits);
+    const hash = createHash('sha256');
+    const crc = crcOf(stored) ? createCrc(crcOf(stored) as CrcAlgorithm) : undefined;
+    let size = 0;
     await pipeline(
       source,
       async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
+          hash.update(chunk);
+          crc?.update(chunk);
+          size += chunk.length;
           writer.write(chunk);
+          await archive?.write(chunk);
           await tree.ready();
           downloaded += chunk.length;
           if (downloaded - reported >= PROGRESS_EVERY_BYTES) {
@@ -254,8 +407,22 @@ async function restoreDirectory(
         }
       },
       { signal: controller.signal },
-    );
+    ).catch((error: unknown) => {
+      archive?.abort();
+      throw error;
+    });
     writer.end();
+    const state = newState(member);
+    const inspection = await archive?.end();
+    if (archive && inspection) {
+      reportArchiveProblems(member.path, archive.format, inspection.problems, checked, () => member.path);
+      if (inspection.problems.length > 0) state.damaged = true;
+    }
+    state.sha256 = hash.digest('hex');
+    state.size = size;
+    state.readFully = true;
+    compareStoreChecksum(state, stored, crc?.digestBase64(), checked);
+    states.push(state);
   };
   const worker = async () => {
     while (!controller.signal.aborted && next < backup.members.length) {
@@ -278,6 +445,64 @@ async function restoreDirectory(
   if (request.signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
   await tree.drain();
   phases.downloadMs = performance.now() - started;
+  // The stored bytes as read, against every reference the integrity pass compares them with.
+  states.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  await compareDirectoryManifests(backup, store, states, manifests, checked, { signal: request.signal });
+  await finishReferences(backup, states, request.history, checked);
+  checkDirectoryNotEmpty(backup, checked);
+  findings.push(...checked.finish());
+}
+
+/** A file of a directory backup whose bytes are an archive, checked as one while it is downloaded. */
+interface MemberArchive {
+  format: ArchiveFormat;
+  write(chunk: Buffer): Promise<void>;
+  end(): Promise<ArchiveInspection | undefined>;
+  abort(): void;
+}
+
+/**
+ * As the integrity pass does: a file not named as an archive backup of its own whose first bytes
+ * are gzip, zstd or tar is also read as an archive, so damage inside it is found by a restore too.
+ */
+async function sniffMember(
+  opened: Readable,
+  member: BackupObject,
+  request: RestoreRequest,
+): Promise<{ source: Readable; archive?: MemberArchive }> {
+  const ownBackup =
+    archiveFormatOf(member.path) !== undefined ||
+    matchesArchivePattern(member.key, request.archivePatterns ?? []);
+  if (ownBackup || member.size === 0) return { source: opened };
+  const head = await readHead(opened);
+  const format = sniffArchiveFormat(head.head, path.posix.basename(member.path));
+  if (!format) return { source: head.stream };
+  const feed = new PassThrough({ highWaterMark: READ_HIGH_WATER_MARK });
+  const inspecting = inspectArchive(feed, format, {
+    ...(request.signal ? { signal: request.signal } : {}),
+    contentName: format.stem,
+  });
+  const settled = inspecting.then(
+    () => undefined,
+    () => undefined,
+  );
+  return {
+    source: head.stream,
+    archive: {
+      format,
+      async write(chunk) {
+        if (!feed.write(chunk)) await Promise.race([once(feed, 'drain'), settled]);
+      },
+      async end() {
+        feed.end();
+        return inspecting.catch(() => undefined);
+      },
+      abort() {
+        feed.destroy();
+        inspecting.catch(() => {});
+      },
+    },
+  };
 }
 
 /** What the file system holds must be what was written (most files were read back while extracting). */
@@ -324,28 +549,12 @@ async function compareWithReferences(request: RestoreRequest, tree: SandboxTree,
   if (backup.kind === 'directory') {
     for (const member of backup.members) {
       const filePath = tree.relative(member.path, 'object');
-      expect('the catalogue', filePath, member.checksumSha256, member.size);
+      expect('the catalogue', filePath, undefined, member.size);
       const integritySha256 = request.objectSha256?.[member.key];
       if (integritySha256) expect('the integrity pass', filePath, integritySha256, undefined);
     }
     if (tree.files.size !== backup.members.length) {
       mismatch(backup.key, `${tree.files.size} files restored, the catalogue lists ${backup.members.length}`);
-    }
-    for (const manifestKey of backup.manifestKeys) {
-      const text = await readStoreText(request.store, manifestKey);
-      const folder = path.posix.dirname(manifestKey.slice(backup.key.length));
-      for (const entry of parseSha256Sums(text).entries) {
-        const filePath = folder === '.' || folder === '' ? entry.path : `${folder}/${entry.path}`;
-        expect(manifestKey, filePath, entry.sha256, undefined);
-      }
-    }
-  } else {
-    const rootManifest = tree.files.get(MANIFEST_NAME);
-    if (rootManifest && rootManifest.size <= MAX_MANIFEST_BYTES) {
-      const text = await readFile(tree.absolute(MANIFEST_NAME), 'utf8');
-      for (const entry of parseSha256Sums(text).entries) {
-        expect(`the archive's ${MANIFEST_NAME}`, entry.path, entry.sha256, undefined);
-      }
     }
   }
 
@@ -402,29 +611,50 @@ function expectLink(
   }
 }
 
+/** The archive's root SHA256SUMS against the restored files, as the integrity pass checks it in the stream. */
+async function rootManifestOf(tree: SandboxTree): Promise<RootManifestCheck | undefined> {
+  const file = tree.files.get(MANIFEST_NAME);
+  if (!file) return undefined;
+  const check: RootManifestCheck = {
+    memberPath: MANIFEST_NAME,
+    incomplete: false,
+    errors: [],
+    verified: 0,
+    mismatched: [],
+    missing: [],
+    unlisted: [],
+  };
+  if (file.size > MAX_MANIFEST_BYTES) {
+    check.errors.push({
+      line: 0,
+      text: '',
+      message: `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes and was not read`,
+    });
+    return check;
+  }
+  const parsed = parseSha256Sums(await readFile(tree.absolute(MANIFEST_NAME), 'utf8'));
+  check.errors.push(...parsed.errors);
+  const listed = new Set<string>();
+  for (const entry of parsed.entries) {
+    listed.add(entry.path);
+    const restored = tree.files.get(entry.path);
+    if (!restored) check.missing.push({ path: entry.path, expected: entry.sha256 });
+    else if (restored.sha256 !== entry.sha256)
+      check.mismatched.push({ path: entry.path, expected: entry.sha256, actual: restored.sha256 });
+    else check.verified++;
+  }
+  for (const restoredPath of tree.files.keys()) {
+    if (restoredPath !== MANIFEST_NAME && !listed.has(restoredPath)) check.unlisted.push(restoredPath);
+  }
+  return check;
+}
+
 function safeRelative(tree: SandboxTree, raw: string): string | undefined {
   try {
     return tree.relative(raw) || undefined;
   } catch {
     return undefined;
   }
-}
-
-async function readStoreText(store: ObjectStore, key: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of await store.open(key)) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_MANIFEST_BYTES) {
-      throw new RestoreAbort(
-        'RESTORE_FAILED',
-        `manifest ${key} is larger than ${MAX_MANIFEST_BYTES} bytes`,
-        key,
-      );
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function runProbes(request: RestoreRequest, tree: SandboxTree, findings: Finding[]): Promise<void> {
@@ -479,8 +709,14 @@ async function runProbeTasks(
   await Promise.all(Array.from({ length: Math.min(4, tasks.length) }, worker));
 }
 
-function failureFinding(error: unknown, backupId: string, root: string): Finding {
+function failureFinding(error: unknown, backupId: string, root: string, archive?: string): Finding {
+  const damaged = archive === undefined ? { backup: backupId } : { backup: backupId, object: archive };
   if (error instanceof RestoreAbort) {
+    if (
+      error.object === undefined &&
+      (error.code === 'ARCHIVE_TRUNCATED' || error.code === 'ARCHIVE_CORRUPT')
+    )
+      return finding(error.code, error.message, damaged);
     return finding(error.code, error.message, {
       backup: backupId,
       ...(error.object !== undefined ? { object: error.object } : {}),
@@ -509,10 +745,10 @@ function failureFinding(error: unknown, backupId: string, root: string): Finding
     );
   }
   if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
-    return finding('ARCHIVE_TRUNCATED', `the compressed stream ends early: ${message}`, { backup: backupId });
+    return finding('ARCHIVE_TRUNCATED', `the compressed stream ends early: ${message}`, damaged);
   }
   if (code === 'Z_DATA_ERROR' || code?.startsWith('ERR_ZSTD') || code === 'ERR__ERROR_CORRUPTION_DETECTED') {
-    return finding('ARCHIVE_CORRUPT', `the compressed stream is invalid: ${message}`, { backup: backupId });
+    return finding('ARCHIVE_CORRUPT', `the compressed stream is invalid: ${message}`, damaged);
   }
   return finding('RESTORE_FAILED', `the restore failed unexpectedly: ${message}`, { backup: backupId });
 }

@@ -20,9 +20,11 @@ export async function runSandboxJob(
   const request = { ...requestFromJob(job), store: deps.store, root: deps.root };
   if (deps.signal) request.signal = deps.signal;
   if (deps.onProgress) request.onProgress = deps.onProgress;
+  if (deps.history) request.history = deps.history;
   if (!job.checkIntegrity) return restoreBackup(request);
   const integrity = await checkIntegrity(request.backup, deps.store, {
     policy: job.policy,
+    ...(job.archivePatterns ? { archivePatterns: job.archivePatterns } : {}),
     ...(deps.history ? { history: deps.history } : {}),
     ...(deps.signal ? { signal: deps.signal } : {}),
   });
