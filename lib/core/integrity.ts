@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { archiveFormatOf } from './compression.ts';
-import type { Policy } from './config.ts';
+import { effectiveRestoreLimits, type Policy } from './config.ts';
 import { StoreError } from './errors.ts';
 import { type Finding, type FindingCode, finding } from './findings.ts';
 import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
@@ -615,6 +615,7 @@ async function checkArchive(
       signal,
       wholeFileSha256,
       contentName: format.stem.split('/').pop() ?? format.stem,
+      limits: effectiveRestoreLimits(options.policy),
       ...(stored && 'crc' in stored ? { crc: stored.crc } : {}),
       onProgress: (delta) => {
         read += delta;
@@ -640,9 +641,13 @@ async function checkArchive(
         ? 'ARCHIVE_TRUNCATED'
         : problem.kind === 'corrupt'
           ? 'ARCHIVE_CORRUPT'
-          : 'CHECK_FAILED';
+          : problem.kind === 'limit'
+            ? 'DECOMPRESSION_LIMIT'
+            : 'CHECK_FAILED';
     const where =
-      problem.layer === 'tar' && format.compression !== 'none' ? ' (offset in the decompressed tar)' : '';
+      problem.layer === 'tar' && problem.kind !== 'limit' && format.compression !== 'none'
+        ? ' (offset in the decompressed tar)'
+        : '';
     findings.add(code, `${path}: ${problem.message}${where}`, problem.member ?? path);
   }
   const clean = inspection.problems.length === 0;

@@ -15,6 +15,13 @@ export const BLOCK = 512;
 const MAX_EXTENDED_HEADER_BYTES = 8 * 1024 * 1024;
 /** Holes are hashed as zeros; past this a sparse map is taken for damage, not data. */
 const MAX_SPARSE_REAL_SIZE = 2 ** 40;
+/**
+ * Data runs of one sparse member. Real sparse files have a few thousand at most; an 8 MiB
+ * pax 1.0 map could declare two million. Kept as 16 bytes a run, so at most 16 MiB.
+ */
+export const MAX_SPARSE_SEGMENTS = 1_000_000;
+/** The pax records this reader uses; others (times, owners, xattrs) are not kept. */
+const PAX_KEYS = new Set(['path', 'linkpath', 'size']);
 
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
 
@@ -51,10 +58,35 @@ export interface TarParserHandlers {
 
 type State = 'header' | 'data' | 'extended' | 'sparse-ext' | 'sparse-map' | 'padding' | 'resync' | 'ended';
 
-interface SparseSegment {
-  offset: number;
-  length: number;
+/** A sparse member's data runs (offset, length), 16 bytes each. */
+class SparseMap {
+  private runs = new Float64Array(32);
+  count = 0;
+
+  /** False when the map already holds MAX_SPARSE_SEGMENTS runs. */
+  push(offset: number, length: number): boolean {
+    if (this.count >= MAX_SPARSE_SEGMENTS) return false;
+    if (this.count * 2 + 2 > this.runs.length) {
+      const bigger = new Float64Array(Math.min(this.runs.length * 2, MAX_SPARSE_SEGMENTS * 2));
+      bigger.set(this.runs);
+      this.runs = bigger;
+    }
+    this.runs[this.count * 2] = offset;
+    this.runs[this.count * 2 + 1] = length;
+    this.count++;
+    return true;
+  }
+
+  offset(i: number): number {
+    return this.runs[i * 2] as number;
+  }
+
+  length(i: number): number {
+    return this.runs[i * 2 + 1] as number;
+  }
 }
+
+const TOO_MANY_SEGMENTS = `its sparse map has more than ${MAX_SPARSE_SEGMENTS} data runs`;
 
 interface PendingExtended {
   kind: 'pax' | 'pax-global' | 'gnu-long-name' | 'gnu-long-link';
@@ -117,8 +149,8 @@ function checksumMatches(block: Buffer): boolean {
   return stored === unsigned || stored === signed;
 }
 
-function parsePax(data: Buffer): Array<[string, string]> | string {
-  const records: Array<[string, string]> = [];
+/** Calls `record` for each `length key=value\n` record; returns why the header is invalid, if it is. */
+function parsePax(data: Buffer, record: (key: string, value: string) => void): string | undefined {
   let at = 0;
   while (at < data.length) {
     if (data[at] === 0) break;
@@ -129,31 +161,106 @@ function parsePax(data: Buffer): Array<[string, string]> | string {
       return `pax record at byte ${at} has a bad length`;
     }
     if (data[at + length - 1] !== 0x0a) return `pax record at byte ${at} does not end with a newline`;
-    const record = data.toString('utf8', space + 1, at + length - 1);
-    const equals = record.indexOf('=');
-    if (equals <= 0) return `pax record at byte ${at} has no key=value`;
-    records.push([record.slice(0, equals), record.slice(equals + 1)]);
+    const equals = data.indexOf(0x3d, space + 1);
+    if (equals <= space + 1 || equals >= at + length - 1) return `pax record at byte ${at} has no key=value`;
+    record(data.toString('utf8', space + 1, equals), data.toString('utf8', equals + 1, at + length - 1));
     at += length;
   }
-  return records;
+  return undefined;
 }
 
-function normalizeSegments(segments: SparseSegment[], realSize: number): SparseSegment[] | string {
+/** What one pax header said that this reader uses. */
+interface PaxAttributes {
+  values: Map<string, string>;
+  /** pax sparse 0.0: GNU.sparse.offset / GNU.sparse.numbytes pairs, in order. */
+  runs: SparseMap | undefined;
+  /** Why the sparse runs cannot be used (too many). */
+  runsError: string | undefined;
+}
+
+function parsePaxAttributes(data: Buffer): PaxAttributes | string {
+  const attributes: PaxAttributes = { values: new Map(), runs: undefined, runsError: undefined };
+  let pendingOffset: number | undefined;
+  const invalid = parsePax(data, (key, value) => {
+    if (key === 'GNU.sparse.offset') {
+      pendingOffset = Number(value);
+      attributes.values.set(key, value);
+    } else if (key === 'GNU.sparse.numbytes') {
+      if (pendingOffset === undefined) return;
+      attributes.runs ??= new SparseMap();
+      if (!attributes.runs.push(pendingOffset, Number(value))) attributes.runsError = TOO_MANY_SEGMENTS;
+      pendingOffset = undefined;
+    } else if (PAX_KEYS.has(key) || key.startsWith('GNU.sparse.')) attributes.values.set(key, value);
+  });
+  return invalid ?? attributes;
+}
+
+/** Why a sparse map cannot describe a file of `realSize` bytes, or undefined when it can. */
+function checkSegments(map: SparseMap, realSize: number): string | undefined {
   let position = 0;
-  for (const segment of segments) {
+  for (let i = 0; i < map.count; i++) {
+    const offset = map.offset(i);
+    const length = map.length(i);
     if (
-      !Number.isSafeInteger(segment.offset) ||
-      !Number.isSafeInteger(segment.length) ||
-      segment.offset < position ||
-      segment.length < 0 ||
-      segment.offset + segment.length > realSize
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < position ||
+      length < 0 ||
+      offset + length > realSize
     ) {
-      return `sparse map entry ${segment.offset}+${segment.length} is out of order or beyond the file's size ${realSize}`;
+      return `sparse map entry ${offset}+${length} is out of order or beyond the file's size ${realSize}`;
     }
-    position = segment.offset + segment.length;
+    position = offset + length;
   }
   if (realSize > MAX_SPARSE_REAL_SIZE) return `sparse member claims an implausible size of ${realSize} bytes`;
-  return segments;
+  return undefined;
+}
+
+/**
+ * pax sparse 1.0: the map leads the member's data as decimal lines (the count, then offset
+ * and size pairs), padded to a block. Read as the blocks arrive, each byte once.
+ */
+class SparseMapReader {
+  readonly map = new SparseMap();
+  /** Map bytes examined so far. */
+  scanned = 0;
+  private value = 0;
+  private digits = 0;
+  /** Numbers still to read after the count; -1 until the count is read. */
+  private expected = -1;
+  private pendingOffset = -1;
+
+  /** 'more': the map goes on in the next block; 'done': it is complete; else why it is unreadable. */
+  feed(block: Buffer): 'more' | 'done' | string {
+    for (let i = 0; i < block.length; i++) {
+      this.scanned++;
+      const c = block[i] as number;
+      if (c >= 0x30 && c <= 0x39) {
+        // 16 digits already reach past 2^53: a longer number is no offset or size.
+        if (this.digits === 16) return 'its sparse map is unreadable (a number is too long)';
+        this.value = this.value * 10 + (c - 0x30);
+        this.digits++;
+        continue;
+      }
+      if (c !== 0x0a || this.digits === 0) return 'its sparse map is unreadable';
+      const value = this.value;
+      this.value = 0;
+      this.digits = 0;
+      if (this.expected < 0) {
+        if (value > MAX_SPARSE_SEGMENTS) return TOO_MANY_SEGMENTS;
+        this.expected = value * 2;
+      } else if (this.pendingOffset < 0) {
+        this.pendingOffset = value;
+        this.expected--;
+      } else {
+        this.map.push(this.pendingOffset, value);
+        this.pendingOffset = -1;
+        this.expected--;
+      }
+      if (this.expected === 0) return 'done';
+    }
+    return 'more';
+  }
 }
 
 /** Expands a sparse member's stored data to the file's content by hashing zeros for holes. */
@@ -164,24 +271,26 @@ class SparseExpander implements TarEntrySink {
 
   constructor(
     private readonly target: TarEntrySink,
-    private readonly segments: SparseSegment[],
+    private readonly segments: SparseMap,
     private readonly realSize: number,
   ) {}
 
   write(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) {
-      const segment = this.segments[this.segmentIndex];
-      if (!segment) return; // more data than the map describes: counted as stored bytes only
-      if (this.inSegment === 0) this.fillTo(segment.offset);
-      const take = Math.min(segment.length - this.inSegment, chunk.length - at);
+      // More data than the map describes: counted as stored bytes only.
+      if (this.segmentIndex >= this.segments.count) return;
+      const offset = this.segments.offset(this.segmentIndex);
+      const length = this.segments.length(this.segmentIndex);
+      if (this.inSegment === 0) this.fillTo(offset);
+      const take = Math.min(length - this.inSegment, chunk.length - at);
       if (take > 0) {
         this.target.write(chunk.subarray(at, at + take));
         at += take;
         this.inSegment += take;
         this.position += take;
       }
-      if (this.inSegment === segment.length) {
+      if (this.inSegment === length) {
         this.segmentIndex++;
         this.inSegment = 0;
       }
@@ -214,8 +323,8 @@ export class TarParser {
   private extended: PendingExtended | undefined;
   private extendedChunks: Buffer[] = [];
   private extendedFill = 0;
-  private pax: Array<[string, string]> = [];
-  private paxGlobal: Array<[string, string]> = [];
+  private pax: PaxAttributes | undefined;
+  private readonly paxGlobal = new Map<string, string>();
   private longName: string | undefined;
   private longLink: string | undefined;
   private zeroBlocks = 0;
@@ -223,12 +332,21 @@ export class TarParser {
   private entryHeaderOffset = -1;
   /** A GNU sparse member whose header announced extension blocks. */
   private pendingSparse:
-    | { header: TarEntryHeader; segments: SparseSegment[]; stored: number; realSize: number }
+    | { header: TarEntryHeader; segments: SparseMap; stored: number; realSize: number; full: boolean }
     | undefined;
   /** A pax 1.0 sparse member waiting for its map at the start of its data. */
   private pendingSparseV1:
-    | { header: TarEntryHeader; realSize: number; stored: number; mapBlocks: Buffer[]; headerBlock: number }
+    | {
+        header: TarEntryHeader;
+        realSize: number;
+        stored: number;
+        reader: SparseMapReader;
+        mapBytes: number;
+        headerBlock: number;
+      }
     | undefined;
+  /** Bytes of pax 1.0 sparse maps examined, over all members (each map byte once). */
+  private sparseMapScanned = 0;
   private resyncFrom = -1;
   private ended = false;
   private trailingGarbageReported = false;
@@ -238,6 +356,11 @@ export class TarParser {
 
   get bytesConsumed(): number {
     return this.offset;
+  }
+
+  /** Bytes of pax 1.0 sparse maps examined so far: the map's length, not its square. */
+  get sparseMapBytesScanned(): number {
+    return this.sparseMapScanned + (this.pendingSparseV1?.reader.scanned ?? 0);
   }
 
   /** Whether the two zero blocks that end an archive were read. */
@@ -462,8 +585,9 @@ export class TarParser {
     if (ustar && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
     let linkTarget = block[157] === 0 ? undefined : cString(block, 157, 100);
     let effectiveSize = size;
+    const pax = this.pax;
     const attributes = new Map<string, string>(this.paxGlobal);
-    for (const [k, v] of this.pax) attributes.set(k, v);
+    if (pax) for (const [k, v] of pax.values) attributes.set(k, v);
     if (this.longName !== undefined) name = this.longName;
     if (this.longLink !== undefined) linkTarget = this.longLink;
     const paxPath = attributes.get('path');
@@ -479,8 +603,7 @@ export class TarParser {
       }
       effectiveSize = parsed;
     }
-    const paxRecords = this.pax;
-    this.pax = [];
+    this.pax = undefined;
     this.longName = undefined;
     this.longLink = undefined;
 
@@ -510,17 +633,17 @@ export class TarParser {
 
     // Sparse members: old GNU 'S' headers, or pax GNU.sparse.* records.
     if (typeflag === 'S') {
-      const segments: SparseSegment[] = [];
+      const segments = new SparseMap();
       for (let i = 0; i < 4; i++) {
         const at = 386 + i * 24;
         if (block[at] === 0) break;
-        segments.push({ offset: numeric(block, at, 12), length: numeric(block, at + 12, 12) });
+        segments.push(numeric(block, at, 12), numeric(block, at + 12, 12));
       }
       const realSize = numeric(block, 483, 12);
       const header: TarEntryHeader = { path: name, type: 'file', size: realSize, headerOffset, sparse: true };
       this.currentPath = name;
       if (block[482] !== 0) {
-        this.pendingSparse = { header, segments, stored: effectiveSize, realSize };
+        this.pendingSparse = { header, segments, stored: effectiveSize, realSize, full: false };
         this.state = 'sparse-ext';
         return;
       }
@@ -549,28 +672,29 @@ export class TarParser {
           header,
           realSize,
           stored: effectiveSize,
-          mapBlocks: [],
+          reader: new SparseMapReader(),
+          mapBytes: 0,
           headerBlock: blockOffset,
         };
         this.state = 'sparse-map';
         return;
       }
-      const segments: SparseSegment[] = [];
+      let segments = new SparseMap();
+      let tooMany = false;
       const map = attributes.get('GNU.sparse.map');
       if (map !== undefined) {
-        const numbers = map.split(',').map(Number);
-        for (let i = 0; i + 1 < numbers.length; i += 2) {
-          segments.push({ offset: numbers[i] as number, length: numbers[i + 1] as number });
+        const numbers = map.split(',');
+        for (let i = 0; i + 1 < numbers.length && !tooMany; i += 2) {
+          tooMany = !segments.push(Number(numbers[i]), Number(numbers[i + 1]));
         }
-      } else {
-        let pendingOffset: number | undefined;
-        for (const [k, v] of paxRecords) {
-          if (k === 'GNU.sparse.offset') pendingOffset = Number(v);
-          else if (k === 'GNU.sparse.numbytes' && pendingOffset !== undefined) {
-            segments.push({ offset: pendingOffset, length: Number(v) });
-            pendingOffset = undefined;
-          }
-        }
+      } else if (pax?.runs) {
+        segments = pax.runs;
+        tooMany = pax.runsError !== undefined;
+      }
+      if (tooMany) {
+        this.corruptHeader(blockOffset, TOO_MANY_SEGMENTS, name);
+        this.skipData(effectiveSize);
+        return;
       }
       this.startSparse(header, segments, effectiveSize, realSize, blockOffset);
       return;
@@ -598,33 +722,38 @@ export class TarParser {
 
   private startSparse(
     header: TarEntryHeader,
-    segments: SparseSegment[],
+    segments: SparseMap,
     stored: number,
     realSize: number,
     blockOffset: number,
   ): void {
-    const checked = normalizeSegments(segments, realSize);
-    if (typeof checked === 'string') {
-      this.corruptHeader(blockOffset, checked, header.path);
+    const invalid = checkSegments(segments, realSize);
+    if (invalid !== undefined) {
+      this.corruptHeader(blockOffset, invalid, header.path);
       this.skipData(stored);
       return;
     }
     const sink = this.handlers.entry({ ...header, size: realSize });
-    this.sink = sink ? new SparseExpander(sink, checked, realSize) : undefined;
+    this.sink = sink ? new SparseExpander(sink, segments, realSize) : undefined;
     this.beginData(stored);
   }
 
   private onSparseExtension(block: Buffer, blockOffset: number): void {
     const pending = this.pendingSparse;
     if (!pending) return;
-    for (let i = 0; i < 21; i++) {
+    for (let i = 0; i < 21 && !pending.full; i++) {
       const at = i * 24;
       if (block[at] === 0) break;
-      pending.segments.push({ offset: numeric(block, at, 12), length: numeric(block, at + 12, 12) });
+      pending.full = !pending.segments.push(numeric(block, at, 12), numeric(block, at + 12, 12));
     }
     if (block[504] !== 0) return;
     this.pendingSparse = undefined;
     this.state = 'header';
+    if (pending.full) {
+      this.corruptHeader(blockOffset, TOO_MANY_SEGMENTS, pending.header.path);
+      this.skipData(pending.stored);
+      return;
+    }
     this.startSparse(pending.header, pending.segments, pending.stored, pending.realSize, blockOffset);
   }
 
@@ -636,7 +765,7 @@ export class TarParser {
       message: `bad tar header at byte ${blockOffset}${member !== undefined ? ` for "${member}"` : ''}: ${why}; the archive is damaged there`,
     });
     this.entryHeaderOffset = -1;
-    this.pax = [];
+    this.pax = undefined;
     this.longName = undefined;
     this.longLink = undefined;
     this.state = 'resync';
@@ -674,69 +803,46 @@ export class TarParser {
       }
       case 'pax':
       case 'pax-global': {
-        const records = parsePax(data);
-        if (typeof records === 'string') {
-          this.corruptHeader(at, `its pax extended header is invalid (${records})`);
+        const attributes = parsePaxAttributes(data);
+        if (typeof attributes === 'string') {
+          this.corruptHeader(at, `its pax extended header is invalid (${attributes})`);
           this.state = 'header';
           return;
         }
-        if (extended.kind === 'pax') this.pax = records;
-        else {
-          // A global header applies to every later entry; keep only the last value per key.
-          const merged = new Map(this.paxGlobal);
-          for (const [k, v] of records) merged.set(k, v);
-          this.paxGlobal = [...merged];
-        }
+        if (extended.kind === 'pax') this.pax = attributes;
+        // A global header applies to every later entry; only the last value per key counts.
+        else for (const [k, v] of attributes.values) this.paxGlobal.set(k, v);
         return;
       }
     }
   }
 
-  /** pax sparse 1.0: the map leads the member's data as decimal lines (count, offset/size pairs), padded to a block. */
+  /** pax sparse 1.0: one more block of the map that leads the member's data. */
   private onSparseMapBlock(block: Buffer, blockOffset: number): void {
     const pending = this.pendingSparseV1;
     if (!pending) return;
-    pending.mapBlocks.push(Buffer.from(block));
-    const data = Buffer.concat(pending.mapBlocks);
-    const mapBytes = data.length;
-    let cursor = 0;
-    let incomplete = false;
-    const readNumber = (): number => {
-      const newline = data.indexOf(0x0a, cursor);
-      if (newline === -1) {
-        incomplete = true;
-        return Number.NaN;
-      }
-      const text = data.toString('latin1', cursor, newline);
-      cursor = newline + 1;
-      return /^\d+$/.test(text) ? Number(text) : Number.NaN;
-    };
-    const count = readNumber();
-    const segments: SparseSegment[] = [];
-    for (let i = 0; i < count && !incomplete; i++) {
-      segments.push({ offset: readNumber(), length: readNumber() });
-    }
-    if (incomplete) {
-      if (mapBytes >= pending.stored || mapBytes >= MAX_EXTENDED_HEADER_BYTES) {
-        this.pendingSparseV1 = undefined;
-        this.corruptHeader(pending.headerBlock, 'its sparse map is unreadable', pending.header.path);
-        this.skipData(Math.max(0, pending.stored - mapBytes));
-      }
+    pending.mapBytes += BLOCK;
+    const read = pending.reader.feed(block);
+    if (read === 'more' && pending.mapBytes < pending.stored && pending.mapBytes < MAX_EXTENDED_HEADER_BYTES)
       return;
-    }
     this.pendingSparseV1 = undefined;
+    this.sparseMapScanned += pending.reader.scanned;
     this.state = 'header';
-    const broken =
-      !Number.isSafeInteger(count) || segments.some((s) => Number.isNaN(s.offset) || Number.isNaN(s.length));
-    const checked = broken ? 'its sparse map is unreadable' : normalizeSegments(segments, pending.realSize);
-    if (typeof checked === 'string') {
-      this.corruptHeader(blockOffset, checked, pending.header.path);
-      this.skipData(Math.max(0, pending.stored - mapBytes));
+    const rest = Math.max(0, pending.stored - pending.mapBytes);
+    const invalid =
+      read === 'done'
+        ? checkSegments(pending.reader.map, pending.realSize)
+        : read === 'more'
+          ? 'its sparse map is unreadable'
+          : read;
+    if (invalid !== undefined) {
+      this.corruptHeader(read === 'more' ? pending.headerBlock : blockOffset, invalid, pending.header.path);
+      this.skipData(rest);
       return;
     }
     const sink = this.handlers.entry(pending.header);
-    this.sink = sink ? new SparseExpander(sink, checked, pending.realSize) : undefined;
-    this.beginData(Math.max(0, pending.stored - mapBytes));
+    this.sink = sink ? new SparseExpander(sink, pending.reader.map, pending.realSize) : undefined;
+    this.beginData(rest);
   }
 
   private beginData(size: number): void {
