@@ -13,7 +13,7 @@ import type { ContentDigest } from '../model.ts';
 import { RestoreAbort } from '../restore/abort.ts';
 import { countsAsEntry, RestoreLimits, type RestoreLimitValues } from '../restore/limits.ts';
 import { type CrcAlgorithm, createCrc } from './crc.ts';
-import { MemberTable } from './member-table.ts';
+import { MAX_MEMBER_TABLE_BYTES, MemberTable } from './member-table.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from './tar-parser.ts';
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -483,6 +483,14 @@ function checkRootManifest(
       line: 0,
       text: '',
       message: `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes and was not read`,
+    });
+    return check;
+  }
+  if (members.dropped > 0) {
+    check.errors.push({
+      line: 0,
+      text: '',
+      message: `the archive's member list passed the ${MAX_MEMBER_TABLE_BYTES}-byte memory limit after ${members.recorded} members (${members.dropped} more were not recorded), so the manifest was not checked`,
     });
     return check;
   }
