@@ -20,8 +20,21 @@ const MAX_SPARSE_REAL_SIZE = 2 ** 40;
  * pax 1.0 map could declare two million. Kept as 16 bytes a run, so at most 16 MiB.
  */
 export const MAX_SPARSE_SEGMENTS = 1_000_000;
-/** The pax records this reader uses; others (times, owners, xattrs) are not kept. */
-const PAX_KEYS = new Set(['path', 'linkpath', 'size']);
+/**
+ * The pax records this reader uses; others (times, owners, xattrs, unknown keys) are not kept,
+ * so a header of a million made-up keys costs nothing to carry to every later entry.
+ */
+const PAX_KEYS = new Set([
+  'path',
+  'linkpath',
+  'size',
+  'GNU.sparse.major',
+  'GNU.sparse.name',
+  'GNU.sparse.size',
+  'GNU.sparse.realsize',
+  'GNU.sparse.map',
+  'GNU.sparse.offset',
+]);
 
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
 
@@ -182,17 +195,45 @@ function parsePaxAttributes(data: Buffer): PaxAttributes | string {
   const attributes: PaxAttributes = { values: new Map(), runs: undefined, runsError: undefined };
   let pendingOffset: number | undefined;
   const invalid = parsePax(data, (key, value) => {
-    if (key === 'GNU.sparse.offset') {
-      pendingOffset = Number(value);
-      attributes.values.set(key, value);
-    } else if (key === 'GNU.sparse.numbytes') {
+    if (key === 'GNU.sparse.offset') pendingOffset = Number(value);
+    else if (key === 'GNU.sparse.numbytes') {
       if (pendingOffset === undefined) return;
       attributes.runs ??= new SparseMap();
       if (!attributes.runs.push(pendingOffset, Number(value))) attributes.runsError = TOO_MANY_SEGMENTS;
       pendingOffset = undefined;
-    } else if (PAX_KEYS.has(key) || key.startsWith('GNU.sparse.')) attributes.values.set(key, value);
+      return;
+    }
+    if (PAX_KEYS.has(key)) attributes.values.set(key, value);
   });
   return invalid ?? attributes;
+}
+
+/**
+ * pax sparse 0.1: `offset,size,offset,size,...` in one record, read without splitting it (an
+ * 8 MiB record would make millions of strings). A field that is not decimal reads as NaN, which
+ * the map check refuses. False when the map holds more runs than the cap.
+ */
+function readMapList(map: string, segments: SparseMap): boolean {
+  let value = 0;
+  let digits = 0;
+  let pendingOffset: number | undefined;
+  for (let i = 0; i <= map.length; i++) {
+    const c = i === map.length ? 0x2c : map.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) {
+      value = digits > 16 ? Number.NaN : value * 10 + (c - 0x30);
+      digits++;
+      continue;
+    }
+    const field = c === 0x2c && digits > 0 ? value : Number.NaN;
+    value = 0;
+    digits = 0;
+    if (pendingOffset === undefined) pendingOffset = field;
+    else {
+      if (!segments.push(pendingOffset, field)) return false;
+      pendingOffset = undefined;
+    }
+  }
+  return true;
 }
 
 /** Why a sparse map cannot describe a file of `realSize` bytes, or undefined when it can. */
@@ -682,12 +723,8 @@ export class TarParser {
       let segments = new SparseMap();
       let tooMany = false;
       const map = attributes.get('GNU.sparse.map');
-      if (map !== undefined) {
-        const numbers = map.split(',');
-        for (let i = 0; i + 1 < numbers.length && !tooMany; i += 2) {
-          tooMany = !segments.push(Number(numbers[i]), Number(numbers[i + 1]));
-        }
-      } else if (pax?.runs) {
+      if (map !== undefined) tooMany = !readMapList(map, segments);
+      else if (pax?.runs) {
         segments = pax.runs;
         tooMany = pax.runsError !== undefined;
       }
