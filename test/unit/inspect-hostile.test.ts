@@ -274,3 +274,34 @@ describe('issue 10 (hostile): the integrity pass enforces the restore limits', (
     expect(again.entries).toBe(1001);
   });
 });
+
+describe('issue 10 (hostile): the member table is bounded', () => {
+  it('issue 10 (hostile): past its memory budget the table stops recording and the root SHA256SUMS is reported unchecked, not as missing files', async () => {
+    const names = Array.from({ length: 200 }, (_, i) => `${'n'.repeat(90)}/${i}.txt`);
+    const sums = names.map((name) => `${sha256Hex(name)}  ${name}\n`).join('');
+    const tar = tarOf(
+      ...names.map((name) => rawMember({ name, body: name })),
+      rawMember({ name: 'SHA256SUMS', body: sums }),
+    );
+    const memberTableBytes = 8 * 1024;
+    const whole = await inspectArchive(Readable.from([tar]), TAR, { memberTableBytes });
+    for (const size of [1, 509]) {
+      const again = await inspectArchive(chunked(tar, size), TAR, { memberTableBytes });
+      expect(again.rootManifest, `chunks of ${size}`).toEqual(whole.rootManifest);
+    }
+    expect(whole.problems).toEqual([]);
+    expect(whole.files).toBe(201);
+    expect(whole.rootManifest?.errors).toEqual([
+      expect.objectContaining({
+        line: 0,
+        message: expect.stringMatching(
+          /member list passed the 8192-byte memory limit after \d+ members \(\d+ more were not recorded\)/,
+        ),
+      }),
+    ]);
+    expect(whole.rootManifest).toMatchObject({ verified: 0, mismatched: [], missing: [], unlisted: [] });
+    // With room for every member, the same manifest verifies all 200 files.
+    const roomy = await inspectArchive(Readable.from([tar]), TAR);
+    expect(roomy.rootManifest).toMatchObject({ errors: [], verified: 200, missing: [], unlisted: [] });
+  });
+});

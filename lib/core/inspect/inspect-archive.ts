@@ -13,7 +13,7 @@ import type { ContentDigest } from '../model.ts';
 import { RestoreAbort } from '../restore/abort.ts';
 import { countsAsEntry, RestoreLimits, type RestoreLimitValues } from '../restore/limits.ts';
 import { type CrcAlgorithm, createCrc } from './crc.ts';
-import { MAX_MEMBER_TABLE_BYTES, MemberTable } from './member-table.ts';
+import { MemberTable } from './member-table.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from './tar-parser.ts';
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -86,6 +86,8 @@ export interface InspectOptions {
   crc?: CrcAlgorithm;
   /** The restore's limits, enforced while reading (default: the safe defaults). */
   limits?: RestoreLimitValues;
+  /** Memory for the member records a root SHA256SUMS is checked against (default MAX_MEMBER_TABLE_BYTES). */
+  memberTableBytes?: number;
 }
 
 class HashingSink implements TarEntrySink {
@@ -257,7 +259,7 @@ export async function inspectArchive(
     }
   };
 
-  const members = new MemberTable();
+  const members = new MemberTable(options.memberTableBytes);
   let manifestText: Buffer | undefined;
   let manifestMemberPath: string | undefined;
   let manifestTooLarge = false;
@@ -490,7 +492,7 @@ function checkRootManifest(
     check.errors.push({
       line: 0,
       text: '',
-      message: `the archive's member list passed the ${MAX_MEMBER_TABLE_BYTES}-byte memory limit after ${members.recorded} members (${members.dropped} more were not recorded), so the manifest was not checked`,
+      message: `the archive's member list passed the ${members.maxBytes}-byte memory limit after ${members.recorded} members (${members.dropped} more were not recorded), so the manifest was not checked`,
     });
     return check;
   }

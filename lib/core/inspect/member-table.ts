@@ -163,7 +163,7 @@ export class MemberTable {
   /** Members not recorded because the table was full. */
   dropped = 0;
 
-  constructor(private readonly maxBytes = MAX_MEMBER_TABLE_BYTES) {}
+  constructor(readonly maxBytes = MAX_MEMBER_TABLE_BYTES) {}
 
   /** Members recorded (replaced ones included). */
   get recorded(): number {
