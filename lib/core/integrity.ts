@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type ArchiveFormat, archiveFormatOf } from './compression.ts';
-import type { Policy } from './config.ts';
+import { effectiveRestoreLimits, type Policy } from './config.ts';
 import { type CrcAlgorithm, createCrc } from './inspect/crc.ts';
 import {
   type ArchiveInspection,
@@ -245,6 +245,7 @@ async function checkArchive(
       signal,
       wholeFileSha256,
       contentName: format.stem.split('/').pop() ?? format.stem,
+      limits: effectiveRestoreLimits(options.policy),
       ...(stored && 'crc' in stored ? { crc: stored.crc } : {}),
       onProgress: (delta) => {
         read += delta;

@@ -195,6 +195,10 @@ export function parseSidecar(text: string, archiveName: string): SidecarParse {
 
 /** Formats a manifest line error the same way everywhere. */
 export function describeManifestError(manifestPath: string, error: ManifestLineError): string {
+  // Line 0: the manifest as a whole could not be checked (too large, or too many members to hold).
+  if (error.line === 0) {
+    return `${manifestPath} was not checked: ${error.message}; the files it lists cannot be verified against it`;
+  }
   const shown = error.text.length > 120 ? `${error.text.slice(0, 117)}...` : error.text;
   return `${manifestPath} line ${error.line} is malformed (${error.message}): "${shown}"; the file it names cannot be verified; regenerate the manifest with sha256sum`;
 }

@@ -640,9 +640,13 @@ export function reportArchiveProblems(
         ? 'ARCHIVE_TRUNCATED'
         : problem.kind === 'corrupt'
           ? 'ARCHIVE_CORRUPT'
-          : 'CHECK_FAILED';
+          : problem.kind === 'limit'
+            ? 'DECOMPRESSION_LIMIT'
+            : 'CHECK_FAILED';
     const where =
-      problem.layer === 'tar' && format.compression !== 'none' ? ' (offset in the decompressed tar)' : '';
+      problem.layer === 'tar' && problem.kind !== 'limit' && format.compression !== 'none'
+        ? ' (offset in the decompressed tar)'
+        : '';
     findings.add(code, `${path}: ${problem.message}${where}`, objectOf(problem));
   }
 }

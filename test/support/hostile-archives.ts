@@ -19,6 +19,8 @@ export interface RawEntry {
   linkname?: string;
   /** A size to put in the header instead of the body's length (written base-256). */
   declaredSize?: number;
+  /** A raw typeflag ('x' pax, 'S' old GNU sparse) instead of `type`'s. */
+  typeflag?: string;
 }
 
 const TYPEFLAG: Record<RawEntryType, string> = { file: '0', directory: '5', symlink: '2', hardlink: '1' };
@@ -45,15 +47,119 @@ export function tarHeader(entry: RawEntry, size: number): Buffer {
     }
   } else block.write(octal(size, 12), 124, 'latin1');
   block.write(octal(1_700_000_000, 12), 136, 'latin1');
-  block.write(TYPEFLAG[entry.type ?? 'file'], 156, 'latin1');
+  block.write(entry.typeflag ?? TYPEFLAG[entry.type ?? 'file'], 156, 'latin1');
   if (entry.linkname) block.write(entry.linkname, 157, 'utf8');
   block.write('ustar\0', 257, 'latin1');
   block.write('00', 263, 'latin1');
+  return checksummed(block);
+}
+
+/** Writes a header block's checksum (after its other fields were set). */
+export function checksummed(block: Buffer): Buffer {
   block.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of block) sum += byte;
   block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return block;
+}
+
+/** One pax record: `length key=value\n`, the length counting its own digits. */
+export function paxRecord(key: string, value: string): string {
+  const rest = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(rest) + 1;
+  while (String(length).length + Buffer.byteLength(rest) !== length) length++;
+  return `${length}${rest}`;
+}
+
+/** A pax extended header ('x') with its records, padded to whole blocks. */
+export function paxHeader(records: Array<[string, string]>, typeflag = 'x'): Buffer {
+  const body = Buffer.from(records.map(([k, v]) => paxRecord(k, v)).join(''));
+  return Buffer.concat([
+    tarHeader({ name: 'PaxHeaders/entry', typeflag }, body.length),
+    body,
+    padding(body.length),
+  ]);
+}
+
+/**
+ * A pax sparse 1.0 member as GNU tar writes it: pax records naming the file and its real
+ * size, then a member whose data starts with the map (`map`, padded to a block) and goes on
+ * with the stored runs.
+ */
+export function paxSparse10Member(name: string, realSize: number, map: string, data: Buffer): Buffer {
+  const mapBytes = Buffer.from(map);
+  const stored = Buffer.concat([mapBytes, padding(mapBytes.length), data]);
+  return Buffer.concat([
+    paxHeader([
+      ['GNU.sparse.major', '1'],
+      ['GNU.sparse.minor', '0'],
+      ['GNU.sparse.name', name],
+      ['GNU.sparse.realsize', String(realSize)],
+    ]),
+    tarHeader({ name: `GNUSparseFile.0/${name}` }, stored.length),
+    stored,
+    padding(stored.length),
+  ]);
+}
+
+/** The map text of a pax sparse 1.0 member: the count, then offset and length lines. */
+export function sparse10Map(runs: ReadonlyArray<readonly [number, number]>, count = runs.length): string {
+  const lines = [String(count)];
+  for (const [offset, length] of runs) lines.push(String(offset), String(length));
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * An old GNU sparse member ('S'): four runs in the header, the rest in extension blocks of
+ * 21 runs each. `data` holds the stored runs back to back.
+ */
+export function gnuSparseMember(
+  name: string,
+  realSize: number,
+  runs: ReadonlyArray<readonly [number, number]>,
+  data: Buffer,
+): Buffer {
+  const field = (block: Buffer, at: number, value: number) =>
+    block.write(`${value.toString(8).padStart(11, '0')}\0`, at, 'latin1');
+  const header = tarHeader({ name, typeflag: 'S' }, data.length);
+  for (let i = 0; i < Math.min(4, runs.length); i++) {
+    field(header, 386 + i * 24, (runs[i] as readonly [number, number])[0]);
+    field(header, 386 + i * 24 + 12, (runs[i] as readonly [number, number])[1]);
+  }
+  field(header, 483, realSize);
+  const extensions: Buffer[] = [];
+  for (let first = 4; first < runs.length; first += 21) {
+    const block = Buffer.alloc(512);
+    for (let i = 0; i < 21 && first + i < runs.length; i++) {
+      field(block, i * 24, (runs[first + i] as readonly [number, number])[0]);
+      field(block, i * 24 + 12, (runs[first + i] as readonly [number, number])[1]);
+    }
+    if (first + 21 < runs.length) block[504] = 1;
+    extensions.push(block);
+  }
+  if (extensions.length > 0) header[482] = 1;
+  checksummed(header);
+  return Buffer.concat([header, ...extensions, data, padding(data.length)]);
+}
+
+/** A whole archive (end blocks included) from already built members. */
+export function tarOf(...members: Buffer[]): Buffer {
+  return Buffer.concat([...members, Buffer.alloc(1024)]);
+}
+
+/** The content a sparse map expands to: zeros, with each run's stored bytes at its offset. */
+export function expandSparse(
+  realSize: number,
+  runs: ReadonlyArray<readonly [number, number]>,
+  data: Buffer,
+): Buffer {
+  const out = Buffer.alloc(realSize);
+  let at = 0;
+  for (const [offset, length] of runs) {
+    data.copy(out, offset, at, at + length);
+    at += length;
+  }
+  return out;
 }
 
 function padding(size: number): Buffer {
@@ -63,12 +169,15 @@ function padding(size: number): Buffer {
 /** A whole tar archive (with its end-of-archive blocks) from raw entries. */
 export function rawTar(entries: RawEntry[], { end = true } = {}): Buffer {
   const parts: Buffer[] = [];
-  for (const entry of entries) {
-    const body = entry.body === undefined ? Buffer.alloc(0) : Buffer.from(entry.body);
-    parts.push(tarHeader(entry, entry.declaredSize ?? body.length), body, padding(body.length));
-  }
+  for (const entry of entries) parts.push(rawMember(entry));
   if (end) parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
+}
+
+/** One raw entry: header, body and padding. */
+export function rawMember(entry: RawEntry): Buffer {
+  const body = entry.body === undefined ? Buffer.alloc(0) : Buffer.from(entry.body);
+  return Buffer.concat([tarHeader(entry, entry.declaredSize ?? body.length), body, padding(body.length)]);
 }
 
 /** Streams a tar of `count` tiny files, gzipped, without holding it. */

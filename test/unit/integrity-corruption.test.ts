@@ -30,6 +30,14 @@ import {
   writeTree,
   zeroRange,
 } from '../support/archives.ts';
+import {
+  manyEntriesTarGz,
+  paxSparse10Member,
+  rawMember,
+  sparse10Map,
+  tarOf,
+  writeStream,
+} from '../support/hostile-archives.ts';
 
 interface Case {
   name: string;
@@ -376,5 +384,48 @@ describe('corruption matrix (checkIntegrity over a folder store)', () => {
     });
     expect(result.status).toBe('FAIL');
     expect(result.findings.map((f) => f.code)).toContain('EMPTY_BACKUP');
+  });
+
+  it('issue 10 (hostile): a 10 KiB tar declaring a 1 TiB sparse member FAILs with DECOMPRESSION_LIMIT, not CHECK_FAILED, and its checksum is still checked', async () => {
+    const tib = 2 ** 40;
+    const hostile = tarOf(
+      rawMember({ name: 'note.txt', body: 'note\n' }),
+      paxSparse10Member('disk.img', tib, sparse10Map([[tib - 5, 5]]), Buffer.from('hello')),
+    );
+    expect(hostile.length).toBeLessThan(10 * 1024);
+    await writeFile(path.join(root, 'store', 'sparse-tib.tar.gz'), gzip(hostile));
+    await writeFile(path.join(root, 'store', 'sparse-tib.tar.gz.sha256'), `${'0'.repeat(64)}\n`);
+    const result = await checkIntegrity(await archiveBackupOf(store, 'sparse-tib.tar.gz'), store, {
+      policy: DEFAULT_POLICY,
+    });
+    expect(result.status).toBe('FAIL');
+    expect(result.findings.map((f) => f.code).sort()).toEqual(['CHECKSUM_MISMATCH', 'DECOMPRESSION_LIMIT']);
+    const limit = result.findings.find((f) => f.code === 'DECOMPRESSION_LIMIT');
+    expect(limit).toMatchObject({ object: 'disk.img' });
+    expect(limit?.message).toMatch(
+      /sparse-tib\.tar\.gz: "disk\.img" declares 1099511627776 bytes.*restore\.maxBytes/,
+    );
+    expect(limit?.message).not.toMatch(/offset in the decompressed tar/);
+    // Only note.txt's 5 bytes were hashed as content.
+    expect(result.contentBytes).toBe(5);
+  });
+
+  it("issue 10 (hostile): the integrity pass takes the series' restore.maxEntries: 3,000 entries FAIL at a 1,000-entry limit", async () => {
+    await writeStream(path.join(root, 'store', 'many.tar.gz'), manyEntriesTarGz(3000));
+    const policy = { ...DEFAULT_POLICY, restore: { ...DEFAULT_POLICY.restore, maxEntries: 1000 } };
+    const result = await checkIntegrity(await archiveBackupOf(store, 'many.tar.gz'), store, { policy });
+    expect(result.status).toBe('FAIL');
+    const limits = result.findings.filter((f) => f.code === 'DECOMPRESSION_LIMIT');
+    expect(limits).toHaveLength(1);
+    expect(limits[0]?.message).toMatch(
+      /more than 1000 entries \(stopped at "f\/1000\.txt"\).*restore\.maxEntries/,
+    );
+    expect(result.files).toBeLessThanOrEqual(1000);
+    // The same archive passes the default limits.
+    const relaxed = await checkIntegrity(await archiveBackupOf(store, 'many.tar.gz'), store, {
+      policy: DEFAULT_POLICY,
+    });
+    expect(relaxed.findings.map((f) => f.code)).not.toContain('DECOMPRESSION_LIMIT');
+    expect(relaxed.files).toBe(3000);
   });
 });

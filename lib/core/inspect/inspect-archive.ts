@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
 import { type ArchiveFormat, createDecompressor } from '../compression.ts';
+import { SAFE_RESTORE_LIMITS } from '../config.ts';
 import {
   forEachSha256SumsLine,
   MANIFEST_NAME,
@@ -9,6 +10,8 @@ import {
   normalizeRelativePath,
 } from '../manifest.ts';
 import type { ContentDigest } from '../model.ts';
+import { RestoreAbort } from '../restore/abort.ts';
+import { countsAsEntry, RestoreLimits, type RestoreLimitValues } from '../restore/limits.ts';
 import { type CrcAlgorithm, createCrc } from './crc.ts';
 import { MemberTable } from './member-table.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from './tar-parser.ts';
@@ -16,8 +19,11 @@ import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } fr
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface ArchiveProblem {
-  /** `unsupported`: the runtime cannot decompress this format (zstd before Node 22.15). */
-  kind: 'corrupt' | 'truncated' | 'unsupported';
+  /**
+   * `unsupported`: the runtime cannot decompress this format (zstd before Node 22.15);
+   * `limit`: the archive passed a restore limit (size, expansion ratio, entries) and was not read further.
+   */
+  kind: 'corrupt' | 'truncated' | 'unsupported' | 'limit';
   layer: 'gzip' | 'zstd' | 'tar';
   /**
    * Byte offset: in the decompressed tar stream for tar; for gzip/zstd, the stored bytes fed to
@@ -58,6 +64,8 @@ export interface ArchiveInspection {
   files: number;
   /** Bytes of file content (sparse files at their real size). */
   contentBytes: number;
+  /** Bytes fed to member hashes, whole members or not (holes of sparse members included). */
+  hashedBytes: number;
   rootManifest?: RootManifestCheck;
   /** Corruption, truncation or an unsupported format; empty when the archive read cleanly. */
   problems: ArchiveProblem[];
@@ -76,14 +84,26 @@ export interface InspectOptions {
   contentName?: string;
   /** Also compute this CRC of the stored bytes (to compare with the store's full-object checksum). */
   crc?: CrcAlgorithm;
+  /** The restore's limits, enforced while reading (default: the safe defaults). */
+  limits?: RestoreLimitValues;
+  /** Memory for the member records a root SHA256SUMS is checked against (default MAX_MEMBER_TABLE_BYTES). */
+  memberTableBytes?: number;
 }
 
 class HashingSink implements TarEntrySink {
   private readonly hash: Hash = createHash('sha256');
   private size = 0;
-  constructor(private readonly done: (digest: Buffer, size: number) => void) {}
+  constructor(
+    private readonly path: string,
+    private readonly limits: RestoreLimits,
+    private readonly counter: { hashed: number },
+    private readonly done: (digest: Buffer, size: number) => void,
+  ) {}
   write(chunk: Buffer): void {
+    // Counted before hashing: a chunk past the limit is never hashed.
+    this.limits.add(chunk.length, this.path);
     this.size += chunk.length;
+    this.counter.hashed += chunk.length;
     this.hash.update(chunk);
   }
   end(): void {
@@ -213,8 +233,33 @@ export async function inspectArchive(
   let files = 0;
   let contentBytes = 0;
   let callbackError: unknown;
+  const limits = new RestoreLimits(options.limits ?? SAFE_RESTORE_LIMITS, true);
+  const counter = { hashed: 0 };
+  /** A limit was passed (or a callback failed): nothing more is decompressed or parsed. */
+  let halted = false;
+  let halt = () => {
+    halted = true;
+  };
+  /** Runs a step of the parse; a limit it passes becomes a problem and halts the pass. */
+  const guarded = (step: () => void, layer: ArchiveProblem['layer'], offset: () => number) => {
+    if (halted) return;
+    try {
+      step();
+    } catch (error) {
+      if (error instanceof RestoreAbort) {
+        problems.push({
+          kind: 'limit',
+          layer,
+          offset: offset(),
+          ...(error.object !== undefined ? { member: error.object } : {}),
+          message: error.message,
+        });
+      } else callbackError ??= error;
+      halt();
+    }
+  };
 
-  const members = new MemberTable();
+  const members = new MemberTable(options.memberTableBytes);
   let manifestText: Buffer | undefined;
   let manifestMemberPath: string | undefined;
   let manifestTooLarge = false;
@@ -228,12 +273,16 @@ export async function inspectArchive(
   };
 
   let consumer: { write(chunk: Buffer): void; end(): void };
+  let parser: TarParser | undefined;
   if (format.tar) {
-    const parser = new TarParser({
+    parser = new TarParser({
       problem: (p: TarProblem) => problems.push({ ...p, layer: 'tar' }),
       entry: (header: TarEntryHeader) => {
         entries++;
-        const path = normalizeRelativePath(header.path) ?? header.path;
+        const normalized = normalizeRelativePath(header.path);
+        const path = normalized ?? header.path;
+        if (countsAsEntry(header.type, normalized ?? '')) limits.entry(path);
+        if (header.type === 'file') limits.declare(header.size, path);
         if (header.type !== 'file') {
           let size = 0;
           let digest: Buffer = MemberTable.EMPTY_DIGEST;
@@ -260,7 +309,7 @@ export async function inspectArchive(
           return undefined;
         }
         files++;
-        const hashing = new HashingSink((digest, size) => {
+        const hashing = new HashingSink(path, limits, counter, (digest, size) => {
           contentBytes += size;
           members.add(path, 'file', size, digest);
           if (options.onEntry) emit({ path, size, sha256: digest.toString('hex'), type: 'file' });
@@ -280,7 +329,8 @@ export async function inspectArchive(
     entries = 1;
     files = 1;
     const path = options.contentName ?? format.stem;
-    consumer = new HashingSink((digest, size) => {
+    limits.entry(path);
+    consumer = new HashingSink(path, limits, counter, (digest, size) => {
       contentBytes = size;
       if (options.onEntry) emit({ path, size, sha256: digest.toString('hex'), type: 'file' });
     });
@@ -288,6 +338,8 @@ export async function inspectArchive(
 
   const decompressor = createDecompressor(format.compression);
   const layer = format.compression === 'zstd' ? 'zstd' : 'gzip';
+  const tarLayer = format.tar ? 'tar' : layer;
+  const consumedOffset = () => parser?.bytesConsumed ?? decompressedBytes;
   let decompressFailed = false;
   let fedToDecompressor = 0;
   let settled: Promise<void> = Promise.resolve();
@@ -301,11 +353,23 @@ export async function inspectArchive(
   }
   if (decompressor) {
     decompressor.on('data', (chunk: Buffer) => {
+      if (halted) return;
       decompressedBytes += chunk.length;
-      consumer.write(chunk);
+      guarded(
+        () => limits.ratio(decompressedBytes, fedToDecompressor),
+        layer,
+        () => fedToDecompressor,
+      );
+      guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
     });
+    halt = () => {
+      halted = true;
+      // A bomb inflates whatever was already fed; stop it now.
+      decompressor.destroy();
+    };
     settled = new Promise<void>((resolve) => {
       decompressor.once('end', resolve);
+      decompressor.once('close', resolve);
       decompressor.once('error', (error: Error & { code?: string }) => {
         decompressFailed = true;
         problems.push(
@@ -331,31 +395,32 @@ export async function inspectArchive(
     storedBytes += chunk.length;
     options.onProgress?.(chunk.length);
     if (decompressor) {
-      if (!decompressFailed) {
+      if (!decompressFailed && !halted) {
         fedToDecompressor += chunk.length;
         if (!decompressor.write(chunk)) await waitForDrain(decompressor, settled);
       }
-    } else if (!decompressFailed) {
+    } else if (!decompressFailed && !halted) {
       decompressedBytes += chunk.length;
-      consumer.write(chunk);
+      guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
     }
-    if (decompressFailed && !storedHash && !crc) break;
+    // The stored bytes are still hashed after damage or a limit: their checksum is still checked.
+    if ((decompressFailed || halted) && !storedHash && !crc) break;
     if (callbackError) break;
   }
   signal?.throwIfAborted();
   if (decompressor) {
-    if (!decompressFailed) decompressor.end();
+    if (!decompressFailed && !halted) decompressor.end();
     await settled;
   }
   if (callbackError) throw callbackError;
-  if (!decompressFailed) consumer.end();
+  if (!decompressFailed) guarded(() => consumer.end(), tarLayer, consumedOffset);
   if (callbackError) throw callbackError;
 
   const storedSha256 = storedHash
     ? storedHash.digest('hex')
     : await (options.wholeFileSha256 as Promise<string>);
 
-  const readToEnd = !decompressFailed && !problems.some((p) => p.kind === 'truncated');
+  const readToEnd = !decompressFailed && !halted && !problems.some((p) => p.kind === 'truncated');
   const inspection: ArchiveInspection = {
     readToEnd,
     storedSha256,
@@ -364,6 +429,7 @@ export async function inspectArchive(
     entries,
     files,
     contentBytes,
+    hashedBytes: counter.hashed,
     problems,
   };
   if (crc) inspection.storedCrc = crc.digestBase64();
@@ -419,6 +485,14 @@ function checkRootManifest(
       line: 0,
       text: '',
       message: `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes and was not read`,
+    });
+    return check;
+  }
+  if (members.dropped > 0) {
+    check.errors.push({
+      line: 0,
+      text: '',
+      message: `the archive's member list passed the ${members.maxBytes}-byte memory limit after ${members.recorded} members (${members.dropped} more were not recorded), so the manifest was not checked`,
     });
     return check;
   }

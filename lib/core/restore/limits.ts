@@ -12,12 +12,30 @@ export interface RestoreLimitValues {
  */
 export const RATIO_GRACE_BYTES = 16 * 1024 * 1024;
 
-/** Counts what a restore has produced and stops it the moment a limit is passed. */
+/**
+ * Which tar entries count towards `maxEntries`, in the restore and in the integrity pass alike:
+ * what a restore creates (files, folders other than the root, links), not devices or fifos.
+ */
+export function countsAsEntry(
+  type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other',
+  relative: string,
+): boolean {
+  return type !== 'other' && !(type === 'directory' && relative === '');
+}
+
+/**
+ * Counts what a restore has produced (or, with `reading`, what the integrity pass has expanded
+ * and hashed: the same limits, so a backup the restore would refuse is refused before it) and
+ * stops the moment a limit is passed.
+ */
 export class RestoreLimits {
   entries = 0;
   bytes = 0;
 
-  constructor(readonly limits: RestoreLimitValues) {}
+  constructor(
+    readonly limits: RestoreLimitValues,
+    private readonly reading = false,
+  ) {}
 
   /** One more entry (file, folder, link) is about to be created. */
   entry(path: string): void {
@@ -36,7 +54,9 @@ export class RestoreLimits {
     if (this.bytes + size > this.limits.maxBytes) {
       throw new RestoreAbort(
         'DECOMPRESSION_LIMIT',
-        `"${path}" declares ${size} bytes, which would take the restore past the ${this.limits.maxBytes}-byte limit (${this.bytes} bytes restored so far): raise restore.maxBytes if this backup is genuine`,
+        this.reading
+          ? `"${path}" declares ${size} bytes, which would take the backup past the ${this.limits.maxBytes}-byte limit on restored size (${this.bytes} bytes of content before it): not expanded; raise restore.maxBytes if this backup is genuine`
+          : `"${path}" declares ${size} bytes, which would take the restore past the ${this.limits.maxBytes}-byte limit (${this.bytes} bytes restored so far): raise restore.maxBytes if this backup is genuine`,
         path,
       );
     }
@@ -48,7 +68,9 @@ export class RestoreLimits {
     if (this.bytes > this.limits.maxBytes) {
       throw new RestoreAbort(
         'DECOMPRESSION_LIMIT',
-        `the restore passed the ${this.limits.maxBytes}-byte limit while writing "${path}": raise restore.maxBytes if this backup is genuine`,
+        this.reading
+          ? `the backup's content passed the ${this.limits.maxBytes}-byte limit on restored size while reading "${path}": raise restore.maxBytes if this backup is genuine`
+          : `the restore passed the ${this.limits.maxBytes}-byte limit while writing "${path}": raise restore.maxBytes if this backup is genuine`,
         path,
       );
     }
