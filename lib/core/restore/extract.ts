@@ -77,12 +77,6 @@ async function expand(
   const { limits, signal } = options;
   const stats: ExtractStats = { compressedBytes: 0, expandedBytes: 0 };
   const decompressor = createDecompressor(options.compression);
-  if (options.compression !== 'none' && !decompressor) {
-    throw new RestoreAbort(
-      'RESTORE_FAILED',
-      `this runtime cannot decompress ${options.compression} (Node ${process.versions.node}); run the restore on Node 22.15 or later`,
-    );
-  }
   const storedHash = options.hashStored ? createHash('sha256') : undefined;
   // A byte-mode Transform, not an async generator: a generator stage buffers 16 chunks (16 MiB).
   const count = new Transform({
