@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { RpoCheck } from '../core/compliance.ts';
 import { LedgerError } from '../core/errors.ts';
-import type { Finding, Status } from '../core/findings.ts';
+import { type Finding, type FindingCode, finding, type Status } from '../core/findings.ts';
 import {
   applyResultsToBaseline,
   backupLocation,
@@ -86,8 +86,18 @@ function keyPart(value: string): string {
   return `sha256:${createHash('sha256').update(value).digest('hex')}`;
 }
 
-/** Findings beyond this many characters of JSON are left out of a result item (items are capped at 400 KB). */
+/** An index sort key within DynamoDB's limit: `head` kept (it orders the index), `tail` hashed if needed. */
+function boundedSortKey(head: string, tail: string): string {
+  if (Buffer.byteLength(head) + Buffer.byteLength(tail) <= INDEX_SORT_KEY_BYTES) return `${head}${tail}`;
+  return `${head}sha256:${createHash('sha256').update(tail).digest('hex')}`;
+}
+
+/** Findings beyond this many UTF-8 bytes of JSON are left out of a result item (items are capped at 400 KB). */
 const FINDINGS_BUDGET = 200_000;
+/** Room kept for the finding that counts those left out (its text is cut to a quarter: 4 bytes a character at most). */
+const OMITTED_NOTE_BUDGET = 4096;
+/** DynamoDB's limit on an index sort key, in UTF-8 bytes. */
+const INDEX_SORT_KEY_BYTES = 1024;
 const BATCH_WRITE_SIZE = 25;
 const BATCH_GET_SIZE = 100;
 const PARALLEL_WRITES = 8;
@@ -219,7 +229,7 @@ export class DynamoDbLedger implements Ledger {
         type: 'run',
         ...record,
         gsi1pk: K.runsIndexPk,
-        gsi1sk: `${startedAt}#${run.runId}`,
+        gsi1sk: `${startedAt}#${keyPart(run.runId)}`,
         expiresAt: expiresAtFor(startedAt, this.retentionDays),
       };
       try {
@@ -349,7 +359,7 @@ export class DynamoDbLedger implements Ledger {
               ':firstSeenAt': firstSeenAt,
               ':runId': runId,
               ':verified': K.verifiedIndexPk,
-              ':never': `${K.neverVerified}#${backup.id}`,
+              ':never': `${K.neverVerified}#${keyPart(backup.id)}`,
             },
           }),
         );
@@ -366,7 +376,7 @@ export class DynamoDbLedger implements Ledger {
               TableName: this.tableName,
               Key: { pk: K.series(b.series), sk: K.seriesSk },
               UpdateExpression:
-                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, ' +
+                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, ' +
                 'latestBackupId = :id, latestBackupCreatedAt = :createdAt',
               ConditionExpression:
                 'attribute_not_exists(latestBackupCreatedAt) OR latestBackupCreatedAt < :createdAt',
@@ -374,6 +384,7 @@ export class DynamoDbLedger implements Ledger {
               ExpressionAttributeValues: {
                 ':type': 'series',
                 ':series': b.series,
+                ':seriesKey': keyPart(b.series),
                 ':gsi2pk': K.seriesIndexPk,
                 ':id': b.id,
                 ':createdAt': b.createdAt.toISOString(),
@@ -394,12 +405,13 @@ export class DynamoDbLedger implements Ledger {
               TableName: this.tableName,
               Key: { pk: K.series(c.series), sk: K.seriesSk },
               UpdateExpression:
-                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, rpo = :rpo, rpoAt = :at',
+                'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, rpo = :rpo, rpoAt = :at',
               ConditionExpression: 'attribute_not_exists(rpoAt) OR rpoAt <= :at',
               ExpressionAttributeNames: { '#type': 'type' },
               ExpressionAttributeValues: {
                 ':type': 'series',
                 ':series': c.series,
+                ':seriesKey': keyPart(c.series),
                 ':gsi2pk': K.seriesIndexPk,
                 ':at': at,
                 ':rpo': {
@@ -544,7 +556,7 @@ export class DynamoDbLedger implements Ledger {
       findingsOmitted: omitted + (r.findingsOmitted ?? 0) || undefined,
       at: r.at,
       gsi1pk: K.series(r.series),
-      gsi1sk: `${r.at}#${r.stage}#${keyPart(r.runId)}#${keyPart(r.backupId)}`,
+      gsi1sk: boundedSortKey(`${r.at}#${r.stage}#`, `${keyPart(r.runId)}#${keyPart(r.backupId)}`),
       expiresAt: expiresAtFor(r.at, this.retentionDays),
     };
   }
@@ -574,7 +586,7 @@ export class DynamoDbLedger implements Ledger {
             TableName: this.tableName,
             Key: { pk: K.series(r.series), sk: K.seriesSk },
             UpdateExpression:
-              'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :series, #stage = :summary',
+              'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, #stage = :summary',
             ConditionExpression:
               'attribute_not_exists(#stage) OR (#stage.runId = :runId AND #stage.#rank <= :rank) ' +
               'OR (#stage.runId <> :runId AND #stage.#at < :at)',
@@ -582,6 +594,7 @@ export class DynamoDbLedger implements Ledger {
             ExpressionAttributeValues: {
               ':type': 'series',
               ':series': r.series,
+              ':seriesKey': keyPart(r.series),
               ':gsi2pk': K.seriesIndexPk,
               ':summary': summary,
               ':runId': r.runId,
@@ -668,7 +681,7 @@ export class DynamoDbLedger implements Ledger {
               ':at': r.at,
               ':runId': r.runId,
               ':gsi2pk': K.verifiedIndexPk,
-              ':gsi2sk': `${r.at}#${r.backupId}`,
+              ':gsi2sk': `${r.at}#${keyPart(r.backupId)}`,
             },
           }),
         ),
@@ -1002,19 +1015,38 @@ function toSeriesRpo(raw: Item): SeriesRpo {
   };
 }
 
-/** Findings as JSON, keeping as many of the first ones as fit the budget. */
+/**
+ * Findings as JSON within FINDINGS_BUDGET UTF-8 bytes, keeping as many of the first ones as fit.
+ * When some are left out, a last finding says how many and of which codes, under the most severe
+ * code left out (the result's status already counts them), so the report keeps a trace of them.
+ */
 function boundedFindings(findings: readonly Finding[]): { json: string; omitted: number } {
   const json = JSON.stringify(findings);
-  if (json.length <= FINDINGS_BUDGET) return { json, omitted: 0 };
+  if (Buffer.byteLength(json) <= FINDINGS_BUDGET) return { json, omitted: 0 };
   const kept: string[] = [];
-  let length = 2;
+  let bytes = 2;
   for (const f of findings) {
     const piece = JSON.stringify(f);
-    if (length + piece.length + 1 > FINDINGS_BUDGET) break;
+    const size = Buffer.byteLength(piece) + 1;
+    if (bytes + size > FINDINGS_BUDGET - OMITTED_NOTE_BUDGET) break;
     kept.push(piece);
-    length += piece.length + 1;
+    bytes += size;
   }
-  return { json: `[${kept.join(',')}]`, omitted: findings.length - kept.length };
+  const rest = findings.slice(kept.length);
+  const counts = new Map<FindingCode, number>();
+  for (const f of rest) counts.set(f.code, (counts.get(f.code) ?? 0) + 1);
+  const code = rest.find((f) => f.severity === 'error')?.code ?? (rest[0] as Finding).code;
+  const byCode = [...counts].map(([c, n]) => `${c} x${n}`).join(', ');
+  const note = finding(
+    code,
+    `${rest.length} more findings (${byCode}) were left out of the ledger's record of this result: a DynamoDB item holds at most 400 KB; the first ${kept.length} are kept`.slice(
+      0,
+      OMITTED_NOTE_BUDGET / 4,
+    ),
+    rest[0]?.backup !== undefined ? { backup: rest[0].backup } : {},
+  );
+  kept.push(JSON.stringify(note));
+  return { json: `[${kept.join(',')}]`, omitted: rest.length };
 }
 
 // ------------------------------------------------------------------ small helpers
