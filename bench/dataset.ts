@@ -119,7 +119,7 @@ function makeDatabase(file: string, targetBytes: number, pool: Buffer, next: () 
   db.close();
 }
 
-async function sha256File(file: string): Promise<string> {
+export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: MiB })) hash.update(chunk as Buffer);
   return hash.digest('hex');

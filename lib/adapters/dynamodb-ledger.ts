@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { RpoCheck } from '../core/compliance.ts';
 import { LedgerError } from '../core/errors.ts';
-import type { Finding, Status } from '../core/findings.ts';
+import { type Finding, type FindingCode, finding, type Status } from '../core/findings.ts';
 import {
   applyResultsToBaseline,
   backupLocation,
@@ -96,12 +96,22 @@ function keyPart(value: string, maxBytes = 700): string {
   return `sha256:${createHash('sha256').update(value).digest('hex')}`;
 }
 
+/** An index sort key within DynamoDB's limit: `head` kept (it orders the index), `tail` hashed if needed. */
+function boundedSortKey(head: string, tail: string): string {
+  if (Buffer.byteLength(head) + Buffer.byteLength(tail) <= INDEX_SORT_KEY_BYTES) return `${head}${tail}`;
+  return `${head}sha256:${createHash('sha256').update(tail).digest('hex')}`;
+}
+
 /**
  * Findings beyond this many UTF-8 bytes of JSON are left out of a result item: DynamoDB caps items at
  * 400 KB counted in UTF-8 (dynalite counts UTF-16 characters, so only DynamoDB Local shows the
  * difference for multi-byte names).
  */
 const FINDINGS_BUDGET = 200_000;
+/** Room kept for the finding that counts those left out (its text is cut to a quarter: 4 bytes a character at most). */
+const OMITTED_NOTE_BUDGET = 4096;
+/** DynamoDB's limit on an index sort key, in UTF-8 bytes. */
+const INDEX_SORT_KEY_BYTES = 1024;
 const BATCH_WRITE_SIZE = 25;
 const BATCH_GET_SIZE = 100;
 const PARALLEL_WRITES = 8;
@@ -363,7 +373,7 @@ export class DynamoDbLedger implements Ledger {
               ':firstSeenAt': firstSeenAt,
               ':runId': runId,
               ':verified': K.verifiedIndexPk,
-              ':never': `${K.neverVerified}#${backup.id}`,
+              ':never': `${K.neverVerified}#${keyPart(backup.id)}`,
             },
           }),
         );
@@ -615,7 +625,7 @@ export class DynamoDbLedger implements Ledger {
       findingsOmitted: omitted + (r.findingsOmitted ?? 0) || undefined,
       at: r.at,
       gsi1pk: K.series(r.series),
-      gsi1sk: `${r.at}#${r.stage}#${keyPart(r.runId, 200)}#${keyPart(r.backupId)}`,
+      gsi1sk: boundedSortKey(`${r.at}#${r.stage}#`, `${keyPart(r.runId)}#${keyPart(r.backupId)}`),
       expiresAt: expiresAtFor(r.at, this.retentionDays),
     };
   }
@@ -1085,7 +1095,11 @@ function toSeriesRpo(raw: Item): SeriesRpo {
   };
 }
 
-/** Findings as JSON, keeping as many of the first ones as fit the budget. */
+/**
+ * Findings as JSON within FINDINGS_BUDGET UTF-8 bytes, keeping as many of the first ones as fit.
+ * When some are left out, a last finding says how many and of which codes, under the most severe
+ * code left out (the result's status already counts them), so the report keeps a trace of them.
+ */
 function boundedFindings(findings: readonly Finding[]): { json: string; omitted: number } {
   const json = JSON.stringify(findings);
   if (Buffer.byteLength(json) <= FINDINGS_BUDGET) return { json, omitted: 0 };
@@ -1093,12 +1107,26 @@ function boundedFindings(findings: readonly Finding[]): { json: string; omitted:
   let bytes = 2;
   for (const f of findings) {
     const piece = JSON.stringify(f);
-    const pieceBytes = Buffer.byteLength(piece);
-    if (bytes + pieceBytes + 1 > FINDINGS_BUDGET) break;
+    const size = Buffer.byteLength(piece) + 1;
+    if (bytes + size > FINDINGS_BUDGET - OMITTED_NOTE_BUDGET) break;
     kept.push(piece);
-    bytes += pieceBytes + 1;
+    bytes += size;
   }
-  return { json: `[${kept.join(',')}]`, omitted: findings.length - kept.length };
+  const rest = findings.slice(kept.length);
+  const counts = new Map<FindingCode, number>();
+  for (const f of rest) counts.set(f.code, (counts.get(f.code) ?? 0) + 1);
+  const code = rest.find((f) => f.severity === 'error')?.code ?? (rest[0] as Finding).code;
+  const byCode = [...counts].map(([c, n]) => `${c} x${n}`).join(', ');
+  const note = finding(
+    code,
+    `${rest.length} more findings (${byCode}) were left out of the ledger's record of this result: a DynamoDB item holds at most 400 KB; the first ${kept.length} are kept`.slice(
+      0,
+      OMITTED_NOTE_BUDGET / 4,
+    ),
+    rest[0]?.backup !== undefined ? { backup: rest[0].backup } : {},
+  );
+  kept.push(JSON.stringify(note));
+  return { json: `[${kept.join(',')}]`, omitted: rest.length };
 }
 
 // ------------------------------------------------------------------ small helpers

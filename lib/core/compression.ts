@@ -1,5 +1,6 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { WasmZstdDecompress } from './zstd-wasm.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -38,22 +39,28 @@ export function archiveFormatOf(name: string): ArchiveFormat | undefined {
 
 type ZstdZlib = typeof zlib & { createZstdDecompress?: (options?: { chunkSize?: number }) => Transform };
 
-/** Whether this runtime can decompress zstd (Node 22.15+/23.8+). */
-export function zstdAvailable(): boolean {
-  return typeof (zlib as ZstdZlib).createZstdDecompress === 'function';
+/**
+ * Which zstd decompressor this runtime uses: zlib's (Node 22.15+/23.8+), else the reference
+ * libzstd compiled to WebAssembly (about 3x the CPU time of `zstd -dc`, same checks).
+ */
+export function zstdDecompressorKind(): 'zlib' | 'wasm' {
+  return typeof (zlib as ZstdZlib).createZstdDecompress === 'function' ? 'zlib' : 'wasm';
 }
 
 /**
- * A decompressing transform. Node's gunzip reads concatenated (multi-member) gzip streams.
- * Returns undefined for zstd on runtimes without it.
+ * A decompressing transform, for every supported format on every supported runtime; undefined
+ * for uncompressed archives. Node's gunzip reads concatenated (multi-member) gzip streams; both
+ * zstd decompressors read concatenated and skippable frames and check content checksums.
  */
+export function createDecompressor(compression: 'gzip' | 'zstd'): Transform;
+export function createDecompressor(compression: Compression): Transform | undefined;
 export function createDecompressor(compression: Compression): Transform | undefined {
   switch (compression) {
     case 'gzip':
       return zlib.createGunzip({ chunkSize: INFLATE_CHUNK_SIZE });
     case 'zstd': {
       const create = (zlib as ZstdZlib).createZstdDecompress;
-      return create ? create({ chunkSize: INFLATE_CHUNK_SIZE }) : undefined;
+      return create ? create({ chunkSize: INFLATE_CHUNK_SIZE }) : new WasmZstdDecompress(INFLATE_CHUNK_SIZE);
     }
     case 'none':
       return undefined;

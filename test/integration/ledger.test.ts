@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { LEDGER_TABLE } from '../../lib/adapters/ledger-schema.ts';
@@ -442,8 +442,111 @@ describe('volume and size limits', () => {
     expect(detail?.results).toHaveLength(120);
     const cut = detail?.results.find((r) => r.backupId === many[0]?.backupId);
     expect(cut?.findings[0]).toEqual(noisy[0]);
-    expect((cut?.findings.length ?? 0) + (cut?.findingsOmitted ?? 0)).toBe(20_000);
+    // The kept findings, then one that counts the rest.
+    expect((cut?.findings.length ?? 0) - 1 + (cut?.findingsOmitted ?? 0)).toBe(20_000);
     expect(cut?.findingsOmitted).toBeGreaterThan(0);
+    expect(cut?.findings.at(-1)).toMatchObject({
+      code: 'UNLISTED_OBJECT',
+      message: expect.stringContaining(
+        `${cut?.findingsOmitted} more findings (UNLISTED_OBJECT x${cut?.findingsOmitted}) were left out`,
+      ),
+    });
+    await ledger.close();
+  });
+
+  it('issue 10: findings budget counts UTF-8 bytes: 20,000 findings with CJK names fit an item, and the omitted ones are counted in a finding', async () => {
+    const { ledger } = await newLedger();
+    const b = backup('cjk-20250101.tar.gz', 'cjk', '2025-01-01T00:00:00Z', 1);
+    const noisy = Array.from({ length: 20_000 }, (_, i) =>
+      finding(
+        i % 2 ? 'UNLISTED_OBJECT' : 'CHECKSUM_MISMATCH',
+        `データベース/バックアップ/ファイル-${i}.csv が一致しません`,
+        {
+          backup: b.id,
+          object: `データ/${'長い名前'.repeat(4)}/${i}`,
+        },
+      ),
+    );
+    // Far below 200,000 characters of JSON, far above 400 KB of UTF-8: the old budget let it through.
+    expect(Buffer.byteLength(JSON.stringify(noisy.slice(0, 1000)))).toBeGreaterThan(100_000);
+    await ledger.startRun({ runId: 'cjk', trigger: 'cli', sources: [] });
+    await ledger.recordResults([
+      result('cjk', b, 'integrity', 'FAIL', '2025-01-02T00:00:00.000Z', { findings: noisy }),
+    ]);
+    const [stored] = (await ledger.getRun('cjk'))?.results ?? [];
+    expect(Buffer.byteLength(JSON.stringify(stored?.findings))).toBeLessThanOrEqual(200_000);
+    expect(stored?.findings.slice(0, 3)).toEqual(noisy.slice(0, 3));
+    const omitted = stored?.findingsOmitted ?? 0;
+    expect(omitted).toBeGreaterThan(15_000);
+    expect((stored?.findings.length ?? 0) - 1 + omitted).toBe(20_000);
+    const note = stored?.findings.at(-1);
+    expect(note?.code).toBe('CHECKSUM_MISMATCH');
+    expect(note?.severity).toBe('error');
+    expect(note?.message).toMatch(
+      new RegExp(
+        `^${omitted} more findings \\((CHECKSUM_MISMATCH|UNLISTED_OBJECT) x\\d+, (CHECKSUM_MISMATCH|UNLISTED_OBJECT) x\\d+\\) were left out`,
+      ),
+    );
+    await ledger.close();
+  });
+
+  it('issue 10: a backup id, run id and series over 1,000 bytes stay within every key and index key limit', async () => {
+    const { ledger, client, tableName } = await newLedger();
+    const long = `${'very-long-folder-name/'.repeat(60)}db-20250101.tar.gz`;
+    expect(Buffer.byteLength(long)).toBeGreaterThan(1300);
+    const series = `series-${'x'.repeat(1200)}`;
+    const b = backup(long, series, '2025-01-01T00:00:00Z', 10);
+    const runId = `run-${'r'.repeat(1100)}`;
+    await ledger.startRun({
+      runId,
+      trigger: 'cli',
+      sources: ['/backups'],
+      startedAt: '2025-01-02T00:00:00.000Z',
+    });
+    await ledger.recordCatalogue(runId, [b]);
+    await ledger.recordResults([
+      result(runId, b, 'integrity', 'PASS', '2025-01-02T00:01:00.000Z'),
+      result(runId, b, 'restore', 'PASS', '2025-01-02T00:02:00.000Z'),
+    ]);
+    await ledger.recordSeriesRpo(runId, '2025-01-02T00:03:00.000Z', [
+      {
+        series,
+        rpoMinutes: 1440,
+        newestBackupId: b.id,
+        newestBackupCreatedAt: b.createdAt,
+        newestBackupAgeMinutes: 60,
+        exceeded: false,
+      } satisfies RpoCheck,
+    ]);
+    expect((await ledger.catalogueEntry(b.id))?.backupId).toBe(b.id);
+    expect((await ledger.getRun(runId))?.results.map((r) => r.backupId)).toEqual([b.id, b.id]);
+    expect((await ledger.seriesHistory(series, 10)).map((r) => r.stage).sort()).toEqual([
+      'integrity',
+      'restore',
+    ]);
+    expect((await ledger.latestBySeries()).map((s) => s.series)).toEqual([series]);
+    expect((await ledger.notVerifiedSince(new Date('2030-01-01T00:00:00Z'))).map((e) => e.backupId)).toEqual([
+      b.id,
+    ]);
+    // dynalite checks only the table's own keys: every item's index keys are checked here.
+    const { Items = [] } = await client.send(new ScanCommand({ TableName: tableName }));
+    expect(Items.length).toBeGreaterThan(4);
+    const oversized: string[] = [];
+    for (const item of Items) {
+      for (const [attribute, limit] of [
+        ['pk', 2048],
+        ['sk', 1024],
+        ['gsi1pk', 2048],
+        ['gsi1sk', 1024],
+        ['gsi2pk', 2048],
+        ['gsi2sk', 1024],
+      ] as const) {
+        const value = item[attribute]?.S;
+        if (value !== undefined && Buffer.byteLength(value) > limit)
+          oversized.push(`${item.type?.S} ${attribute}: ${Buffer.byteLength(value)} bytes`);
+      }
+    }
+    expect(oversized).toEqual([]);
     await ledger.close();
   });
 

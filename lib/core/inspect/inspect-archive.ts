@@ -19,11 +19,8 @@ import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } fr
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface ArchiveProblem {
-  /**
-   * `unsupported`: the runtime cannot decompress this format (zstd before Node 22.15);
-   * `limit`: the archive passed a restore limit (size, expansion ratio, entries) and was not read further.
-   */
-  kind: 'corrupt' | 'truncated' | 'unsupported' | 'limit';
+  /** `limit`: the archive passed a restore limit (size, expansion ratio, entries) and was not read further. */
+  kind: 'corrupt' | 'truncated' | 'limit';
   layer: 'gzip' | 'zstd' | 'tar';
   /**
    * Byte offset: in the decompressed tar stream for tar; for gzip/zstd, the stored bytes fed to
@@ -67,7 +64,7 @@ export interface ArchiveInspection {
   /** Bytes fed to member hashes, whole members or not (holes of sparse members included). */
   hashedBytes: number;
   rootManifest?: RootManifestCheck;
-  /** Corruption, truncation or an unsupported format; empty when the archive read cleanly. */
+  /** Corruption or truncation; empty when the archive read cleanly. */
   problems: ArchiveProblem[];
   /** Decompression and tar parsing reached the end of the archive (damage may still have been skipped). */
   readToEnd: boolean;
@@ -343,14 +340,6 @@ export async function inspectArchive(
   let decompressFailed = false;
   let fedToDecompressor = 0;
   let settled: Promise<void> = Promise.resolve();
-  if (format.compression !== 'none' && !decompressor) {
-    decompressFailed = true;
-    problems.push({
-      kind: 'unsupported',
-      layer,
-      message: `cannot decompress ${format.compression}: this Node.js runtime (${process.version}) has no ${format.compression} decompressor; run the validator on Node 22.15 or later`,
-    });
-  }
   if (decompressor) {
     decompressor.on('data', (chunk: Buffer) => {
       if (halted) return;

@@ -3,6 +3,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
 import { createDecompressor } from '../compression.ts';
+import { StoreError } from '../errors.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from '../inspect/tar-parser.ts';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
@@ -77,12 +78,6 @@ async function expand(
   const { limits, signal } = options;
   const stats: ExtractStats = { compressedBytes: 0, expandedBytes: 0 };
   const decompressor = createDecompressor(options.compression);
-  if (options.compression !== 'none' && !decompressor) {
-    throw new RestoreAbort(
-      'RESTORE_FAILED',
-      `this runtime cannot decompress ${options.compression} (Node ${process.versions.node}); run the restore on Node 22.15 or later`,
-    );
-  }
   const storedHash = options.hashStored ? createHash('sha256') : undefined;
   // A byte-mode Transform, not an async generator: a generator stage buffers 16 chunks (16 MiB).
   const count = new Transform({
@@ -111,14 +106,45 @@ async function expand(
       throw error;
     }
   }
+  // The decompressor's own failure is the archive's damage, whatever code this runtime's
+  // zlib or WebAssembly decompressor gives it; a store failure passed along to it is not.
+  let decompressorError: unknown;
+  decompressor?.once('error', (error) => {
+    decompressorError ??= error;
+  });
   try {
     if (decompressor) await pipeline(source, count, decompressor, consumeAll);
     else await pipeline(source, count, consumeAll);
   } catch (error) {
-    throw consumerError ?? error;
+    if (consumerError) throw consumerError;
+    if (error === decompressorError && !(error instanceof StoreError) && !(error instanceof RestoreAbort)) {
+      throw damagedStream(error as Error & { code?: string }, options.compression);
+    }
+    throw error;
   }
   if (storedHash) stats.storedSha256 = storedHash.digest('hex');
   return stats;
+}
+
+function damagedStream(error: Error & { code?: string }, compression: Compression): RestoreAbort {
+  if (error.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(error.message)) {
+    return new RestoreAbort(
+      'ARCHIVE_TRUNCATED',
+      `the compressed stream ends early: ${error.message}`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  }
+  return new RestoreAbort(
+    'ARCHIVE_CORRUPT',
+    `the ${compression} stream is invalid: ${error.message}`,
+    undefined,
+    {
+      cause: error,
+    },
+  );
 }
 
 function createEntry(
