@@ -437,6 +437,17 @@ export class DynamoDbLedger implements Ledger {
 
   // ---------------------------------------------------------------- first-seen checksums
 
+  async firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]> {
+    return this.guard(`read first-seen checksums of ${backupId}`, async () => {
+      const items = await this.query({
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': K.backup(backupId), ':prefix': 'SUM#' },
+        ConsistentRead: true,
+      });
+      return items.map(toFirstSeen);
+    });
+  }
+
   async recordFirstSeen(
     backupId: string,
     checksums: Array<Omit<FirstSeenChecksum, 'firstSeenAt'>>,

@@ -1,9 +1,10 @@
 import { type CatalogueStats, catalogue } from './catalogue.ts';
 import { rpoChecks, rpoFindings, SeriesTracker } from './compliance.ts';
 import { type Config, parseConfig, policyFor } from './config.ts';
+import { checkIntegrityConfirmed } from './confirm.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
-import { ARCHIVED_CLASSES, checkIntegrity } from './integrity.ts';
+import { ARCHIVED_CLASSES } from './integrity.ts';
 import { type Ledger, type RunTrigger, type StageResultRecord, sizeAnomaly } from './ledger.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
@@ -184,7 +185,9 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
  * `discover` shows them. The integrity stage's compliance record of the same run replaces it.
  */
 function archivedStorageRecords(runId: string, backup: Backup, now: Date): StageResultRecord[] {
-  const archived = backup.members.filter((m) => m.storageClass && ARCHIVED_CLASSES.has(m.storageClass));
+  const archived = backup.members.filter(
+    (m) => m.storageClass && ARCHIVED_CLASSES.has(m.storageClass) && !m.restored,
+  );
   if (archived.length === 0) return [];
   const first = archived[0] as Backup['members'][number];
   return [
@@ -242,7 +245,7 @@ export async function integrityStage(
     }
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
-    const result = await checkIntegrity(backup, ctx.openSource(backup.source), {
+    const result = await checkIntegrityConfirmed(backup, ctx.openSource(backup.source), {
       policy,
       history: ctx.ledger,
       onProgress: (delta) => ctx.events?.bytesRead?.(delta),

@@ -108,7 +108,12 @@ describe('S3Store against s3rver', () => {
     expect(infos.map((info) => info.key)).toEqual([...keys].sort());
     expect(requests.filter((name) => name === 'ListObjectsV2Command').length).toBe(4);
     const first = infos.find((info) => info.key === 'a.txt');
-    expect(first).toEqual({ key: 'a.txt', size: 5, lastModified: expect.any(Date) });
+    expect(first).toEqual({
+      key: 'a.txt',
+      size: 5,
+      lastModified: expect.any(Date),
+      etag: expect.any(String),
+    });
     expect(store.url).toBe(`s3://${bucket}/list/backups`);
   });
 
@@ -142,6 +147,7 @@ describe('S3Store against s3rver', () => {
       key: 'warm.tar',
       size: 5,
       lastModified: expect.any(Date),
+      etag: expect.any(String),
     });
     expect((await store.head('cold.tar')).storageClass).toBe('GLACIER');
   });
