@@ -23,6 +23,8 @@ const DAMAGE_CODES = new Set<FindingCode>([
   'MISSING_OBJECT',
   'CHECK_FAILED',
 ]);
+/** Damage measured against a reference: a second read without it matched that reference. */
+const REFERENCE_CODES = new Set<FindingCode>(['CHECKSUM_MISMATCH', 'CHECKSUM_CHANGED']);
 /** Findings that leave some first-seen checksum unvouched for by any reference. */
 const UNREFERENCED_CODES = new Set<FindingCode>(['NO_REFERENCE_CHECKSUM', 'UNLISTED_OBJECT']);
 /** Store failures that are not about permissions: after the store's own retries, CHECK_FAILED. */
@@ -69,6 +71,7 @@ export async function checkIntegrityConfirmed(
   // reference covers it, so neither hash can be trusted.
   const damagedFirst = damagedKeys(backup, first.result.findings);
   const damagedSecond = damagedKeys(backup, second.result.findings);
+  const mismatchedFirst = damagedKeys(backup, first.result.findings, REFERENCE_CODES);
   const unstable = new Set<string>();
   for (const [key, sha256] of Object.entries(second.result.objectSha256)) {
     const before = first.result.objectSha256[key];
@@ -92,7 +95,7 @@ export async function checkIntegrityConfirmed(
       const key = keyOf(backup, c.path);
       if (key !== undefined && unstable.has(key)) return false;
       // Agreed by both reads, or validated by a reference the first read failed against.
-      return firstByPath.get(c.path)?.sha256 === c.sha256 || (key !== undefined && damagedFirst.has(key));
+      return firstByPath.get(c.path)?.sha256 === c.sha256 || (key !== undefined && mismatchedFirst.has(key));
     });
     if (trusted.length > 0) await history.recordFirstSeen(backup.id, trusted);
   }
@@ -210,8 +213,12 @@ function disagreement(backup: Backup, f: Finding): Finding {
 }
 
 /** Keys of the objects a pass found damage in (an archive backup's findings are all about its one object). */
-function damagedKeys(backup: Backup, findings: readonly Finding[]): Set<string> {
-  const damaged = findings.filter(isDamage);
+function damagedKeys(
+  backup: Backup,
+  findings: readonly Finding[],
+  codes: ReadonlySet<FindingCode> = DAMAGE_CODES,
+): Set<string> {
+  const damaged = findings.filter((f) => codes.has(f.code));
   if (backup.kind === 'archive') {
     return new Set(damaged.length > 0 ? backup.members.map((m) => m.key) : []);
   }
