@@ -343,6 +343,32 @@ describe('issue 10 (faults): the S3 adapter pins and checks every read', () => {
     ]);
   });
 
+  it('issue 10 (faults): a body that fails the checksum S3 kept is "damaged in transit" (io), and the backup is read again and passes', async () => {
+    const sources = await writeSources();
+    const store = new S3Store(sources.url, { clientConfig: proxied });
+    proxy.setRules([{ fault: { kind: 'flip', checksum: true }, times: 1 }]);
+    const error = await (async () => {
+      for await (const _chunk of await store.open(NAMES.archive, {
+        listed: { size: sources.archive.length },
+      })) {
+        // drained
+      }
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).kind).toBe('io');
+    expect((error as StoreError).message).toMatch(/damaged in transit: Checksum mismatch/);
+    expect(proxy.requests[0]?.checksumMode).toBe('ENABLED');
+
+    const report = await run(sources.url, [
+      { fault: { kind: 'flip', checksum: true }, times: 1, keys: /big\.bin$/ },
+    ]);
+    expect(lastRequests.filter((r) => r.path.endsWith('big.bin')).map((r) => r.fault ?? 'ok')).toEqual([
+      'flip',
+      'ok',
+    ]);
+    expect(verdicts(report, sources)).toEqual(HEALTHY_FIRST_SIGHT);
+  });
+
   it('issue 10 (faults): a size other than the listed one is "changed", never hashed as the object', async () => {
     const sources = await writeSources();
     const store = new S3Store(sources.url, { clientConfig: proxied });

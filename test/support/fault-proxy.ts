@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
 
 /**
  * An HTTP proxy in front of s3rver that injects faults into object reads, each a bounded
@@ -13,8 +14,12 @@ export type Fault =
   | { kind: 'reset'; after: number }
   /** `after` bytes of the body, sent chunked without Content-Length, and a clean end. */
   | { kind: 'early-end'; after: number }
-  /** The whole body with one bit flipped at `at` (default: the middle). */
-  | { kind: 'flip'; at?: number };
+  /**
+   * The whole body with one bit flipped at `at` (default: the middle); with `checksum`, sent
+   * with the CRC32 of the unflipped body in x-amz-checksum-crc32, as S3 does for an object
+   * uploaded with a checksum when the reader asks for it.
+   */
+  | { kind: 'flip'; at?: number; checksum?: boolean };
 
 export interface FaultRule {
   fault: Fault;
@@ -32,6 +37,8 @@ export interface SeenRequest {
   path: string;
   range?: string;
   ifMatch?: string;
+  /** x-amz-checksum-mode: ENABLED asks S3 for the object's checksum. */
+  checksumMode?: string;
   /** The fault injected into this request, if any. */
   fault?: Fault['kind'];
 }
@@ -65,6 +72,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const seen: SeenRequest = { method: req.method ?? 'GET', path };
     if (range) seen.range = range;
     if (ifMatch) seen.ifMatch = ifMatch;
+    const checksumMode = req.headers['x-amz-checksum-mode'] as string | undefined;
+    if (checksumMode) seen.checksumMode = checksumMode;
     requests.push(seen);
 
     let fault: Fault | undefined;
@@ -118,6 +127,21 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           return;
         }
         const active = fault;
+        if (active.kind === 'flip' && active.checksum) {
+          const chunks: Buffer[] = [];
+          up.on('data', (chunk: Buffer) => chunks.push(chunk));
+          up.on('end', () => {
+            const body = Buffer.concat(chunks);
+            const crc = Buffer.alloc(4);
+            crc.writeUInt32BE(crc32(body));
+            const flipped = Buffer.from(body);
+            const at = active.at ?? Math.floor(body.length / 2);
+            flipped[at] = (flipped[at] as number) ^ 0x01;
+            res.writeHead(status, { ...headers, 'x-amz-checksum-crc32': crc.toString('base64') });
+            res.end(flipped);
+          });
+          return;
+        }
         if (active.kind === 'early-end') {
           delete headers['content-length'];
           headers['transfer-encoding'] = 'chunked';
