@@ -192,6 +192,27 @@ describe('issue 10 (faults): honest outcomes when faults persist', () => {
     expect(await history.firstSeenOf(backup.id)).toEqual([]);
   });
 
+  it('issue 10 (faults): a file rewritten between listing and reading is "changed since listing", not CHECKSUM_MISMATCH', async () => {
+    const dir = path.join(root, ...PREFIX.split('/'));
+    await writeTree(dir, { 'a.bin': file, SHA256SUMS: sha256sums({ 'a.bin': file }) });
+    const store = new FaultyStore(root);
+    const backup = await directoryBackupOf(store, PREFIX);
+    await writeTree(dir, { 'a.bin': sampleBytes(41_000, 9) });
+    const history = new MemoryChecksumHistory();
+    const result = await checkIntegrityConfirmed(backup, store, { policy: DEFAULT_POLICY, history });
+    expect([result.status, ...codes(result)]).toEqual(['FAIL', 'CHECK_FAILED']);
+    expect(result.findings[0]?.message).toMatch(
+      /changed since it was listed .*judged on its new content next run/,
+    );
+    expect(await history.firstSeenOf(backup.id)).toEqual([]);
+    // Listed anew, it is judged on its new content: now that is damage.
+    const next = await checkIntegrityConfirmed(await directoryBackupOf(store, PREFIX), store, {
+      policy: DEFAULT_POLICY,
+      history,
+    });
+    expect(codes(next)).toEqual(['CHECKSUM_MISMATCH']);
+  });
+
   it('issue 10 (faults): an object in an archive tier (InvalidObjectState) is ARCHIVED_STORAGE; a restored Glacier object is read', async () => {
     await writeTree(path.join(root, ...PREFIX.split('/')), {
       'a.bin': file,
