@@ -67,18 +67,20 @@ export async function checkIntegrityConfirmed(
     else findings.push(disagreement(backup, f));
   }
 
-  // An object hashed differently by the two reads, with no damage reported either time: no
-  // reference covers it, so neither hash can be trusted.
-  const damagedFirst = damagedKeys(backup, first.result.findings);
-  const damagedSecond = damagedKeys(backup, second.result.findings);
+  // An object hashed differently by the two reads that no reference covers (the second read
+  // says so): neither hash can be trusted. One a reference covers passed or failed on its own.
   const mismatchedFirst = damagedKeys(backup, first.result.findings, REFERENCE_CODES);
+  const unreferenced = second.result.findings.filter((f) => UNREFERENCED_CODES.has(f.code));
   const unstable = new Set<string>();
   for (const [key, sha256] of Object.entries(second.result.objectSha256)) {
     const before = first.result.objectSha256[key];
     if (before === undefined || before === sha256) continue;
-    if (damagedFirst.has(key) || damagedSecond.has(key)) continue;
-    unstable.add(key);
     const path = pathOf(backup, key);
+    const named = unreferenced.some(
+      (f) => f.object === path || (f.object === undefined && f.message.includes(path)),
+    );
+    if (!named) continue;
+    unstable.add(key);
     findings.push(
       finding(
         'CHECK_FAILED',
@@ -99,8 +101,13 @@ export async function checkIntegrityConfirmed(
     });
     if (trusted.length > 0) await history.recordFirstSeen(backup.id, trusted);
   }
+  // A hash neither a reference nor a second read vouched for is no yardstick for the restore.
+  const objectSha256 = Object.fromEntries(
+    Object.entries(second.result.objectSha256).filter(([key]) => !unstable.has(key)),
+  );
   const result = {
     ...second.result,
+    objectSha256,
     durationMs: first.result.durationMs + second.result.durationMs,
     bytesRead: first.result.bytesRead + second.result.bytesRead,
   };

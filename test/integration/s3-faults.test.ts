@@ -67,16 +67,16 @@ interface Sources {
  */
 async function writeSources(): Promise<Sources> {
   const prefix = `p${randomBytes(4).toString('hex')}/`;
-  const archive = gzip(await packTar([{ name: 'dump.sql', content: noise(200 * KiB, prefix) }]), 1);
+  const archive = gzip(await packTar([{ name: 'dump.sql', content: noise(200 * KiB, 'archive') }]), 1);
   await put(`${prefix}${NAMES.archive}`, archive);
   await put(`${prefix}${NAMES.archive}.sha256`, `${sha256Hex(archive)}  db-2025-06-25T0000Z.tar.gz\n`);
-  const older = gzip(await packTar([{ name: 'dump.sql', content: noise(150 * KiB, `${prefix}old`) }]), 1);
+  const older = gzip(await packTar([{ name: 'dump.sql', content: noise(150 * KiB, 'old') }]), 1);
   await put(`${prefix}${NAMES.damaged}`, older);
   await put(`${prefix}${NAMES.damaged}.sha256`, `${'0'.repeat(64)}  db-2025-06-24T0000Z.tar.gz\n`);
-  const file = noise(180 * KiB, `${prefix}file`);
+  const file = noise(180 * KiB, 'file');
   await put(`${prefix}${NAMES.listed}big.bin`, file);
   await put(`${prefix}${NAMES.listed}SHA256SUMS`, `${sha256Hex(file)}  big.bin\n`);
-  await put(`${prefix}${NAMES.loose}data.bin`, noise(170 * KiB, `${prefix}loose`));
+  await put(`${prefix}${NAMES.loose}data.bin`, noise(170 * KiB, 'loose'));
   return { prefix, url: `s3://${bucket}/${prefix}`, archive };
 }
 
