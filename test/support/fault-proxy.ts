@@ -156,12 +156,19 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         const length = Number(up.headers['content-length'] ?? 0);
         const flipAt = active.kind === 'flip' ? (active.at ?? Math.floor(length / 2)) : -1;
         let sent = 0;
+        // Backpressure as pipe() would: a fault must not change how fast the body flows.
+        const send = (data: Buffer) => {
+          if (!res.write(data)) {
+            up.pause();
+            res.once('drain', () => up.resume());
+          }
+        };
         up.on('data', (chunk: Buffer) => {
           if (active.kind === 'reset' || active.kind === 'early-end') {
             if (sent >= active.after) return;
             const part = chunk.subarray(0, active.after - sent);
             sent += part.length;
-            res.write(part);
+            send(part);
             if (sent >= active.after) {
               up.destroy();
               if (active.kind === 'reset') res.socket?.destroy();
@@ -175,7 +182,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
             chunk = copy;
           }
           sent += chunk.length;
-          res.write(chunk);
+          send(chunk);
         });
         up.on('end', () => {
           if (!res.writableEnded) res.end();
