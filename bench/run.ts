@@ -12,7 +12,7 @@ export interface BenchContext {
   log(line: string): void;
 }
 
-const MODULES = ['./integrity.ts', './zstd.ts', './restore.ts', './discovery.ts'];
+const MODULES = ['./integrity.ts', './zstd.ts', './restore.ts', './discovery.ts', './s3-resume.ts'];
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dataDir = path.resolve(here, '..', 'bench-data');

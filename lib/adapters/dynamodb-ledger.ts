@@ -489,7 +489,7 @@ export class DynamoDbLedger implements Ledger {
 
   // ---------------------------------------------------------------- first-seen checksums
 
-  async firstSeen(backupId: string): Promise<FirstSeenChecksum[]> {
+  async firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]> {
     return this.guard(`read first-seen checksums of ${backupId}`, async () => {
       const items = await this.query({
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',

@@ -6,7 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { StoreError } from '../core/errors.ts';
 import type { ObjectInfo } from '../core/model.ts';
 import { TOOL_FOLDER } from '../core/paths.ts';
-import type { CopyTarget, ObjectStore } from '../core/ports.ts';
+import type { CopyTarget, ObjectStore, ReadOptions } from '../core/ports.ts';
 
 /** Large reads: Node's 64 KiB default costs throughput on multi-GiB backups. */
 export const DEFAULT_READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -102,7 +102,7 @@ export class FolderStore implements ObjectStore, CopyTarget {
     return { key, size: stats.size, lastModified: stats.mtime };
   }
 
-  async open(key: string, options?: { highWaterMark?: number }): Promise<Readable> {
+  async open(key: string, options?: ReadOptions): Promise<Readable> {
     const file = this.pathOf(key);
     await this.assertInsideRoot(file);
     let handle: Awaited<ReturnType<typeof open>>;
@@ -116,6 +116,14 @@ export class FolderStore implements ObjectStore, CopyTarget {
       const stats = await handle.stat();
       if (!stats.isFile()) {
         throw new StoreError(`${file} is not a regular file`, 'not-found', file);
+      }
+      const listed = options?.listed;
+      if (listed && stats.size !== listed.size) {
+        throw new StoreError(
+          `${file} changed since it was listed (it is ${stats.size} bytes now, ${listed.size} when listed): it is judged on its new content next run`,
+          'changed',
+          file,
+        );
       }
     } catch (error) {
       await handle.close();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
@@ -7,6 +7,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   ListObjectsV2Command,
@@ -17,8 +18,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { StoreError, UsageError } from '../core/errors.ts';
 import type { ObjectInfo } from '../core/model.ts';
-import type { CopyTarget, ObjectStore } from '../core/ports.ts';
-import { DEFAULT_READ_HIGH_WATER_MARK, translateStreamErrors } from './folder-store.ts';
+import type { CopyTarget, ObjectStore, ReadOptions } from '../core/ports.ts';
+import { DEFAULT_READ_HIGH_WATER_MARK } from './folder-store.ts';
 
 export interface S3StoreOptions {
   client?: S3Client;
@@ -39,14 +40,28 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PARTS = 9_000;
 
 /**
- * The integrity pass computes SHA-256 itself; letting the SDK add CRC32 to every request
- * would stream bodies as aws-chunked, and validating responses would hash every read twice.
+ * One retry configuration for every request: 5xx, throttling and network errors before the
+ * response are retried by the SDK's standard strategy (exponential backoff with jitter, longer
+ * after SlowDown), up to 6 attempts. Not "adaptive": its client-side rate limiter would slow
+ * the one shared client (every read of the run) to about one request a second after a single
+ * SlowDown. Bodies are validated against the checksum S3 kept for the object, where it has
+ * one (a mismatch fails the read, so the caller reads again rather than reporting damage).
+ * Request checksums stay off: the SDK would stream uploads as aws-chunked, which
+ * S3-compatible servers store as content; `put` sends its own SHA-256 instead.
  */
 export const S3_CLIENT_DEFAULTS: S3ClientConfig = {
   followRegionRedirects: true,
   requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_SUPPORTED',
+  retryMode: 'standard',
+  maxAttempts: 6,
 };
+
+/**
+ * A body that breaks (reset, early end) is resumed with a ranged GET pinned to the same ETag;
+ * after this many resumes in a row that bring no new byte the read fails.
+ */
+export const MAX_RESUMES_WITHOUT_PROGRESS = 4;
 
 const CREDENTIAL_ERRORS = new Set([
   'InvalidAccessKeyId',
@@ -110,6 +125,7 @@ export class S3Store implements ObjectStore, CopyTarget {
               Prefix: this.prefix || undefined,
               ContinuationToken: continuationToken,
               MaxKeys: this.pageSize,
+              OptionalObjectAttributes: ['RestoreStatus'],
             }),
           ),
         'list',
@@ -127,6 +143,14 @@ export class S3Store implements ObjectStore, CopyTarget {
         };
         if (object.StorageClass && object.StorageClass !== 'STANDARD')
           info.storageClass = object.StorageClass;
+        // A Glacier object restored on request is readable until its restore expires.
+        if (
+          info.storageClass &&
+          object.RestoreStatus?.IsRestoreInProgress === false &&
+          object.RestoreStatus.RestoreExpiryDate
+        )
+          info.restored = true;
+        if (object.ETag) info.etag = object.ETag;
         if (object.ChecksumAlgorithm?.length) info.checksumAlgorithms = [...object.ChecksumAlgorithm];
         yield info;
       }
@@ -146,21 +170,116 @@ export class S3Store implements ObjectStore, CopyTarget {
     return objectInfoFromHead(key, output);
   }
 
-  async open(key: string, options?: { highWaterMark?: number }): Promise<Readable> {
-    const output = await this.call(
-      () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) })),
+  /**
+   * The object's bytes, checked against the listed size (or the size S3 reports). A body that
+   * resets or ends early is resumed with a ranged GET pinned to the ETag (`IfMatch`), so a
+   * long read survives a broken connection without starting over and never mixes versions.
+   * VersionId is not used: reading by version needs s3:GetObjectVersion as well.
+   */
+  async open(key: string, options?: ReadOptions): Promise<Readable> {
+    const listed = options?.listed;
+    const first = await this.get(key, listed?.etag);
+    await this.describeEndpoint();
+    const etag = listed?.etag ?? first.ETag;
+    let size = listed?.size ?? first.ContentLength;
+    if (listed && first.ContentLength !== undefined && first.ContentLength !== listed.size) {
+      (first.Body as Readable | undefined)?.destroy();
+      throw this.changed(key, `it is ${first.ContentLength} bytes now, ${listed.size} when listed`);
+    }
+    // A response without Content-Length (chunked): the size comes from the object's metadata.
+    if (size === undefined) size = (await this.head(key)).size;
+    return Readable.from(this.resumingBody(key, first, etag, size), {
+      objectMode: false,
+      highWaterMark: options?.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK,
+    });
+  }
+
+  private async get(
+    key: string,
+    ifMatch: string | undefined,
+    from?: number,
+  ): Promise<GetObjectCommandOutput> {
+    return this.call(
+      () =>
+        this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: this.keyOf(key),
+            IfMatch: ifMatch,
+            Range: from === undefined ? undefined : `bytes=${from}-`,
+          }),
+        ),
       'read',
       key,
     );
-    await this.describeEndpoint();
-    const body = output.Body as Readable | undefined;
-    if (!body) {
-      throw new StoreError(`S3 returned no body for ${this.locationOf(key)}`, 'io', this.locationOf(key));
+  }
+
+  private async *resumingBody(
+    key: string,
+    first: GetObjectCommandOutput,
+    etag: string | undefined,
+    size: number,
+  ): AsyncGenerator<Buffer> {
+    let response: GetObjectCommandOutput | undefined = first;
+    let offset = 0;
+    let stalled = 0;
+    let fault = '';
+    try {
+      for (;;) {
+        const body = response?.Body as Readable | undefined;
+        const before = offset;
+        try {
+          if (!body) throw new Error('S3 returned no body');
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            offset += chunk.length;
+            if (offset > size) throw this.changed(key, `it has more than the ${size} bytes listed`);
+            yield chunk;
+          }
+          if (offset === size) return;
+          fault = `the body ended after ${offset} of ${size} bytes`;
+        } catch (error) {
+          if (error instanceof StoreError) throw error;
+          if (isChecksumMismatch(error)) {
+            throw new StoreError(
+              `${this.locationOf(key)} was damaged in transit: ${messageOf(error)}; read it again`,
+              'io',
+              this.locationOf(key),
+              { cause: error },
+            );
+          }
+          const code = networkCodeOf(error);
+          fault = `the connection broke after ${offset} of ${size} bytes (${code ? NETWORK_REASONS[code] : messageOf(error)})`;
+        } finally {
+          body?.destroy();
+        }
+        stalled = offset > before ? 1 : stalled + 1;
+        if (stalled > MAX_RESUMES_WITHOUT_PROGRESS) {
+          throw new StoreError(
+            `cannot read ${this.locationOf(key)}: ${fault}, and ${MAX_RESUMES_WITHOUT_PROGRESS} resumed reads in a row brought nothing new`,
+            'unreachable',
+            this.locationOf(key),
+          );
+        }
+        response = undefined;
+        response = await this.get(key, etag, offset);
+        if (!response.ContentRange?.startsWith(`bytes ${offset}-`)) {
+          throw new StoreError(
+            `cannot read ${this.locationOf(key)}: ${fault}, and the store ignored the ranged request that would resume it`,
+            'unreachable',
+            this.locationOf(key),
+          );
+        }
+      }
+    } finally {
+      (response?.Body as Readable | undefined)?.destroy();
     }
-    return translateStreamErrors(
-      body,
-      (error) => this.translate(error, 'read', key),
-      options?.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK,
+  }
+
+  private changed(key: string, why: string): StoreError {
+    return new StoreError(
+      `${this.locationOf(key)} changed since it was listed (${why}): it is judged on its new content next run`,
+      'changed',
+      this.locationOf(key),
     );
   }
 
@@ -420,6 +539,9 @@ export class S3Store implements ObjectStore, CopyTarget {
         'not-found',
       );
     }
+    if (name === 'PreconditionFailed' || name === 'InvalidRange' || status === 412 || status === 416) {
+      return this.changed(key ?? '', `S3 answered ${name}: its ETag is not the one listed`);
+    }
     if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
       return make(`object ${location} does not exist`, 'not-found');
     }
@@ -449,8 +571,9 @@ export class S3Store implements ObjectStore, CopyTarget {
       );
     }
     if (status !== undefined && status >= 500) {
+      const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
       return make(
-        `S3 endpoint ${this.endpointLabel(error)} answered HTTP ${status} (${name}) for ${location}: try again later`,
+        `S3 endpoint ${this.endpointLabel(error)} answered HTTP ${status} (${name}) for ${location}${attempts ? ` ${attempts} times` : ''}: try again later`,
         'unreachable',
       );
     }
@@ -491,6 +614,8 @@ export function objectInfoFromHead(key: string, output: HeadObjectCommandOutput)
     lastModified: output.LastModified ?? new Date(0),
   };
   if (output.StorageClass && output.StorageClass !== 'STANDARD') info.storageClass = output.StorageClass;
+  if (output.ETag) info.etag = output.ETag;
+  if (info.storageClass && /ongoing-request="false"/.test(output.Restore ?? '')) info.restored = true;
   const fullObject = (value: string | undefined) =>
     value && output.ChecksumType !== 'COMPOSITE' && !/-\d+$/.test(value) ? value : undefined;
   const sha256 = fullObject(output.ChecksumSHA256);
@@ -548,6 +673,11 @@ function isChecksumUnsupported(error: unknown): boolean {
       status === 501) &&
     /checksum|x-amz-checksum|sha256/i.test(messageOf(error) + name)
   );
+}
+
+/** The SDK's response checksum validation: the bytes received are not those S3 stored. */
+function isChecksumMismatch(error: unknown): boolean {
+  return error instanceof Error && /^Checksum mismatch/.test(error.message);
 }
 
 function nameOf(error: unknown): string {

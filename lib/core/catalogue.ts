@@ -101,6 +101,8 @@ function createdFromName(path: string): Date | undefined {
 function toObject(info: ObjectInfo, path: string): BackupObject {
   const o: BackupObject = { key: info.key, path, size: info.size, lastModified: info.lastModified };
   if (info.storageClass !== undefined) o.storageClass = info.storageClass;
+  if (info.etag !== undefined) o.etag = info.etag;
+  if (info.restored) o.restored = true;
   if (info.checksumAlgorithms !== undefined) o.checksumAlgorithms = info.checksumAlgorithms;
   if (info.checksumSha256 !== undefined) o.checksumSha256 = info.checksumSha256;
   if (info.checksumCrc64nvme !== undefined) o.checksumCrc64nvme = info.checksumCrc64nvme;

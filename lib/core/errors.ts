@@ -27,6 +27,8 @@ export type StoreErrorKind =
   | 'archived'
   | 'unreachable'
   | 'credentials'
+  /** The object is no longer the version that was listed (overwritten or shortened since). */
+  | 'changed'
   | 'io';
 
 /** An object store could not do what was asked. */

@@ -7,6 +7,10 @@ export interface ObjectInfo {
   lastModified: Date;
   /** S3 storage class; absent for folders and STANDARD. */
   storageClass?: string;
+  /** S3's entity tag of this version (quoted); reads are pinned to it. */
+  etag?: string;
+  /** An object of an archive storage class restored on request: readable until the restore expires. */
+  restored?: boolean;
   /** Checksum algorithms S3 lists for the object (a HEAD with checksum mode returns the values). */
   checksumAlgorithms?: string[];
   /** Full-object SHA-256 stored with the object, lower-case hex. */
@@ -27,6 +31,10 @@ export interface BackupObject {
   size: number;
   lastModified: Date;
   storageClass?: string;
+  /** The version the listing saw (S3 ETag); reads are pinned to it. */
+  etag?: string;
+  /** Restored from its archive storage class on request: read and checked like any other. */
+  restored?: boolean;
   /** Checksum algorithms the store lists for the object; with SHA256 the value is fetched by head(). */
   checksumAlgorithms?: string[];
   checksumSha256?: string;

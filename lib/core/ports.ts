@@ -11,12 +11,29 @@ export interface ObjectStore {
   readonly url: string;
   /** Every object under the root, keys relative to it, in ascending key order, paged lazily. */
   list(): AsyncIterable<ObjectInfo>;
-  /** The object's bytes as a stream. */
-  open(key: string, options?: { highWaterMark?: number }): Promise<Readable>;
+  /**
+   * The object's bytes as a stream. With `listed`, the read is pinned to that version and
+   * checked against its size: a store that can resume a broken read resumes it on the same
+   * version; an object changed since it was listed fails with a `changed` StoreError.
+   */
+  open(key: string, options?: ReadOptions): Promise<Readable>;
   /** Metadata of one object. */
   head(key: string): Promise<ObjectInfo>;
   /** A local file path for the object where one exists (lets a worker read it directly). */
   localPath?(key: string): string | undefined;
+}
+
+export interface ReadOptions {
+  highWaterMark?: number;
+  /** What the listing said of the object. */
+  listed?: ListedVersion;
+}
+
+/** The version of an object a listing saw. */
+export interface ListedVersion {
+  size: number;
+  /** The store's entity tag (S3 ETag, quoted), when it has one. */
+  etag?: string;
 }
 
 /** A redundancy target: a store that may also be written. Never a source. */
@@ -43,6 +60,6 @@ export interface ChecksumHistory {
     backupId: string,
     checksums: Array<Omit<FirstSeenChecksum, 'firstSeenAt'>>,
   ): Promise<FirstSeenChecksum[]>;
-  /** What was recorded for a backup, read-only (for a restore job to carry to its sandbox). */
-  firstSeen?(backupId: string): Promise<FirstSeenChecksum[]>;
+  /** What was recorded for this backup, recording nothing. */
+  firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]>;
 }

@@ -529,6 +529,7 @@ export function recordedHistory(records: readonly FirstSeenChecksum[]): Checksum
         const record = byPath.get(c.path);
         return record ? [record] : [];
       }),
+    firstSeenOf: async () => [...records],
   };
 }
 

@@ -131,7 +131,7 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
     };
     if (deferred.has(backup.id)) job.checkIntegrity = true;
     if (run.config.archives?.patterns) job.archivePatterns = run.config.archives.patterns;
-    const firstSeen = await ctx.ledger.firstSeen?.(backup.id);
+    const firstSeen = await ctx.ledger.firstSeenOf(backup.id);
     if (firstSeen && firstSeen.length > 0) job.firstSeen = firstSeen;
     const digests = await digestsOf(shard, backup.id);
     if (digests && Object.keys(digests).length > 0) job.objectSha256 = digests;

@@ -8,10 +8,11 @@ import {
   vanishedSeriesFinding,
 } from './compliance.ts';
 import { type Config, parseConfig, policyFor } from './config.ts';
+import { checkIntegrityConfirmed } from './confirm.ts';
 import { sourceFindings } from './discovery-findings.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
-import { ARCHIVED_CLASSES, checkIntegrity } from './integrity.ts';
+import { ARCHIVED_CLASSES } from './integrity.ts';
 import {
   type KnownSeries,
   type Ledger,
@@ -230,7 +231,9 @@ async function firstSeenAt(ctx: StageContext, backupId: string, now: Date): Prom
  */
 function discoveryRecords(runId: string, backup: Backup, startedAt: Date, now: Date): StageResultRecord[] {
   const findings = futureTimestampFindings(backup, startedAt);
-  const archived = backup.members.filter((m) => m.storageClass && ARCHIVED_CLASSES.has(m.storageClass));
+  const archived = backup.members.filter(
+    (m) => m.storageClass && ARCHIVED_CLASSES.has(m.storageClass) && !m.restored,
+  );
   const first = archived[0];
   if (first) {
     findings.push(
@@ -291,7 +294,7 @@ export async function integrityStage(
     }
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
-    const result = await checkIntegrity(backup, ctx.openSource(backup.source), {
+    const result = await checkIntegrityConfirmed(backup, ctx.openSource(backup.source), {
       policy,
       history: ctx.ledger,
       archivePatterns: run.config.archives?.patterns ?? [],

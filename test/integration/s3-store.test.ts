@@ -109,7 +109,12 @@ describe('S3Store against s3rver', () => {
     expect(infos.map((info) => info.key)).toEqual([...keys, 'folder-marker/'].sort());
     expect(requests.filter((name) => name === 'ListObjectsV2Command').length).toBe(4);
     const first = infos.find((info) => info.key === 'a.txt');
-    expect(first).toEqual({ key: 'a.txt', size: 5, lastModified: expect.any(Date) });
+    expect(first).toEqual({
+      key: 'a.txt',
+      size: 5,
+      lastModified: expect.any(Date),
+      etag: expect.any(String),
+    });
     expect(store.url).toBe(`s3://${bucket}/list/backups`);
   });
 
@@ -143,6 +148,7 @@ describe('S3Store against s3rver', () => {
       key: 'warm.tar',
       size: 5,
       lastModified: expect.any(Date),
+      etag: expect.any(String),
     });
     expect((await store.head('cold.tar')).storageClass).toBe('GLACIER');
   });
@@ -481,6 +487,41 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       ['backups/', '2'],
       ['backups/', '2'],
     ]);
+  });
+
+  it('issue 10 (faults): a Glacier object restored on request is marked restored, in a listing and on HEAD', async () => {
+    seen.length = 0;
+    handle = (request, response) => {
+      if (request.method === 'HEAD') {
+        const restoring = (request.url ?? '').includes('pending');
+        response.writeHead(200, {
+          'content-length': '4',
+          'last-modified': 'Wed, 25 Jun 2025 11:46:22 GMT',
+          etag: '"e1"',
+          'x-amz-storage-class': 'GLACIER',
+          'x-amz-restore': restoring
+            ? 'ongoing-request="true"'
+            : 'ongoing-request="false", expiry-date="Fri, 04 Jul 2025 00:00:00 GMT"',
+        });
+        response.end();
+        return;
+      }
+      const object = (key: string, restore: string) =>
+        `<Contents><Key>backups/${key}</Key><Size>4</Size><ETag>&quot;e1&quot;</ETag><LastModified>2025-06-25T00:00:00.000Z</LastModified><StorageClass>GLACIER</StorageClass>${restore}</Contents>`;
+      response.writeHead(200, { 'content-type': 'application/xml' });
+      response.end(
+        `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>vault</Name><Prefix>backups/</Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${object('done.tar', '<RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress><RestoreExpiryDate>2025-07-04T00:00:00.000Z</RestoreExpiryDate></RestoreStatus>')}${object('frozen.tar', '')}${object('pending.tar', '<RestoreStatus><IsRestoreInProgress>true</IsRestoreInProgress></RestoreStatus>')}</ListBucketResult>`,
+      );
+    };
+    const listing = await collect(store().list());
+    expect(listing.map((info) => [info.key, info.storageClass, info.restored ?? false, info.etag])).toEqual([
+      ['done.tar', 'GLACIER', true, '"e1"'],
+      ['frozen.tar', 'GLACIER', false, '"e1"'],
+      ['pending.tar', 'GLACIER', false, '"e1"'],
+    ]);
+    expect(seen[0]?.headers['x-amz-optional-object-attributes']).toBe('RestoreStatus');
+    expect((await store().head('done.tar')).restored).toBe(true);
+    expect((await store().head('pending.tar')).restored).toBeUndefined();
   });
 
   it('asks for checksums on HEAD', async () => {

@@ -297,6 +297,9 @@ export class MemoryChecksumHistory implements ChecksumHistory {
     }
     return earlier;
   }
+  async firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]> {
+    return [...this.records].filter(([id]) => id.startsWith(`${backupId}\n`)).map(([, record]) => record);
+  }
 }
 
 /** The archive format a test file name announces (throws for a name that is not an archive). */

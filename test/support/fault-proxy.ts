@@ -1,0 +1,215 @@
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { crc32 } from 'node:zlib';
+
+/**
+ * An HTTP proxy in front of s3rver that injects faults into object reads, each a bounded
+ * number of times per object, then lets requests pass. It also answers If-Match as S3 does
+ * (s3rver ignores it): a read whose If-Match is not the object's ETag gets 412.
+ */
+export type Fault =
+  /** An S3 error answer (500 InternalError, 503 SlowDown, 412 PreconditionFailed...). */
+  | { kind: 'status'; status: number; code: string }
+  /** The headers and `after` bytes of the body, then the connection is destroyed. */
+  | { kind: 'reset'; after: number }
+  /** `after` bytes of the body, sent chunked without Content-Length, and a clean end. */
+  | { kind: 'early-end'; after: number }
+  /**
+   * The whole body with one bit flipped at `at` (default: the middle); with `checksum`, sent
+   * with the CRC32 of the unflipped body in x-amz-checksum-crc32, as S3 does for an object
+   * uploaded with a checksum when the reader asks for it.
+   */
+  | { kind: 'flip'; at?: number; checksum?: boolean };
+
+export interface FaultRule {
+  fault: Fault;
+  /** Times the fault fires for each object key (Infinity: a persistent fault). */
+  times: number;
+  /** Keys (bucket/key) the rule applies to; all object reads by default. */
+  keys?: RegExp;
+  /** Only ranged reads (`resume`), only whole reads (`first`), or both (default). */
+  reads?: 'first' | 'resume';
+}
+
+export interface SeenRequest {
+  method: string;
+  /** bucket/key of the path. */
+  path: string;
+  range?: string;
+  ifMatch?: string;
+  /** x-amz-checksum-mode: ENABLED asks S3 for the object's checksum. */
+  checksumMode?: string;
+  /** The fault injected into this request, if any. */
+  fault?: Fault['kind'];
+}
+
+export interface FaultProxy {
+  endpoint: string;
+  readonly requests: SeenRequest[];
+  /** Replaces the rules and forgets how often each fired. */
+  setRules(rules: FaultRule[]): void;
+  close(): Promise<void>;
+}
+
+function errorXml(code: string, message: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`;
+}
+
+const unquote = (etag: string | undefined) => etag?.replace(/^W\//, '').replace(/"/g, '');
+
+export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+  const target = new URL(upstream);
+  let rules: FaultRule[] = [];
+  let fired = new Map<string, number>();
+  const requests: SeenRequest[] = [];
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const path = decodeURIComponent(url.pathname.slice(1));
+    const isObjectRead = req.method === 'GET' && path.includes('/') && !path.endsWith('/');
+    const range = req.headers.range;
+    const ifMatch = req.headers['if-match'] as string | undefined;
+    const seen: SeenRequest = { method: req.method ?? 'GET', path };
+    if (range) seen.range = range;
+    if (ifMatch) seen.ifMatch = ifMatch;
+    const checksumMode = req.headers['x-amz-checksum-mode'] as string | undefined;
+    if (checksumMode) seen.checksumMode = checksumMode;
+    requests.push(seen);
+
+    let fault: Fault | undefined;
+    if (isObjectRead) {
+      rules.forEach((rule, index) => {
+        if (fault) return;
+        if (rule.keys && !rule.keys.test(path)) return;
+        if (rule.reads === 'first' && range) return;
+        if (rule.reads === 'resume' && !range) return;
+        const id = `${index}\0${path}`;
+        const count = fired.get(id) ?? 0;
+        if (count >= rule.times) return;
+        fired.set(id, count + 1);
+        fault = rule.fault;
+      });
+    }
+    if (fault) seen.fault = fault.kind;
+
+    if (fault?.kind === 'status') {
+      const { status, code } = fault;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(status, { 'content-type': 'application/xml' });
+        res.end(errorXml(code, `injected ${code}`));
+      });
+      return;
+    }
+
+    const upstreamRequest = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (up) => {
+        const status = up.statusCode ?? 502;
+        const headers: IncomingHttpHeaders = { ...up.headers };
+        if (isObjectRead && ifMatch && status < 300 && unquote(ifMatch) !== unquote(up.headers.etag)) {
+          up.resume();
+          res.writeHead(412, { 'content-type': 'application/xml' });
+          res.end(
+            errorXml('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'),
+          );
+          return;
+        }
+        if (!fault || status >= 300) {
+          res.writeHead(status, headers);
+          up.pipe(res);
+          return;
+        }
+        const active = fault;
+        if (active.kind === 'flip' && active.checksum) {
+          const chunks: Buffer[] = [];
+          up.on('data', (chunk: Buffer) => chunks.push(chunk));
+          up.on('end', () => {
+            const body = Buffer.concat(chunks);
+            const crc = Buffer.alloc(4);
+            crc.writeUInt32BE(crc32(body));
+            const flipped = Buffer.from(body);
+            const at = active.at ?? Math.floor(body.length / 2);
+            flipped[at] = (flipped[at] as number) ^ 0x01;
+            res.writeHead(status, { ...headers, 'x-amz-checksum-crc32': crc.toString('base64') });
+            res.end(flipped);
+          });
+          return;
+        }
+        if (active.kind === 'early-end') {
+          delete headers['content-length'];
+          headers['transfer-encoding'] = 'chunked';
+        }
+        res.writeHead(status, headers);
+        if (active.kind === 'reset' && active.after === 0) {
+          up.destroy();
+          res.flushHeaders();
+          res.socket?.destroy();
+          return;
+        }
+        const length = Number(up.headers['content-length'] ?? 0);
+        const flipAt = active.kind === 'flip' ? (active.at ?? Math.floor(length / 2)) : -1;
+        let sent = 0;
+        // Backpressure as pipe() would: a fault must not change how fast the body flows.
+        const send = (data: Buffer) => {
+          if (!res.write(data)) {
+            up.pause();
+            res.once('drain', () => up.resume());
+          }
+        };
+        up.on('data', (chunk: Buffer) => {
+          if (active.kind === 'reset' || active.kind === 'early-end') {
+            if (sent >= active.after) return;
+            const part = chunk.subarray(0, active.after - sent);
+            sent += part.length;
+            send(part);
+            if (sent >= active.after) {
+              up.destroy();
+              if (active.kind === 'reset') res.socket?.destroy();
+              else res.end();
+            }
+            return;
+          }
+          if (flipAt >= sent && flipAt < sent + chunk.length) {
+            const copy = Buffer.from(chunk);
+            copy[flipAt - sent] = (copy[flipAt - sent] as number) ^ 0x01;
+            chunk = copy;
+          }
+          sent += chunk.length;
+          send(chunk);
+        });
+        up.on('end', () => {
+          if (!res.writableEnded) res.end();
+        });
+      },
+    );
+    upstreamRequest.on('error', () => res.socket?.destroy());
+    req.pipe(upstreamRequest);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    setRules(next) {
+      rules = next;
+      fired = new Map();
+      requests.length = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
