@@ -1,4 +1,4 @@
-import { checkIntegrity } from '../integrity.ts';
+import { checkIntegrityConfirmed } from '../confirm.ts';
 import type { RestoreResult } from '../model.ts';
 import type { ChecksumHistory, ObjectStore } from '../ports.ts';
 import { type RestoreJob, requestFromJob } from './launcher.ts';
@@ -22,7 +22,7 @@ export async function runSandboxJob(
   if (deps.onProgress) request.onProgress = deps.onProgress;
   if (deps.history) request.history = deps.history;
   if (!job.checkIntegrity) return restoreBackup(request);
-  const integrity = await checkIntegrity(request.backup, deps.store, {
+  const integrity = await checkIntegrityConfirmed(request.backup, deps.store, {
     policy: job.policy,
     ...(job.archivePatterns ? { archivePatterns: job.archivePatterns } : {}),
     ...(deps.history ? { history: deps.history } : {}),
