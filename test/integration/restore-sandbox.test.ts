@@ -117,8 +117,11 @@ describe('local sandbox launcher (the container entry point in a child process)'
     };
     const result = await new LocalSandbox({ entry: bundle }).launch(job);
     expect(result.filesRestored).toBe(2);
-    expect(result.findings.map((f) => [f.code, f.object])).toEqual([['PROBE_FAILED', 'bad.db']]);
-    expect(result.findings[0]?.message).toMatch(/SQLite/);
+    expect(result.findings.map((f) => [f.code, f.object])).toEqual([
+      ['NO_REFERENCE_CHECKSUM', 'db-20250625_114622.tar.gz'],
+      ['PROBE_FAILED', 'bad.db'],
+    ]);
+    expect(result.findings.find((f) => f.code === 'PROBE_FAILED')?.message).toMatch(/SQLite/);
   });
 
   it('restores a directory backup from the local S3 server', async () => {

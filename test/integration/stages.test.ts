@@ -111,7 +111,7 @@ describe('pipeline stages over a folder and the ledger', () => {
     for (const shard of discovery.shards) await integrityStage(ctx, shard);
     const selection = await selectRestoresStage(ctx, 'run-1');
     // The run-wide timeout is the largest per-restore one: web's 60 min RTO beats db's default 30.
-    expect(selection).toEqual({ restores: [0, 1], heartbeatSeconds: 120, timeoutSeconds: 60 * 60 * 3 });
+    expect(selection).toEqual({ restores: [0, 1], heartbeatSeconds: 300, timeoutSeconds: 60 * 60 * 3 });
 
     const copies = await redundancyStage(ctx, 'run-1', (url) => new FolderStore(url));
     expect(copies).toEqual({ checked: 3, copied: 4, missing: 1 });

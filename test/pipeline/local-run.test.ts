@@ -392,7 +392,7 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
         expect.stringMatching(/^pipeline step Redundancy failed: LedgerError: ledger throttled/),
       ]);
       expect(statusByName(report)).toEqual({ [db]: 'FAIL', [web]: 'PASS' });
-      expect(report.backups.find((b) => b.series === 'db')?.findings).toEqual([
+      expect(report.backups.find((b) => b.series === `${source()}/db`)?.findings).toEqual([
         expect.objectContaining({
           code: 'REDUNDANCY_MISSING',
           message: expect.stringContaining('LedgerError: ledger throttled'),
@@ -425,7 +425,7 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
         expect.stringMatching(/^pipeline step Redundancy failed: UsageError: .*overlaps the source/),
       ]);
       expect(statusByName(report)).toEqual({ [older]: 'FAIL', [newer]: 'FAIL', [web]: 'PASS' });
-      for (const b of report.backups.filter((x) => x.series === 'db')) {
+      for (const b of report.backups.filter((x) => x.series === `${source()}/db`)) {
         expect(b.findings).toEqual([
           expect.objectContaining({
             code: 'REDUNDANCY_MISSING',

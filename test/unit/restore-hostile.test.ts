@@ -188,7 +188,7 @@ describe('hostile archives are refused and nothing lands outside the root', () =
       keep: true,
     });
     // Nothing but a link: no file content, so EMPTY_BACKUP, and no UNSAFE_PATH.
-    expect(result.findings.map((f) => f.code)).toEqual(['EMPTY_BACKUP']);
+    expect(result.findings.map((f) => f.code)).toEqual(['NO_REFERENCE_CHECKSUM', 'EMPTY_BACKUP']);
     expect(lstatSync(path.join(arena.root, 'escape')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(path.join(arena.root, 'escape'))).toBe(outside);
     expect(existsSync(outside)).toBe(false);
