@@ -1,7 +1,16 @@
 import { runMetrics } from '../../lib/core/metrics.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import { recordRedundancyFailure } from '../../lib/core/redundancy.ts';
-import { describeError, type FailedStep, reportStage, type StageContext } from '../../lib/core/stages.ts';
+import { runKeys, writeText } from '../../lib/core/run-store.ts';
+import {
+  describeError,
+  type FailedStep,
+  loadRun,
+  reportStage,
+  type StageContext,
+} from '../../lib/core/stages.ts';
+import { htmlReportInput } from '../../lib/html-report/input.ts';
+import { renderHtmlReport } from '../../lib/html-report/page.ts';
 import { caughtErrorsOf, STATE_NAMES } from '../../lib/pipeline/definition.ts';
 import { lambdaContext } from '../shared/environment.ts';
 
@@ -16,7 +25,9 @@ export function makeReportHandler(
   emit: (line: string) => void,
   namespace = process.env.METRICS_NAMESPACE,
 ) {
-  return async (event: ReportEvent): Promise<{ status: RunReport['status']; reportUrl: string }> => {
+  return async (
+    event: ReportEvent,
+  ): Promise<{ status: RunReport['status']; reportUrl: string; htmlReportUrl: string }> => {
     const ctx = context();
     const failed: FailedStep[] = caughtErrorsOf(event.state);
     const redundancy = failed.find((c) => c.state === STATE_NAMES.redundancy);
@@ -34,7 +45,16 @@ export function makeReportHandler(
     }
     const { status, reportKey, report } = await reportStage(ctx, event.runId, failed);
     for (const doc of runMetrics(report, namespace)) emit(JSON.stringify(doc));
-    return { status, reportUrl: `${ctx.runStore.url.replace(/\/+$/, '')}/${reportKey}` };
+    // The page a person opens, beside the JSON it is rendered from.
+    const { config } = await loadRun(ctx, event.runId);
+    const htmlKey = runKeys.reportHtml(event.runId);
+    await writeText(
+      ctx.runStore,
+      htmlKey,
+      renderHtmlReport(await htmlReportInput(report, ctx.ledger, config)),
+    );
+    const base = ctx.runStore.url.replace(/\/+$/, '');
+    return { status, reportUrl: `${base}/${reportKey}`, htmlReportUrl: `${base}/${htmlKey}` };
   };
 }
 

@@ -9,6 +9,7 @@ export interface CliOptions {
   sources: string[];
   config?: string;
   json?: string;
+  html?: string;
   /** As given; the default is resolved by locations.ts. */
   ledger?: string;
   runStore?: string;
@@ -35,6 +36,7 @@ Options:
   --source <dir|s3://bucket/prefix>   where backups live (repeatable)
   --config <file>                     configuration document (JSON, see docs/contract.md)
   --json <file>                       write the run report (JSON) to this file
+  --html <file>                       write the run report as a self-contained HTML page
   --ledger <dir|dynamodb://table>     run history (default $XDG_STATE_HOME/backup-validator/ledger,
                                       else ~/.local/state/backup-validator/ledger)
   --run-store <dir|s3://bucket>       run artifacts (default: the ledger folder's runs/)
@@ -60,6 +62,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
         source: { type: 'string', multiple: true },
         config: { type: 'string' },
         json: { type: 'string' },
+        html: { type: 'string' },
         ledger: { type: 'string' },
         'run-store': { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
@@ -94,7 +97,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     runs,
     runsGiven: values.runs !== undefined,
   };
-  for (const key of ['config', 'json', 'ledger', 'series', 'dir'] as const) {
+  for (const key of ['config', 'json', 'html', 'ledger', 'series', 'dir'] as const) {
     const value = values[key];
     if (typeof value === 'string') options[key] = value;
   }

@@ -17,6 +17,7 @@ import {
   reportStage,
   type StageContext,
 } from '../core/stages.ts';
+import type { HtmlReportInput } from '../html-report/page.ts';
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import type { DemoManifest } from './demo-data.ts';
@@ -81,7 +82,13 @@ async function localDeps(io: CliIo): Promise<LocalRunDeps> {
   };
 }
 
-export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunReport> {
+/** A command's report and, when `--html` asked for it, the page's input (trends read before the ledger closes). */
+export interface RunOutcome {
+  report: RunReport;
+  html?: HtmlReportInput;
+}
+
+export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup): Promise<RunOutcome> {
   // A configuration error: refused (exit 2) before the ledger or anything else is opened.
   await refuseTargetsInSources(
     normalizeSources(options.sources, io.cwd),
@@ -91,9 +98,10 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
   const opened = await openContext(io, setup.config, setup.locations, setup.progress);
   const runId = newRunId(setup.now());
   try {
+    let report: RunReport;
     if (options.command === 'comprehensive') {
       const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
-      return await runPipelineLocally(
+      report = await runPipelineLocally(
         opened.ctx,
         {
           runId,
@@ -103,8 +111,10 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
         },
         await localDeps(io),
       );
-    }
-    return await runStages(opened.ctx, runId, options, io, setup);
+    } else report = await runStages(opened.ctx, runId, options, io, setup);
+    if (options.html === undefined) return { report };
+    const { htmlReportInput } = await import('../html-report/input.ts');
+    return { report, html: await htmlReportInput(report, opened.ctx.ledger, setup.config) };
   } catch (error) {
     await markStopped(opened.ctx, runId, error);
     throw error;
@@ -250,7 +260,8 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   const json = resolve(io.cwd, options.json ?? join(dirname(marker), 'demo-report.json'));
   // The demo keeps its runs out of the user's own ledger: beside its marker, unless told otherwise.
   const ledger = resolve(io.cwd, options.ledger ?? join(dirname(marker), 'ledger'));
-  const argv = ['comprehensive', '--source', dir, '--ledger', ledger, '--json', json];
+  const html = resolve(io.cwd, options.html ?? join(dirname(marker), 'demo-report.html'));
+  const argv = ['comprehensive', '--source', dir, '--ledger', ledger, '--json', json, '--html', html];
   if (options.quiet) argv.push('--quiet');
   if (options.verbose) argv.push('--verbose');
   if (options.runStore) argv.push('--run-store', options.runStore);
@@ -266,7 +277,7 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   }
   io.stdout.write(
     `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
-      `Sample folder: ${dir}\nReport: ${json}\nNext: npx backup-validator history --ledger ${ledger}\n`,
+      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: npx backup-validator history --ledger ${ledger}\n`,
   );
   return EXIT.ok;
 }

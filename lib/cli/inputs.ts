@@ -65,6 +65,11 @@ export async function checkInputs(options: CliOptions, cwd: string, locations: L
     if (rule.given(options) && options.command !== rule.command)
       throw new UsageError(`${option} applies to "${rule.command}" only, not to "${options.command}"`);
   }
+  if (options.html !== undefined && options.command === 'history')
+    throw new UsageError(
+      '--html does not apply to "history" (its trends are in --json); give it to a run',
+      'html',
+    );
   if (!SOURCE_COMMANDS.has(options.command)) {
     if (options.sources.length > 0)
       throw new UsageError(`--source does not apply to "${options.command}"`, 'sources');
@@ -100,12 +105,14 @@ export async function checkInputs(options: CliOptions, cwd: string, locations: L
     if ((await kindOf(at)) === 'other')
       throw new UsageError(`${option} ${at}: a file is there; give a folder`, option.slice(2));
   }
-  if (options.json !== undefined) {
-    const file = path.resolve(cwd, options.json);
+  for (const key of ['json', 'html'] as const) {
+    const given = options[key];
+    if (given === undefined) continue;
+    const file = path.resolve(cwd, given);
     if ((await kindOf(path.dirname(file))) !== 'folder')
-      throw new UsageError(`--json ${file}: the folder ${path.dirname(file)} does not exist`, 'json');
+      throw new UsageError(`--${key} ${file}: the folder ${path.dirname(file)} does not exist`, key);
     if ((await kindOf(file)) === 'folder')
-      throw new UsageError(`--json ${file}: a folder is there; give a file name`, 'json');
+      throw new UsageError(`--${key} ${file}: a folder is there; give a file name`, key);
   }
   if (SOURCE_COMMANDS.has(options.command))
     await refuseOutputsInSources(

@@ -50,7 +50,7 @@ export function locationsOf(
  * be catalogued as backups of their own at the next run. A usage error names the option to change.
  */
 export async function refuseOutputsInSources(
-  options: Pick<CliOptions, 'ledger' | 'runStore' | 'json'>,
+  options: Pick<CliOptions, 'ledger' | 'runStore' | 'json' | 'html'>,
   sources: readonly string[],
   cwd: string,
   locations: Locations,
@@ -61,6 +61,8 @@ export async function refuseOutputsInSources(
   ];
   if (options.json !== undefined)
     outputs.push({ option: '--json', at: path.resolve(cwd, options.json), given: true });
+  if (options.html !== undefined)
+    outputs.push({ option: '--html', at: path.resolve(cwd, options.html), given: true });
   const folders = sources.filter((s) => !s.startsWith('s3://')).map((s) => path.resolve(cwd, s));
   const prefixes = sources.filter((s) => s.startsWith('s3://'));
   for (const { option, at, given } of outputs) {

@@ -137,7 +137,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     const { runCommand, showHistory, runDemo } = await import('./commands.ts');
     if (parsed.command === 'history') return await showHistory(parsed, io, config, locations);
     if (parsed.command === 'demo') return await runDemo(parsed, io, progress);
-    const report = await runCommand(parsed, io, { config, document, progress, now, locations });
+    const { report, html } = await runCommand(parsed, io, { config, document, progress, now, locations });
     for (const pattern of unmatchedSeriesPatterns(
       config,
       report.backups.map((b) => b.series),
@@ -147,16 +147,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       );
     // The verdict is shown before the report is written: a failed write must not hide it.
     printReport(io, report, now(), parsed.command === 'discover');
-    if (parsed.json) await writeReportFile(resolve(io.cwd, parsed.json), report);
+    if (parsed.json)
+      await writeReportFile(resolve(io.cwd, parsed.json), report, `${JSON.stringify(report, null, 2)}\n`);
+    if (parsed.html && html) {
+      const { renderHtmlReport } = await import('../html-report/page.ts');
+      await writeReportFile(resolve(io.cwd, parsed.html), report, renderHtmlReport(html));
+    }
     return exitCodeOf(report);
   } catch (error) {
     return reportError(io, error, verbose);
   }
 }
 
-async function writeReportFile(file: string, report: RunReport): Promise<void> {
+async function writeReportFile(file: string, report: RunReport, content: string): Promise<void> {
   try {
-    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(file, content);
   } catch (error) {
     throw new BackupValidatorError(
       `the run finished (${report.status}) but its report could not be written to ${file}: ${(error as Error).message}`,

@@ -5,7 +5,11 @@ import type { CopyTarget } from './ports.ts';
 
 /** Run artifacts (shards, restore jobs, reports) kept in the run store, as JSON. */
 export async function writeJson(store: CopyTarget, key: string, value: unknown): Promise<void> {
-  const body = Buffer.from(JSON.stringify(value));
+  await writeText(store, key, JSON.stringify(value));
+}
+
+export async function writeText(store: CopyTarget, key: string, value: string): Promise<void> {
+  const body = Buffer.from(value);
   await store.put(key, Readable.from([body]), body.length);
 }
 
@@ -42,4 +46,5 @@ export const runKeys = {
   restore: (runId: string, restore: number) => `runs/${runId}/restores/${restore}.json`,
   digests: (runId: string, shard: number) => `runs/${runId}/digests/${shard}.json`,
   report: (runId: string) => `reports/${runId}.json`,
+  reportHtml: (runId: string) => `reports/${runId}.html`,
 };

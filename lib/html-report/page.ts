@@ -1,3 +1,4 @@
+import { seriesLabeller } from '../core/catalogue.ts';
 import type { Finding, FindingCode } from '../core/findings.ts';
 import type { SeriesTrend } from '../core/history.ts';
 import type { BackupReport, RunReport } from '../core/model.ts';
@@ -56,8 +57,10 @@ export function summaryLine(report: RunReport): string {
     return `${total} backup${total === 1 ? '' : 's'} checked; none failed${warned ? `, ${warned} with warnings` : ''}.`;
   }
   const first = runFailures[0] ?? failed.flatMap((b) => b.findings).find((f) => f.severity === 'error');
+  const label = seriesLabeller(report.sources);
+  const firstSeries = runFailures[0]?.series;
   const firstWhere =
-    runFailures[0]?.series ?? (failed[0] ? nameOf(failed[0]) : (runFailures[0]?.message ?? 'the run'));
+    firstSeries !== undefined ? `series ${label(firstSeries)}` : failed[0] ? nameOf(failed[0]) : 'the run';
   const todo = first ? FINDING_GUIDE[first.code as FindingCode]?.todo : undefined;
   return (
     `${total} backup${total === 1 ? '' : 's'} checked; ${failed.length} failed` +
@@ -69,20 +72,21 @@ export function summaryLine(report: RunReport): string {
 }
 
 function matrix(report: RunReport): string {
+  const label = seriesLabeller(report.sources);
   const head = ['backup', 'series', 'created', 'size', ...MATRIX_CHECKS, 'verdict']
     .map((c) => `<th scope="col">${h(c)}</th>`)
     .join('');
   const rows = report.backups.map(
     (b) =>
       `<tr class="row-${h(b.status)}"><th scope="row" title="${h(b.id)}">${h(nameOf(b))}</th>` +
-      `<td>${h(b.series)}</td><td>${h(b.createdAt.slice(0, 16).replace('T', ' '))}</td>` +
+      `<td>${h(label(b.series))}</td><td>${h(b.createdAt.slice(0, 16).replace('T', ' '))}</td>` +
       `<td class="num">${h(humanBytes(b.bytes))}</td>` +
       MATRIX_CHECKS.map((c) => `<td>${cell(b, c)}</td>`).join('') +
       `<td>${badge(b.status)}</td></tr>`,
   );
   const seriesRows = groupBySeries(report.findings).map(
     ([series, findings]) =>
-      `<tr class="row-series"><th scope="row">${h(series)}</th><td colspan="${MATRIX_CHECKS.length + 3}">` +
+      `<tr class="row-series"><th scope="row">${h(series === 'the run' ? series : label(series))}</th><td colspan="${MATRIX_CHECKS.length + 3}">` +
       `${findings.map((f) => h(f.code)).join(', ')}</td><td>${badge(findings.some((f) => f.severity === 'error') ? 'FAIL' : 'WARN')}</td></tr>`,
   );
   return `<table class="matrix"><thead><tr>${head}</tr></thead><tbody>${[...rows, ...seriesRows].join('')}</tbody></table>`;
@@ -98,8 +102,12 @@ function groupBySeries(findings: readonly Finding[]): Array<[string, Finding[]]>
 }
 
 function findingsSection(report: RunReport): string {
+  const label = seriesLabeller(report.sources);
   const rows = [
-    ...report.findings.map((f) => ({ where: f.series ?? 'the run', f })),
+    ...report.findings.map((f) => ({
+      where: f.series === undefined ? 'the run' : `series ${label(f.series)}`,
+      f,
+    })),
     ...report.backups.flatMap((b) => b.findings.map((f) => ({ where: nameOf(b), f }))),
   ].sort((a, b) => (a.f.severity === b.f.severity ? 0 : a.f.severity === 'error' ? -1 : 1));
   if (rows.length === 0) return '<p>No findings.</p>';
@@ -171,7 +179,7 @@ function seriesSection(input: HtmlReportInput): string {
           : {}),
       }),
     ];
-    return `<section class="series"><h3>${h(series)}</h3><div class="charts">${charts.join('')}</div></section>`;
+    return `<section class="series"><h3>${h(seriesLabeller(report.sources)(series))}</h3><div class="charts">${charts.join('')}</div></section>`;
   });
   return blocks.join('');
 }
@@ -183,7 +191,10 @@ function seriesSection(input: HtmlReportInput): string {
  */
 export function renderHtmlReport(input: HtmlReportInput): string {
   const { report } = input;
-  const counts = report.counts as RunReport['counts'] & { skipped?: number };
+  const counts = report.counts;
+  const rows = counts.seriesRows
+    ? ` and ${counts.seriesRows} series row${counts.seriesRows === 1 ? '' : 's'}`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -194,7 +205,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
 <header><h1>Backup validation ${badge(report.status)}</h1>
 <p class="summary">${h(summaryLine(report))}</p>
 <p class="meta">Run <code>${h(report.runId)}</code> (${h(report.command)}, ${h(report.trigger)}), ${h(report.startedAt)} to ${h(report.finishedAt)};
-${counts.pass} pass, ${counts.warn} warn, ${counts.fail} fail${counts.skipped !== undefined ? `, ${counts.skipped} not checked` : ''} of ${counts.backups} backups in ${counts.series} series.
+${counts.pass} pass, ${counts.warn} warn, ${counts.fail} fail, ${counts.skipped} not checked, of ${counts.backups} backups${rows} in ${counts.series} series.
 Sources: ${report.sources.map((s) => `<code>${h(s)}</code>`).join(', ')}.</p></header>
 <main>
 <h2>Results</h2>

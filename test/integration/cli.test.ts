@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../lib/core/model.ts';
 import { packTar } from '../support/archives.ts';
+import { fetchedUrls, lookAt } from '../support/chromium.ts';
 import { runCli } from '../support/cli.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
@@ -26,6 +27,12 @@ async function folderWith(name: string, files: Record<string, string | Buffer>):
     await writeFile(join(root, path), content);
   }
   return root;
+}
+
+const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 describe('backup-validator CLI', () => {
@@ -166,6 +173,29 @@ describe('backup-validator CLI', () => {
     ) as RunReport;
     // 8 damaged backups and the stale series' own row; nothing unchecked.
     expect(report.counts).toMatchObject({ backups: 13, fail: 9, skipped: 0, seriesRows: 1 });
+
+    // issue 14: the demo's HTML report, as a person sees it in a browser.
+    const html = join(cwd, '.backup-validator/demo-report.html');
+    expect(result.stdout).toContain(`HTML report (open it in a browser): ${html}`);
+    await mkdir(ARTIFACTS, { recursive: true });
+    const screenshot = join(ARTIFACTS, 'demo-report.png');
+    const page = await lookAt(html, screenshot, join(cwd, 'chromium-profile'));
+    expect(page.console).toEqual([]);
+    expect(fetchedUrls(page.dom)).toEqual([]);
+    expect(page.dom).toContain(`content="default-src 'none'`);
+    expect((await stat(screenshot)).size).toBeGreaterThan(10_000);
+    const failed = report.backups.filter((b) => b.status === 'FAIL');
+    expect(failed.length).toBe(8);
+    for (const b of failed) {
+      const name = b.id.split('/').filter(Boolean).pop() as string;
+      expect(page.dom).toMatch(
+        new RegExp(`<tr class="row-FAIL"><th scope="row" title="[^"]*">${escapeRegExp(name)}</th>`),
+      );
+    }
+    const sections = page.dom.split('<section class="series">').slice(1);
+    expect(sections).toHaveLength(report.counts.series);
+    for (const section of sections) expect(section).toContain('<svg role="img"');
+
     const again = await runCli(['demo', '--quiet'], cwd);
     expect(again.code).toBe(0);
     // Two whole demo runs (13 backups, 13 restores each): minutes on a loaded 2-core machine.

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
 import {
   CreateBucketCommand,
   ListObjectsV2Command,
@@ -15,6 +16,7 @@ import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { S3_CLIENT_DEFAULTS, S3Store } from '../../lib/adapters/s3-store.ts';
 import type { RunReport } from '../../lib/core/model.ts';
+import { runKeys } from '../../lib/core/run-store.ts';
 import type { StageContext } from '../../lib/core/stages.ts';
 import { TASK_STATE_FUNCTIONS } from '../../lib/pipeline/definition.ts';
 import {
@@ -166,6 +168,21 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
       'restore:db',
       'restore:web',
     ]);
+  });
+
+  it('issue 14: the Report step writes the HTML page beside the JSON report, from the same document', async () => {
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+    const id = runId();
+    const report = await runPipelineLocally(
+      ctx,
+      { runId: id, trigger: 'schedule', sources: [source()] },
+      deps(),
+    );
+    const page = await text(await ctx.runStore.open(runKeys.reportHtml(id)));
+    expect(page).toMatch(/^<!doctype html>/);
+    expect(page).toContain(`<code>${id}</code>`);
+    expect(page).toContain(`Backup validation <span class="badge s-${report.status}">`);
+    expect(page).toContain('<svg role="img"');
   });
 
   it('reports RESTORE_FAILED when the sandbox process crashes, and the run still ends', async () => {

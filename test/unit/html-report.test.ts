@@ -41,8 +41,10 @@ function report(backups: BackupReport[], findings: RunReport['findings'] = []): 
       pass: count('PASS'),
       warn: count('WARN'),
       fail: count('FAIL'),
+      skipped: count('SKIPPED'),
       series: new Set(backups.map((b) => b.series)).size,
-    } as RunReport['counts'],
+      seriesRows: new Set(findings.map((f) => f.series)).size,
+    },
     backups,
     findings,
   };
