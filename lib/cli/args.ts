@@ -1,7 +1,15 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.ts';
 
-export const COMMANDS = ['discover', 'integrity', 'restore', 'comprehensive', 'history', 'demo'] as const;
+export const COMMANDS = [
+  'discover',
+  'integrity',
+  'restore',
+  'comprehensive',
+  'history',
+  'report',
+  'demo',
+] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface CliOptions {
@@ -10,6 +18,8 @@ export interface CliOptions {
   config?: string;
   json?: string;
   html?: string;
+  /** `report`: a run id, or `latest`. */
+  runRef?: string;
   /** As given; the default is resolved by locations.ts. */
   ledger?: string;
   runStore?: string;
@@ -30,6 +40,7 @@ Commands:
   restore         discover, then restore tests in a sandbox
   comprehensive   discover, integrity, restore, redundancy and compliance, then the report
   history         past runs and per-series trends from the ledger
+  report RUN|latest  a past run's report again (text, and --html/--json)
   demo            make a sample backup folder and run comprehensive on it
 
 Options:
@@ -85,6 +96,11 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new UsageError(`unknown command "${command}" (expected one of: ${COMMANDS.join(', ')})`);
   }
+  const runRef = command === 'report' ? extra.shift() : undefined;
+  if (command === 'report' && runRef === undefined)
+    throw new UsageError(
+      'report needs a run id or "latest": backup-validator report latest --html report.html',
+    );
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": give sources with --source`);
   const runs = values.runs === undefined ? 10 : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1)
@@ -96,6 +112,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     verbose: Boolean(values.verbose),
     runs,
     runsGiven: values.runs !== undefined,
+    ...(runRef !== undefined ? { runRef } : {}),
   };
   for (const key of ['config', 'json', 'html', 'ledger', 'series', 'dir'] as const) {
     const value = values[key];

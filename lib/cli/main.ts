@@ -71,7 +71,7 @@ async function loadConfigFile(
   }
 }
 
-function exitCodeOf(report: RunReport): number {
+export function exitCodeOf(report: RunReport): number {
   return report.status === 'FAIL' ? EXIT.failed : EXIT.ok;
 }
 
@@ -136,6 +136,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     await checkInputs(parsed, io.cwd, locations);
     const { runCommand, showHistory, runDemo } = await import('./commands.ts');
     if (parsed.command === 'history') return await showHistory(parsed, io, config, locations);
+    if (parsed.command === 'report') {
+      const { showReport } = await import('./report-command.ts');
+      return await showReport(parsed, io, config, locations);
+    }
     if (parsed.command === 'demo') return await runDemo(parsed, io, progress);
     const { report, html } = await runCommand(parsed, io, { config, document, progress, now, locations });
     for (const pattern of unmatchedSeriesPatterns(
