@@ -206,6 +206,15 @@ export async function showHistory(
       const { writeFile } = await import('node:fs/promises');
       await writeFile(resolve(io.cwd, options.json), `${JSON.stringify(historyJson(data), null, 2)}\n`);
     }
+    if (options.html) {
+      const { writeFile } = await import('node:fs/promises');
+      const { renderHistoryHtml } = await import('../html-report/history-page.ts');
+      const page = renderHistoryHtml(data, (series) => {
+        const policy = policyFor(config, series);
+        return { rpoMinutes: policy.rpoMinutes, rtoMinutes: policy.rtoMinutes };
+      });
+      await writeFile(resolve(io.cwd, options.html), page);
+    }
     io.stdout.write(
       `${renderHistory(data, { width: io.stdout.columns ?? 100, unicode: Boolean(io.stdout.isTTY) })}\n`,
     );

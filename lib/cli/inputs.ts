@@ -65,11 +65,6 @@ export async function checkInputs(options: CliOptions, cwd: string, locations: L
     if (rule.given(options) && options.command !== rule.command)
       throw new UsageError(`${option} applies to "${rule.command}" only, not to "${options.command}"`);
   }
-  if (options.html !== undefined && options.command === 'history')
-    throw new UsageError(
-      '--html does not apply to "history" (its trends are in --json); give it to a run',
-      'html',
-    );
   if (!SOURCE_COMMANDS.has(options.command)) {
     if (options.sources.length > 0)
       throw new UsageError(`--source does not apply to "${options.command}"`, 'sources');

@@ -27,7 +27,7 @@ const MARK: Record<Verdict | 'ok' | '-', string> = {
   '-': '–',
 };
 
-function badge(status: string): string {
+export function badge(status: string): string {
   const known = (status in MARK ? status : '-') as keyof typeof MARK;
   return `<span class="badge s-${h(known)}">${h(MARK[known])}</span>`;
 }

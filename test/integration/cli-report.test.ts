@@ -57,6 +57,16 @@ describe('backup-validator report RUN_ID|latest', () => {
     const byId = await runCli(['report', original.runId, '--ledger', ledger], dir);
     expect(byId.code).toBe(1);
     expect(byId.stdout).toBe(latest.stdout);
+
+    const history = await runCli(['history', '--ledger', ledger, '--html', join(dir, 'history.html')], dir);
+    expect(history.code).toBe(0);
+    const trends = await readFile(join(dir, 'history.html'), 'utf8');
+    expect(trends).toContain(`<code>${original.runId}</code>`);
+    for (const series of new Set(original.backups.map((b) => b.series))) {
+      expect(trends).toContain(`<section class="series"><h3>${series} `);
+    }
+    expect(trends.match(/<svg role="img"/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(trends).not.toMatch(/<script|src="|href="/);
   });
 
   it('issue 14: an unknown run or a ledger with no finished run is bad usage, saying what to do', async () => {
