@@ -1,5 +1,7 @@
+import { SnsNotifier } from '../../lib/adapters/sns-notifier.ts';
 import { runMetrics } from '../../lib/core/metrics.ts';
 import type { RunReport } from '../../lib/core/model.ts';
+import type { Notifier } from '../../lib/core/ports.ts';
 import { recordRedundancyFailure } from '../../lib/core/redundancy.ts';
 import { runKeys, writeText } from '../../lib/core/run-store.ts';
 import {
@@ -10,6 +12,7 @@ import {
   type StageContext,
 } from '../../lib/core/stages.ts';
 import { htmlReportInput } from '../../lib/html-report/input.ts';
+import { failureNotice } from '../../lib/html-report/notice.ts';
 import { renderHtmlReport } from '../../lib/html-report/page.ts';
 import { caughtErrorsOf, STATE_NAMES } from '../../lib/pipeline/definition.ts';
 import { lambdaContext } from '../shared/environment.ts';
@@ -24,6 +27,7 @@ export function makeReportHandler(
   context: () => StageContext,
   emit: (line: string) => void,
   namespace = process.env.METRICS_NAMESPACE,
+  notifier?: () => Notifier | undefined,
 ) {
   return async (
     event: ReportEvent,
@@ -54,12 +58,37 @@ export function makeReportHandler(
       renderHtmlReport(await htmlReportInput(report, ctx.ledger, config)),
     );
     const base = ctx.runStore.url.replace(/\/+$/, '');
-    return { status, reportUrl: `${base}/${reportKey}`, htmlReportUrl: `${base}/${htmlKey}` };
+    const htmlReportUrl = `${base}/${htmlKey}`;
+    const notify = notifier?.();
+    if (notify) {
+      const notice = await failureNotice(report, ctx.ledger, [htmlReportUrl, ...consoleLink(htmlReportUrl)]);
+      if (notice) await notify.notify(notice.subject, notice.body);
+    }
+    return { status, reportUrl: `${base}/${reportKey}`, htmlReportUrl };
   };
 }
+
+/** The S3 console page of an s3:// object, where a person can open or download it. */
+function consoleLink(url: string): string[] {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+  return match
+    ? [
+        `https://console.aws.amazon.com/s3/object/${match[1]}?prefix=${encodeURIComponent(match[2] as string)}`,
+      ]
+    : [];
+}
+
+let sns: SnsNotifier | undefined;
 
 // EMF documents printed to stdout become CloudWatch metrics.
 export const handler = makeReportHandler(
   () => lambdaContext(),
   (line) => process.stdout.write(`${line}\n`),
+  process.env.METRICS_NAMESPACE,
+  () => {
+    const topic = process.env.ALARM_TOPIC_ARN;
+    if (!topic) return undefined;
+    sns ??= new SnsNotifier(topic);
+    return sns;
+  },
 );

@@ -63,3 +63,8 @@ export interface ChecksumHistory {
   /** What was recorded for this backup, recording nothing. */
   firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]>;
 }
+
+/** Where the one message of a failed run goes (an SNS topic that e-mails the operators). */
+export interface Notifier {
+  notify(subject: string, body: string): Promise<void>;
+}

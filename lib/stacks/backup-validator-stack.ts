@@ -478,6 +478,15 @@ export class BackupValidatorStack extends Stack {
       enforceSSL: true,
     });
     if (inputs.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(inputs.alarmEmail));
+    // A failed run also sends one message in plain words (which backups, which finding, since when, the report).
+    functions.report.fn.addEnvironment('ALARM_TOPIC_ARN', this.alarmTopic.topicArn);
+    functions.report.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sns:Publish'], resources: [this.alarmTopic.topicArn] }),
+    );
+    // The topic is encrypted: publishing needs its key (exact actions, not the GenerateDataKey* wildcard).
+    functions.report.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alarmKey.keyArn] }),
+    );
 
     const period = Duration.minutes(5);
     const addAlarm = (id: string, metric: IMetric, description: string) => {

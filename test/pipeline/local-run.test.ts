@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { makeIntegrityHandler } from '../../functions/integrity/handler.ts';
+import { makeReportHandler } from '../../functions/report/handler.ts';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { S3_CLIENT_DEFAULTS, S3Store } from '../../lib/adapters/s3-store.ts';
@@ -183,6 +184,54 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
     expect(page).toContain(`<code>${id}</code>`);
     expect(page).toContain(`Backup validation <span class="badge s-${report.status}">`);
     expect(page).toContain('<svg role="img"');
+  });
+
+  it('issue 14: a failed run sends one message: which backup, which finding, since when, and where the report is', async () => {
+    const webName = `web-${stamp(1)}.tar.gz`;
+    await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
+    const gz = await healthyArchive(webName, { 'index.html': '<html>'.repeat(500) });
+    await put(`backups/${webName}`, flipBit(gz, Math.floor(gz.length / 2)));
+    const sent: Array<{ subject: string; body: string }> = [];
+    const notifier = { notify: async (subject: string, body: string) => void sent.push({ subject, body }) };
+    const withNotices = (handlers: TaskHandlers): TaskHandlers => ({
+      ...handlers,
+      Report: async (input) => ({
+        Payload: JSON.parse(
+          JSON.stringify(
+            await makeReportHandler(
+              () => ctx,
+              () => {},
+              'test',
+              () => notifier,
+            )(input.Payload as never),
+          ),
+        ),
+      }),
+    });
+    const first = runId();
+    await runPipelineLocally(
+      ctx,
+      { runId: first, trigger: 'schedule', sources: [source()] },
+      deps({ wrapHandlers: withNotices }),
+    );
+    const second = runId();
+    await runPipelineLocally(
+      ctx,
+      { runId: second, trigger: 'schedule', sources: [source()] },
+      deps({ wrapHandlers: withNotices }),
+    );
+    expect(sent).toHaveLength(2);
+    const notice = sent[1] as { subject: string; body: string };
+    expect(notice.subject).toBe('backup-validator FAIL: 1 backup(s)');
+    expect(notice.body).toContain(`run ${second}`);
+    expect(notice.body).toMatch(new RegExp(`- ${webName} \\(series [^)]*web\\): (ARCHIVE_CORRUPT|CHECKSUM_MISMATCH): `));
+    expect(notice.body).not.toContain('db-');
+    // The second run's message dates the failure from the first run that saw it.
+    const firstRun = await ledger.getRun(first);
+    const since =
+      firstRun?.results.find((r) => r.backupId.endsWith(webName) && r.status === 'FAIL')?.at ?? '';
+    expect(notice.body).toContain(`failing since ${since.slice(0, 16).replace('T', ' ')} UTC`);
+    expect(notice.body).toContain(`reports/${second}.html`);
   });
 
   it('reports RESTORE_FAILED when the sandbox process crashes, and the run still ends', async () => {

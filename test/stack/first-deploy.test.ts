@@ -212,7 +212,7 @@ describe('operating it', () => {
   it('backups encrypted with a customer-managed key are readable: kms:Decrypt through S3 only, and never more', () => {
     const kms = (prefix: string) =>
       roleOf(prefix)
-        .filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')))
+        .filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')) && resourcesOf(s).includes(KEY))
         .map((s) => ({
           actions: actionsOf(s).sort(),
           resources: resourcesOf(s),
@@ -249,5 +249,31 @@ describe('operating it', () => {
         .filter(Boolean)
         .sort(),
     ).toEqual(['pl-66a5400f', 'pl-6ea54007']);
+  });
+});
+
+describe('issue 14: a failed run sends one message a person can act on', () => {
+  it('the Report function knows the alarm topic and may publish to it (and use its key), and nothing else may', () => {
+    const topicId = logicalIdStartingWith(template, 'AWS::SNS::Topic', 'AlarmTopic');
+    const report = Object.values(resources).find(
+      (r) =>
+        r.Type === 'AWS::Lambda::Function' &&
+        flattenCfn(r.Properties.Description as string).endsWith(' report'),
+    );
+    const env = (report?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(flattenCfn(env.ALARM_TOPIC_ARN)).toBe(`<${topicId}>`);
+    const publishes = (prefix: string) =>
+      roleOf(prefix)
+        .filter((s) => actionsOf(s).includes('sns:Publish'))
+        .flatMap(resourcesOf);
+    expect(publishes('ReportRole')).toEqual([`<${topicId}>`]);
+    for (const other of ['DiscoverRole', 'IntegrityRole', 'RedundancyRole', 'TaskStoppedRole']) {
+      expect(publishes(other), other).toEqual([]);
+    }
+    const keyId = logicalIdStartingWith(template, 'AWS::KMS::Key', 'AlarmTopicKey');
+    const keyUse = roleOf('ReportRole')
+      .filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')))
+      .flatMap(resourcesOf);
+    expect(keyUse).toContain(`<${keyId}.Arn>`);
   });
 });
