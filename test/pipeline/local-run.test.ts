@@ -224,7 +224,9 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
     const notice = sent[1] as { subject: string; body: string };
     expect(notice.subject).toBe('backup-validator FAIL: 1 backup(s)');
     expect(notice.body).toContain(`run ${second}`);
-    expect(notice.body).toMatch(new RegExp(`- ${webName} \\(series [^)]*web\\): (ARCHIVE_CORRUPT|CHECKSUM_MISMATCH): `));
+    expect(notice.body).toMatch(
+      new RegExp(`- ${webName} \\(series [^)]*web\\): (ARCHIVE_CORRUPT|CHECKSUM_MISMATCH): `),
+    );
     expect(notice.body).not.toContain('db-');
     // The second run's message dates the failure from the first run that saw it.
     const firstRun = await ledger.getRun(first);

@@ -260,7 +260,8 @@ describe('issue 14: a failed run sends one message a person can act on', () => {
         r.Type === 'AWS::Lambda::Function' &&
         flattenCfn(r.Properties.Description as string).endsWith(' report'),
     );
-    const env = (report?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const env =
+      (report?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {};
     expect(flattenCfn(env.ALARM_TOPIC_ARN)).toBe(`<${topicId}>`);
     const publishes = (prefix: string) =>
       roleOf(prefix)
