@@ -1,4 +1,5 @@
 import { SnsNotifier } from '../../lib/adapters/sns-notifier.ts';
+import { policyFor } from '../../lib/core/config.ts';
 import { runMetrics } from '../../lib/core/metrics.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import type { Notifier } from '../../lib/core/ports.ts';
@@ -48,9 +49,10 @@ export function makeReportHandler(
       }
     }
     const { status, reportKey, report } = await reportStage(ctx, event.runId, failed);
-    for (const doc of runMetrics(report, namespace)) emit(JSON.stringify(doc));
-    // The page a person opens, beside the JSON it is rendered from.
     const { config } = await loadRun(ctx, event.runId);
+    const rtoMinutesFor = (series: string) => policyFor(config, series).rtoMinutes;
+    for (const doc of runMetrics(report, namespace, rtoMinutesFor)) emit(JSON.stringify(doc));
+    // The page a person opens, beside the JSON it is rendered from.
     const htmlKey = runKeys.reportHtml(event.runId);
     await writeText(
       ctx.runStore,

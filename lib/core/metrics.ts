@@ -42,13 +42,20 @@ function emf(
  * CloudWatch Embedded Metric Format documents for a run: totals with no dimension (what the
  * alarms watch), and the newest backup's score, restore time and age of each series.
  */
-export function runMetrics(report: RunReport, namespace = METRICS_NAMESPACE): EmfDocument[] {
+export function runMetrics(
+  report: RunReport,
+  namespace = METRICS_NAMESPACE,
+  /** The series' RTO in minutes (0: none), graphed beside its restore time. */
+  rtoMinutesFor: (series: string) => number = () => 0,
+): EmfDocument[] {
   const at = Date.parse(report.finishedAt);
   const docs: EmfDocument[] = [
     emf(namespace, at, {}, [[]], {
       BackupsValidated: { value: report.counts.backups, unit: 'Count' },
+      BackupsPassed: { value: report.counts.pass, unit: 'Count' },
       BackupsFailed: { value: report.counts.fail, unit: 'Count' },
       BackupsWarned: { value: report.counts.warn, unit: 'Count' },
+      BackupsNotChecked: { value: report.counts.skipped, unit: 'Count' },
       RpoBreaches: {
         value: report.findings.filter((f) => f.code === 'RPO_EXCEEDED').length,
         unit: 'Count',
@@ -65,8 +72,11 @@ export function runMetrics(report: RunReport, namespace = METRICS_NAMESPACE): Em
       BackupAgeHours: { value: (at - Date.parse(b.createdAt)) / 3_600_000, unit: 'None' },
     };
     if (b.integrity.score !== null) metrics.IntegrityScore = { value: b.integrity.score, unit: 'None' };
-    if (b.restore.status !== 'SKIPPED')
+    if (b.restore.status !== 'SKIPPED') {
       metrics.RestoreSeconds = { value: b.restore.durationMs / 1000, unit: 'Seconds' };
+      const rto = rtoMinutesFor(series);
+      if (rto > 0) metrics.RtoSeconds = { value: rto * 60, unit: 'Seconds' };
+    }
     // Both without a dimension (the dashboard's and alarms' view) and per series.
     docs.push(emf(namespace, at, { Series: series }, [[], ['Series']], metrics));
   }

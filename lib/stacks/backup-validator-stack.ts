@@ -17,6 +17,7 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  MathExpression,
   Metric,
   SingleValueWidget,
   TreatMissingData,
@@ -560,6 +561,33 @@ export class BackupValidatorStack extends Stack {
           new SingleValueWidget({
             title: 'Backups failed / RPO breaches (last run)',
             metrics: [pipelineMetric('BackupsFailed', 'Maximum'), pipelineMetric('RpoBreaches', 'Maximum')],
+          }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Backups per run: passed, warned, failed, not checked',
+            stacked: true,
+            left: [
+              pipelineMetric('BackupsPassed', 'Maximum'),
+              pipelineMetric('BackupsWarned', 'Maximum'),
+              pipelineMetric('BackupsFailed', 'Maximum'),
+              pipelineMetric('BackupsNotChecked', 'Maximum'),
+            ],
+          }),
+          new GraphWidget({
+            title: 'Restore time against RTO, per series (seconds)',
+            left: [
+              new MathExpression({
+                expression: `SEARCH('{${METRICS_NAMESPACE},Series} MetricName="RestoreSeconds"', 'Maximum', 3600)`,
+                label: 'restore',
+                period: Duration.hours(1),
+              }),
+              new MathExpression({
+                expression: `SEARCH('{${METRICS_NAMESPACE},Series} MetricName="RtoSeconds"', 'Maximum', 3600)`,
+                label: 'RTO',
+                period: Duration.hours(1),
+              }),
+            ],
           }),
         ],
         [

@@ -278,3 +278,17 @@ describe('issue 14: a failed run sends one message a person can act on', () => {
     expect(keyUse).toContain(`<${keyId}.Arn>`);
   });
 });
+
+describe('issue 14: the dashboard', () => {
+  it('shows pass/warn/fail/not-checked counts per run and restore time against RTO per series', () => {
+    const [dashboard] = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Dashboard');
+    const body = flattenCfn(dashboard?.Properties.DashboardBody);
+    for (const metric of ['BackupsPassed', 'BackupsWarned', 'BackupsFailed', 'BackupsNotChecked']) {
+      expect(body).toContain(`"${metric}"`);
+    }
+    expect(body).toContain(
+      `SEARCH('{BackupValidator,Series} MetricName=\\"RestoreSeconds\\"', 'Maximum', 3600)`,
+    );
+    expect(body).toContain(`SEARCH('{BackupValidator,Series} MetricName=\\"RtoSeconds\\"', 'Maximum', 3600)`);
+  });
+});

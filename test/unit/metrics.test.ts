@@ -45,10 +45,16 @@ const report: RunReport = {
 
 describe('EMF metrics', () => {
   it('emits the totals the alarms watch without dimensions, and the newest backup of each series', () => {
-    const [totals, series, ...rest] = runMetrics(report, 'NS');
+    const [totals, series, ...rest] = runMetrics(report, 'NS', (s) => (s === 'db' ? 30 : 0));
     expect(rest).toEqual([]);
     expect(totals?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([[]]);
-    expect(totals).toMatchObject({ BackupsValidated: 2, BackupsFailed: 1, RpoBreaches: 1 });
+    expect(totals).toMatchObject({
+      BackupsValidated: 2,
+      BackupsPassed: report.counts.pass,
+      BackupsFailed: 1,
+      BackupsNotChecked: report.counts.skipped,
+      RpoBreaches: 1,
+    });
     expect(series?._aws.CloudWatchMetrics[0]).toMatchObject({
       Namespace: 'NS',
       Dimensions: [[], ['Series']],
@@ -57,6 +63,7 @@ describe('EMF metrics', () => {
       Series: 'db',
       IntegrityScore: 0.6,
       RestoreSeconds: 4.5,
+      RtoSeconds: 1800,
       BackupAgeHours: 2,
     });
     expect(series?._aws.Timestamp).toBe(Date.parse(report.finishedAt));
