@@ -10,7 +10,6 @@ import type { Ledger } from '../core/ledger.ts';
 import { DynamoDbLedger } from './dynamodb-ledger.ts';
 import { LEDGER_TABLE } from './ledger-schema.ts';
 
-export const DEFAULT_LEDGER_DIR = '.backup-validator/ledger';
 /** The table inside an embedded ledger folder. */
 export const EMBEDDED_TABLE = 'backup-validator-ledger';
 const LOCK_FILE = 'backup-validator.lock';

@@ -627,6 +627,12 @@ export function reportRootManifest(
   else if (manifest.verified > 0) state.references++;
 }
 
+const ARCHIVE_PROBLEM_CODE: Record<ArchiveProblem['kind'], FindingCode> = {
+  truncated: 'ARCHIVE_TRUNCATED',
+  corrupt: 'ARCHIVE_CORRUPT',
+  limit: 'DECOMPRESSION_LIMIT',
+};
+
 /** Damage an archive read showed, as the findings both passes give. */
 export function reportArchiveProblems(
   path: string,
@@ -636,14 +642,7 @@ export function reportArchiveProblems(
   objectOf: (problem: ArchiveProblem) => string,
 ): void {
   for (const problem of problems) {
-    const code: FindingCode =
-      problem.kind === 'truncated'
-        ? 'ARCHIVE_TRUNCATED'
-        : problem.kind === 'corrupt'
-          ? 'ARCHIVE_CORRUPT'
-          : problem.kind === 'limit'
-            ? 'DECOMPRESSION_LIMIT'
-            : 'CHECK_FAILED';
+    const code = ARCHIVE_PROBLEM_CODE[problem.kind];
     const where =
       problem.layer === 'tar' && problem.kind !== 'limit' && format.compression !== 'none'
         ? ' (offset in the decompressed tar)'
