@@ -10,12 +10,14 @@ import { stampHoursAgo as stamp } from '../support/time.ts';
 
 let dir: string;
 let source: string;
+let backupFile: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bv-cli-inputs-'));
   source = join(dir, 'src');
   await mkdir(source);
-  await writeFile(join(source, `db-${stamp(1)}.tar`), await packTar([{ name: 'a.txt', content: 'a' }]));
+  backupFile = join(source, `db-${stamp(1)}.tar`);
+  await writeFile(backupFile, await packTar([{ name: 'a.txt', content: 'a' }]));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -79,7 +81,8 @@ describe('issue 10 (CLI): input checked before anything runs', () => {
   });
 
   it('issue 10 (CLI): a source that is a file, not a folder, is exit 2', async () => {
-    const file = join(source, `db-${stamp(1)}.tar`);
+    // The name is the one written in beforeAll: a stamp taken again here may fall on another second.
+    const file = backupFile;
     await expectRefused(
       ['discover', '--source', file],
       `--source ${file}: not a folder; give the folder that holds the backups`,
