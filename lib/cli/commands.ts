@@ -1,16 +1,22 @@
 import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
+import { removeLiveSandboxFolders } from '../adapters/sandbox-folders.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
+import { abortableStore } from '../core/abortable-store.ts';
 import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
-import { LedgerError } from '../core/errors.ts';
+import { InterruptedError, LedgerError } from '../core/errors.ts';
+import { type StageStatus, type Status, worstStatus } from '../core/findings.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
+import type { RunCounts } from '../core/ledger.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
 import { redundancyTargetsOf } from '../core/redundancy.ts';
+import { readJson, runKeys } from '../core/run-store.ts';
 import {
+  type Discovery,
   discoverStage,
   integrityStage,
   recordFailureStage,
@@ -31,6 +37,8 @@ export interface RunSetup {
   document: unknown;
   progress: Progress;
   now: () => Date;
+  /** Aborted by Ctrl-C / SIGTERM: the run stops, cleans up and is recorded as ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface OpenedContext {
@@ -44,6 +52,7 @@ export async function openContext(
   config: Config,
   locations: Locations,
   progress?: Progress,
+  signal?: AbortSignal,
 ): Promise<OpenedContext> {
   const s3 = s3ClientConfigFromEnv(io.env);
   const runStoreUrl = locations.runStore;
@@ -58,10 +67,14 @@ export async function openContext(
   const ctx: StageContext = {
     ledger,
     runStore,
-    openSource: (url) => openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openSource: (url) => {
+      const store = openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 });
+      return signal ? abortableStore(store, signal) : store;
+    },
     now: () => new Date(),
   };
   if (progress) ctx.events = progress;
+  if (signal) ctx.signal = signal;
   return { ctx, ledger, close: () => ledger.close() };
 }
 
@@ -95,33 +108,125 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     redundancyTargetsOf(setup.config),
     io.cwd,
   );
-  const opened = await openContext(io, setup.config, setup.locations, setup.progress);
+  const opened = await openContext(io, setup.config, setup.locations, setup.progress, setup.signal);
   const runId = newRunId(setup.now());
   try {
-    let report: RunReport;
-    if (options.command === 'comprehensive') {
-      const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
-      report = await runPipelineLocally(
-        opened.ctx,
-        {
-          runId,
-          trigger: 'cli',
-          sources: normalizeSources(options.sources, io.cwd),
-          config: setup.document,
-        },
-        await localDeps(io),
-      );
-    } else report = await runStages(opened.ctx, runId, options, io, setup);
+    const report = await untilAborted(runReport(opened.ctx, runId, options, io, setup), setup.signal);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
     return { report, html: await htmlReportInput(report, opened.ctx.ledger, setup.config) };
   } catch (error) {
+    if (setup.signal?.aborted) throw await markAborted(opened.ctx, runId, setup.signal.reason);
     await markStopped(opened.ctx, runId, error);
     throw error;
   } finally {
     setup.progress.end();
     await opened.close();
   }
+}
+
+async function runReport(
+  ctx: StageContext,
+  runId: string,
+  options: CliOptions,
+  io: CliIo,
+  setup: RunSetup,
+): Promise<RunReport> {
+  if (options.command !== 'comprehensive') return runStages(ctx, runId, options, io, setup);
+  const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
+  return runPipelineLocally(
+    ctx,
+    { runId, trigger: 'cli', sources: normalizeSources(options.sources, io.cwd), config: setup.document },
+    await localDeps(io),
+  );
+}
+
+/**
+ * How long an aborted run waits for its work to stop (reads destroyed, restores asked to stop
+ * and killed after their own grace) before it is recorded as ABORTED anyway.
+ */
+const ABORT_GRACE_MS = 20_000;
+
+/** The work's outcome; once aborted, at most ABORT_GRACE_MS more (a report finished meanwhile still counts). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => undefined);
+  return new Promise<T>((resolveWork, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => reject(signal.reason), ABORT_GRACE_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolveWork, reject).finally(() => {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+  });
+}
+
+/**
+ * An interrupted run: recorded as ABORTED with what it had checked, the sandbox folders it left
+ * removed; the returned error says what was done (and gives the exit code).
+ */
+async function markAborted(ctx: StageContext, runId: string, reason: unknown): Promise<InterruptedError> {
+  const signal = reason instanceof InterruptedError ? reason.signal : 'SIGINT';
+  const removed = await removeLiveSandboxFolders();
+  const cleaned = removed > 0 ? `; removed ${removed} sandbox folder(s)` : '';
+  let done: string;
+  try {
+    const detail = await ctx.ledger.getRun(runId);
+    if (detail?.run.status !== 'RUNNING') {
+      const why = detail ? `run ${runId} had already ended as ${detail.run.status}` : 'no run was recorded';
+      return new InterruptedError(signal, `interrupted by ${signal} before any check: ${why}${cleaned}`);
+    }
+    const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId)).catch(
+      () => undefined,
+    );
+    const counts = abortedCounts(detail.results, discovery);
+    const checked = counts.pass + counts.warn + counts.fail;
+    const tally = (['pass', 'warn', 'fail'] as const)
+      .filter((k) => counts[k] > 0)
+      .map((k) => `${counts[k]} ${k}`);
+    done = discovery
+      ? `${checked} of ${discovery.backups} backups checked${tally.length > 0 ? ` (${tally.join(', ')})` : ''}`
+      : 'during discovery, before any backup was checked';
+    await ctx.ledger.finishRun(runId, {
+      status: 'ABORTED',
+      counts,
+      finishedAt: ctx.now().toISOString(),
+      error: `interrupted by ${signal}: ${done}`,
+    });
+  } catch (error) {
+    return new InterruptedError(
+      signal,
+      `interrupted by ${signal}; run ${runId} could not be recorded as ABORTED: ${(error as Error).message}${cleaned}`,
+    );
+  }
+  return new InterruptedError(signal, `interrupted: ${done}; run ${runId} recorded as ABORTED${cleaned}`);
+}
+
+/** Backups with an integrity or restore verdict in this run, each counted once at its worst. */
+function abortedCounts(
+  results: ReadonlyArray<{ backupId: string; stage: string; status: StageStatus }>,
+  discovery: Discovery | undefined,
+): RunCounts {
+  const verdicts = new Map<string, Status>();
+  for (const r of results) {
+    if ((r.stage !== 'integrity' && r.stage !== 'restore') || r.status === 'SKIPPED') continue;
+    verdicts.set(r.backupId, worstStatus([verdicts.get(r.backupId) ?? 'PASS', r.status]));
+  }
+  const statuses = [...verdicts.values()];
+  const count = (status: Status) => statuses.filter((s) => s === status).length;
+  const backups = discovery?.backups ?? verdicts.size;
+  return {
+    backups,
+    pass: count('PASS'),
+    warn: count('WARN'),
+    fail: count('FAIL'),
+    series: discovery?.series ?? 0,
+    skipped: Math.max(0, backups - verdicts.size),
+  };
 }
 
 /** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
@@ -162,7 +267,7 @@ async function runStages(
         await integrityStage(ctx, shard);
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
-        if (error instanceof LedgerError) throw error;
+        if (error instanceof LedgerError || ctx.signal?.aborted) throw error;
         await recordFailureStage(
           ctx,
           {

@@ -3,7 +3,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { seriesLabeller } from '../core/catalogue.ts';
 import { type Config, parseConfig } from '../core/config.ts';
-import { BackupValidatorError, LedgerError, SandboxError, StoreError, UsageError } from '../core/errors.ts';
+import {
+  BackupValidatorError,
+  InterruptedError,
+  LedgerError,
+  SandboxError,
+  StoreError,
+  UsageError,
+} from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
 import {
   humanAge,
@@ -16,6 +23,7 @@ import {
 } from '../core/render.ts';
 import { parseCli, USAGE } from './args.ts';
 import { checkInputs, unmatchedSeriesPatterns } from './inputs.ts';
+import { INTERRUPT_EXIT, Interrupts, type SignalSource } from './interrupt.ts';
 import { locationsOf } from './locations.ts';
 import { Progress } from './progress.ts';
 
@@ -25,9 +33,18 @@ export interface CliIo {
   cwd: string;
   env: NodeJS.ProcessEnv;
   now?: () => Date;
+  /** SIGINT/SIGTERM (the process): a run they interrupt stops, cleans up and is recorded as ABORTED. */
+  signals?: SignalSource;
 }
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, crashed: 3 } as const;
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  crashed: 3,
+  interrupted: INTERRUPT_EXIT.SIGINT,
+  terminated: INTERRUPT_EXIT.SIGTERM,
+} as const;
 
 export function newRunId(now: Date): string {
   return `${now
@@ -141,7 +158,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return await showReport(parsed, io, config, locations);
     }
     if (parsed.command === 'demo') return await runDemo(parsed, io, progress);
-    const { report, html } = await runCommand(parsed, io, { config, document, progress, now, locations });
+    const interrupts = io.signals ? new Interrupts(io.signals, io.stderr) : undefined;
+    let outcome: Awaited<ReturnType<typeof runCommand>>;
+    try {
+      outcome = await runCommand(parsed, io, {
+        config,
+        document,
+        progress,
+        now,
+        locations,
+        ...(interrupts ? { signal: interrupts.signal } : {}),
+      });
+    } finally {
+      interrupts?.dispose();
+    }
+    const { report, html } = outcome;
     for (const pattern of unmatchedSeriesPatterns(
       config,
       report.backups.map((b) => b.series),
@@ -176,6 +207,10 @@ async function writeReportFile(file: string, report: RunReport, content: string)
 
 export function reportError(io: CliIo, error: unknown, verbose: boolean): number {
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof InterruptedError) {
+    io.stderr.write(`backup-validator: ${message}\n`);
+    return INTERRUPT_EXIT[error.signal];
+  }
   if (error instanceof UsageError) {
     io.stderr.write(`backup-validator: ${message}\nRun "backup-validator --help" for usage.\n`);
     return EXIT.usage;

@@ -24,7 +24,9 @@ export async function showReport(
     const ref = options.runRef ?? 'latest';
     const runId =
       ref === 'latest'
-        ? (await ledger.recentRuns(50)).find((r) => r.status !== 'RUNNING' && r.status !== 'ERROR')?.runId
+        ? (await ledger.recentRuns(50)).find(
+            (r) => r.status !== 'RUNNING' && r.status !== 'ERROR' && r.status !== 'ABORTED',
+          )?.runId
         : ref;
     if (runId === undefined)
       throw new UsageError(

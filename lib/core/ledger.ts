@@ -61,8 +61,11 @@ export type Stage = 'integrity' | 'restore' | 'redundancy' | 'compliance';
 export const STAGES: readonly Stage[] = ['integrity', 'restore', 'redundancy', 'compliance'];
 
 export type RunTrigger = 'schedule' | 'console' | 'cli' | 'event';
-/** `ERROR`: the run stopped before it could give every backup a verdict. */
-export type RunStatus = 'RUNNING' | Status | 'ERROR';
+/**
+ * `ERROR`: the run stopped before it could give every backup a verdict. `ABORTED`: a signal
+ * (Ctrl-C, SIGTERM) stopped it; its counts say what was checked before.
+ */
+export type RunStatus = 'RUNNING' | Status | 'ERROR' | 'ABORTED';
 
 export interface RunCounts {
   backups: number;
@@ -94,7 +97,7 @@ export interface RunRecord {
   finishedAt?: string;
   status: RunStatus;
   counts?: RunCounts;
-  /** Why an ERROR run stopped. */
+  /** Why an ERROR or ABORTED run stopped. */
   error?: string;
 }
 

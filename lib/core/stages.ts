@@ -44,6 +44,8 @@ export interface StageContext {
   openSource(url: string): ObjectStore;
   now(): Date;
   events?: StageEvents;
+  /** Aborts the run (Ctrl-C, SIGTERM): stages stop between backups and record nothing half-done. */
+  signal?: AbortSignal;
 }
 
 export interface StageEvents {
@@ -168,6 +170,7 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     for await (const backup of catalogue(ctx.openSource(url), stats, {
       archivePatterns: config.archives.patterns,
     })) {
+      ctx.signal?.throwIfAborted();
       listed++;
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
@@ -292,6 +295,7 @@ export async function integrityStage(
       results.push({ backupId: backup.id, status: 'SKIPPED' });
       continue;
     }
+    ctx.signal?.throwIfAborted();
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
     const result = await checkIntegrityConfirmed(backup, ctx.openSource(backup.source), {
@@ -299,7 +303,10 @@ export async function integrityStage(
       history: ctx.ledger,
       archivePatterns: run.config.archives?.patterns ?? [],
       onProgress: (delta) => ctx.events?.bytesRead?.(delta),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
+    // A check cut short by the abort is no verdict: nothing of it is recorded.
+    ctx.signal?.throwIfAborted();
     const at = ctx.now().toISOString();
     const files = filesOf(backup, result);
     const records: StageResultRecord[] = [
