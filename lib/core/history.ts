@@ -133,14 +133,47 @@ export function trendOf(
   };
 }
 
-/** The `--json` shape of `history`. */
+/** What `history` says of a run still RUNNING: its age, and that its process may be gone. */
+export interface UnfinishedRun {
+  startedAgoSeconds: number;
+  note: string;
+}
+
+export const UNFINISHED_NOTE = 'no end recorded — the process may have been killed';
+
+/**
+ * A run left RUNNING: one whose process was killed (SIGKILL, out of memory, power) never
+ * records its end, so history gives its age instead of showing it running forever.
+ */
+export function unfinishedRun(run: RunRecord, now: string): UnfinishedRun | undefined {
+  if (run.status !== 'RUNNING') return undefined;
+  const ms = Date.parse(now) - Date.parse(run.startedAt);
+  return {
+    startedAgoSeconds: Number.isNaN(ms) ? 0 : Math.max(0, Math.floor(ms / 1000)),
+    note: UNFINISHED_NOTE,
+  };
+}
+
+/** The status shown for a run: a RUNNING one with its age (`RUNNING (started 3 h ago; no end recorded …)`). */
+export function runStatusText(run: RunRecord, now: string, unicode = true): string {
+  const unfinished = unfinishedRun(run, now);
+  if (!unfinished) return run.status;
+  const note = unicode ? unfinished.note : unfinished.note.replace('—', '-');
+  return `RUNNING (started ${formatAge(unfinished.startedAgoSeconds * 1000)} ago; ${note})`;
+}
+
+/** The `--json` shape of `history`; a run still RUNNING carries `unfinished` (its age and why). */
 export function historyJson(data: HistoryData): {
   schemaVersion: 1;
   generatedAt: string;
-  runs: RunRecord[];
+  runs: Array<RunRecord & { unfinished?: UnfinishedRun }>;
   series: SeriesTrend[];
 } {
-  return { schemaVersion: 1, generatedAt: data.generatedAt, runs: data.runs, series: data.series };
+  const runs = data.runs.map((run) => {
+    const unfinished = unfinishedRun(run, data.generatedAt);
+    return unfinished ? { ...run, unfinished } : run;
+  });
+  return { schemaVersion: 1, generatedAt: data.generatedAt, runs, series: data.series };
 }
 
 const BARS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'] as const;
@@ -190,7 +223,7 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
       r.runId,
       r.startedAt.replace('T', ' ').slice(0, 16),
       r.trigger,
-      r.status,
+      runStatusText(r, data.generatedAt, options.unicode),
       String(r.counts?.pass ?? '-'),
       String(r.counts?.warn ?? '-'),
       String(r.counts?.fail ?? '-'),
