@@ -63,6 +63,12 @@ export const S3_CLIENT_DEFAULTS: S3ClientConfig = {
  */
 export const MAX_RESUMES_WITHOUT_PROGRESS = 4;
 
+/** The body a read is consuming, so closing the read's stream can destroy it. */
+interface BodyInFlight {
+  body: Readable | undefined;
+  closed: boolean;
+}
+
 const CREDENTIAL_ERRORS = new Set([
   'InvalidAccessKeyId',
   'SignatureDoesNotMatch',
@@ -188,10 +194,20 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
     // A response without Content-Length (chunked): the size comes from the object's metadata.
     if (size === undefined) size = (await this.head(key)).size;
-    return Readable.from(this.resumingBody(key, first, etag, size), {
+    const reading: BodyInFlight = { body: first.Body as Readable | undefined, closed: false };
+    const stream = Readable.from(this.resumingBody(key, first, etag, size, reading), {
       objectMode: false,
       highWaterMark: options?.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK,
     });
+    // Destroying the stream waits for the generator, which may wait for a chunk that never
+    // comes: the body is destroyed first, so a reader giving up on a stalled read releases it.
+    const destroyGenerator = stream._destroy.bind(stream);
+    stream._destroy = (error, callback) => {
+      reading.closed = true;
+      reading.body?.destroy();
+      destroyGenerator(error, callback);
+    };
+    return stream;
   }
 
   private async get(
@@ -219,6 +235,7 @@ export class S3Store implements ObjectStore, CopyTarget {
     first: GetObjectCommandOutput,
     etag: string | undefined,
     size: number,
+    reading: BodyInFlight,
   ): AsyncGenerator<Buffer> {
     let response: GetObjectCommandOutput | undefined = first;
     let offset = 0;
@@ -227,6 +244,7 @@ export class S3Store implements ObjectStore, CopyTarget {
     try {
       for (;;) {
         const body = response?.Body as Readable | undefined;
+        reading.body = body;
         const before = offset;
         try {
           if (!body) throw new Error('S3 returned no body');
@@ -238,7 +256,7 @@ export class S3Store implements ObjectStore, CopyTarget {
           if (offset === size) return;
           fault = `the body ended after ${offset} of ${size} bytes`;
         } catch (error) {
-          if (error instanceof StoreError) throw error;
+          if (error instanceof StoreError || reading.closed) throw error;
           if (isChecksumMismatch(error)) {
             throw new StoreError(
               `${this.locationOf(key)} was damaged in transit: ${messageOf(error)}; read it again`,

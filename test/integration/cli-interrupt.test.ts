@@ -163,7 +163,9 @@ describe('issue 10: interrupted runs end cleanly', () => {
     await until(run, 'the stalled read', stalledReadSeen);
     process.kill(-(run.child.pid as number), 'SIGINT');
     expect(await run.exited).toEqual({ code: 130, signal: null });
-    expect(run.output()).toMatch(/interrupted: 2 of 3 backups checked \(2 pass\); run \S+ recorded as ABORTED/);
+    expect(run.output()).toMatch(
+      /interrupted: 2 of 3 backups checked \(2 pass\); run \S+ recorded as ABORTED/,
+    );
     const runs = await runsIn(ledger);
     expect(runs.map((r) => r.status)).toEqual(['ABORTED']);
     // No Catch ran: the interrupted backup got no CHECK_FAILED, no report was written.
@@ -194,7 +196,15 @@ describe('issue 10: interrupted runs end cleanly', () => {
 
     const json = join(dir, 'history-killed.json');
     const html = join(dir, 'history-killed.html');
-    const history = await spawnCli('history', ['history', '--ledger', ledger, '--json', json, '--html', html]);
+    const history = await spawnCli('history', [
+      'history',
+      '--ledger',
+      ledger,
+      '--json',
+      json,
+      '--html',
+      html,
+    ]);
     expect(await history.exited).toEqual({ code: 0, signal: null });
     expect(history.output()).toMatch(
       /RUNNING \(started \d+ min ago; no end recorded - the process may have been killed\)/,
