@@ -1,10 +1,9 @@
 import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
-import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
 import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
-import { LedgerError } from '../core/errors.ts';
+import { BackupValidatorError, LedgerError } from '../core/errors.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
@@ -21,8 +20,8 @@ import type { HtmlReportInput } from '../html-report/page.ts';
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import type { DemoManifest } from './demo-data.ts';
+import { type CliIo, EXIT, newRunId } from './io.ts';
 import type { Locations } from './locations.ts';
-import { type CliIo, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
 
 export interface RunSetup {
@@ -36,7 +35,28 @@ export interface RunSetup {
 export interface OpenedContext {
   ctx: StageContext;
   ledger: OpenedLedger;
+  /** Opens a folder or URL the run named (source, run store, redundancy target). */
+  open(url: string): CopyTarget;
   close(): Promise<void>;
+}
+
+/** A location with a scheme (`s3://`, `file://`) needs the stores module, and with it the S3 SDK. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]+:\/\//i;
+
+/**
+ * Opens the run's folders and URLs; the AWS SDK is loaded only when one of `locations` (all the
+ * run may open: sources, run store, redundancy targets) is a URL, so a folder run never pays for it.
+ */
+async function storeOpener(io: CliIo, locations: string[]): Promise<(url: string) => CopyTarget> {
+  if (!locations.some((l) => URL_SCHEME.test(l))) {
+    return (url) => {
+      if (URL_SCHEME.test(url)) throw new BackupValidatorError(`${url} was not among the run's locations`);
+      return new FolderStore(resolve(io.cwd, url));
+    };
+  }
+  const { openCopyTarget, s3ClientConfigFromEnv } = await import('../adapters/stores.ts');
+  const s3 = s3ClientConfigFromEnv(io.env);
+  return (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 });
 }
 
 export async function openContext(
@@ -44,12 +64,10 @@ export async function openContext(
   config: Config,
   locations: Locations,
   progress?: Progress,
+  sources: string[] = [],
 ): Promise<OpenedContext> {
-  const s3 = s3ClientConfigFromEnv(io.env);
-  const runStoreUrl = locations.runStore;
-  const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
-    ? openCopyTarget(runStoreUrl, { s3 })
-    : new FolderStore(runStoreUrl);
+  const open = await storeOpener(io, [...sources, locations.runStore, ...redundancyTargetsOf(config)]);
+  const runStore = open(locations.runStore);
   // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
   const ledger = await openLedger(locations.ledger, {
     retentionDays: config.ledger.retentionDays,
@@ -58,11 +76,11 @@ export async function openContext(
   const ctx: StageContext = {
     ledger,
     runStore,
-    openSource: (url) => openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openSource: open,
     now: () => new Date(),
   };
   if (progress) ctx.events = progress;
-  return { ctx, ledger, close: () => ledger.close() };
+  return { ctx, ledger, open, close: () => ledger.close() };
 }
 
 /** Sources as the user gave them, folders made absolute so ids do not depend on the working folder. */
@@ -71,13 +89,21 @@ function normalizeSources(sources: string[], cwd: string): string[] {
 }
 
 /** The restore sandbox and redundancy targets of a local run. */
-async function localDeps(io: CliIo): Promise<LocalRunDeps> {
+async function localDeps(
+  io: CliIo,
+  opened: OpenedContext,
+  runId: string,
+  progress?: Progress,
+): Promise<LocalRunDeps> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
-  const s3 = s3ClientConfigFromEnv(io.env);
+  const { withStageProgress } = await import('./stage-progress.ts');
   return {
-    restore: localRestore(new LocalSandbox({ env: io.env })),
-    openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    ...(progress ? { wrapHandlers: (h) => withStageProgress(progress, opened.ctx, runId, h) } : {}),
+    restore: localRestore(
+      new LocalSandbox({ env: io.env, ...(io.sandboxEntry ? { entry: io.sandboxEntry } : {}) }),
+    ),
+    openTarget: opened.open,
     cwd: io.cwd,
   };
 }
@@ -95,7 +121,13 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     redundancyTargetsOf(setup.config),
     io.cwd,
   );
-  const opened = await openContext(io, setup.config, setup.locations, setup.progress);
+  const opened = await openContext(
+    io,
+    setup.config,
+    setup.locations,
+    setup.progress,
+    normalizeSources(options.sources, io.cwd),
+  );
   const runId = newRunId(setup.now());
   try {
     let report: RunReport;
@@ -109,9 +141,9 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
           sources: normalizeSources(options.sources, io.cwd),
           config: setup.document,
         },
-        await localDeps(io),
+        await localDeps(io, opened, runId, setup.progress),
       );
-    } else report = await runStages(opened.ctx, runId, options, io, setup);
+    } else report = await runStages(opened, runId, options, io, setup);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
     return { report, html: await htmlReportInput(report, opened.ctx.ledger, setup.config) };
@@ -142,12 +174,14 @@ async function markStopped(ctx: StageContext, runId: string, error: unknown): Pr
 
 /** The CLI's discover / integrity / restore: the pipeline's stages run in this process, in order. */
 async function runStages(
-  ctx: StageContext,
+  opened: OpenedContext,
   runId: string,
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
 ): Promise<RunReport> {
+  const { ctx } = opened;
+  setup.progress.stage('discover');
   const discovery = await discoverStage(ctx, {
     runId,
     trigger: 'cli',
@@ -179,8 +213,13 @@ async function runStages(
   }
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
-    await runRestoresLocally(ctx, runId, await localDeps(io));
+    const { beginRestores } = await import('./stage-progress.ts');
+    await runRestoresLocally(ctx, runId, {
+      ...(await localDeps(io, opened, runId)),
+      selected: (selection) => beginRestores(setup.progress, ctx, runId, selection),
+    });
   }
+  setup.progress.stage('report');
   return (await reportStage(ctx, runId)).report;
 }
 
@@ -252,9 +291,13 @@ export function demoMismatches(manifest: DemoManifest, report: RunReport): strin
   return problems;
 }
 
-export async function runDemo(options: CliOptions, io: CliIo, progress: Progress): Promise<number> {
+export async function runDemo(
+  options: CliOptions,
+  io: CliIo,
+  progress: Progress,
+  main: (argv: string[], io: CliIo) => Promise<number>,
+): Promise<number> {
   const { makeDemoBackups } = await import('./demo-data.ts');
-  const { main } = await import('./main.ts');
   const { mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
   const dir = resolve(io.cwd, options.dir ?? 'backup-validator-demo');
   const marker = resolve(io.cwd, DEMO_MARKER);
@@ -286,7 +329,7 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   }
   io.stdout.write(
     `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
-      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: npx backup-validator history --ledger ${ledger}\n`,
+      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: backup-validator history --ledger ${ledger}\n`,
   );
   return EXIT.ok;
 }
