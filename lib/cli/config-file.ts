@@ -70,66 +70,70 @@ export function jsonErrorOffset(text: string): number {
     for (let i = 0; i < word.length; i++) if (text[at + i] !== word[i]) fail(at + i);
     at += word.length;
   };
-  const string = () => {
+  const quoted = () => {
     at++;
     for (;;) {
       const char = text[at];
       if (char === undefined || char < ' ') fail();
-      if (char === '"') return void at++;
+      if (char === '"') {
+        at++;
+        return;
+      }
       if (char === '\\') {
-        const escape = text[at + 1];
-        if (escape === 'u') {
+        const escaped = text[at + 1];
+        if (escaped === 'u') {
           if (!/^[0-9a-fA-F]{4}$/.test(text.slice(at + 2, at + 6))) fail(at + 1);
           at += 6;
-        } else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) at += 2;
+        } else if (escaped !== undefined && '"\\/bfnrt'.includes(escaped)) at += 2;
         else fail(at + 1);
       } else at++;
     }
   };
+  const NUMBER = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
   const number = () => {
-    const match = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(at));
-    if (!match) fail();
-    at += (match as RegExpExecArray)[0].length;
+    NUMBER.lastIndex = at;
+    if (!NUMBER.test(text)) fail();
+    at = NUMBER.lastIndex;
+  };
+  /** The items of an object or array, `at` on its opening bracket. */
+  const items = (close: '}' | ']', item: () => void) => {
+    at++;
+    space();
+    if (text[at] === close) {
+      at++;
+      return;
+    }
+    for (;;) {
+      item();
+      space();
+      if (text[at] === close) {
+        at++;
+        return;
+      }
+      if (text[at] !== ',') fail();
+      at++;
+    }
+  };
+  const member = () => {
+    space();
+    if (text[at] !== '"') fail();
+    quoted();
+    space();
+    if (text[at] !== ':') fail();
+    at++;
+    value();
   };
   const value = (): void => {
     space();
     const char = text[at];
-    if (char === '{') {
-      at++;
-      space();
-      if (text[at] === '}') return void at++;
-      for (;;) {
-        space();
-        if (text[at] !== '"') fail();
-        string();
-        space();
-        if (text[at] !== ':') fail();
-        at++;
-        value();
-        space();
-        if (text[at] === '}') return void at++;
-        if (text[at] !== ',') fail();
-        at++;
-      }
-    }
-    if (char === '[') {
-      at++;
-      space();
-      if (text[at] === ']') return void at++;
-      for (;;) {
-        value();
-        space();
-        if (text[at] === ']') return void at++;
-        if (text[at] !== ',') fail();
-        at++;
-      }
-    }
-    if (char === '"') return string();
-    if (char === 't') return literal('true');
-    if (char === 'f') return literal('false');
-    if (char === 'n') return literal('null');
-    if (char === '-' || (char !== undefined && char >= '0' && char <= '9')) return number();
-    fail();
+    if (char === '{') items('}', member);
+    else if (char === '[') items(']', value);
+    else if (char === '"') quoted();
+    else if (char === 't') literal('true');
+    else if (char === 'f') literal('false');
+    else if (char === 'n') literal('null');
+    else if (char === '-' || (char !== undefined && char >= '0' && char <= '9')) number();
+    else fail();
   };
   try {
     value();
