@@ -13,6 +13,7 @@ export function humanBytes(bytes: number): string {
 
 /** A span of time in words: `6 ms`, `4.2 s`, `12 min 5 s`, `3 h 20 min`. */
 export function humanTime(ms: number): string {
+  if (ms < 1) return 'under 1 ms';
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const seconds = Math.round(ms / 1000);
