@@ -41,9 +41,10 @@ export class Progress implements StageEvents {
   private totalBytes = 0;
   private doneBackups = 0;
   private doneBytes = 0;
-  /** Bytes of the backups finished, and of those read so far (streamed stages report as they read). */
+  /** Bytes of the backups finished; of those under way; and read since a backup last finished. */
   private finishedBytes = 0;
-  private readBytes = 0;
+  private readonly underWay = new Map<string, number>();
+  private readSinceFinish = 0;
   private foundBackups = 0;
   private foundBytes = 0;
   private current = '';
@@ -107,7 +108,8 @@ export class Progress implements StageEvents {
     this.doneBackups = 0;
     this.doneBytes = 0;
     this.finishedBytes = 0;
-    this.readBytes = 0;
+    this.underWay.clear();
+    this.readSinceFinish = 0;
     this.header(name, `${plural(backups, 'backup')}, ${humanBytes(bytes)}`);
   }
 
@@ -129,21 +131,32 @@ export class Progress implements StageEvents {
 
   backupStarted(backup: Backup): void {
     this.current = backup.id;
+    this.underWay.set(backup.id, backup.bytes);
     this.redraw(true);
   }
 
   bytesRead(bytes: number): void {
-    this.readBytes += bytes;
-    this.doneBytes = Math.max(this.finishedBytes, this.readBytes);
+    this.readSinceFinish += bytes;
+    this.updateDone();
     this.redraw(false);
+  }
+
+  /**
+   * Bytes done: the finished backups' sizes, plus what was read of those under way, never more
+   * than their sizes (a pass may read a manifest or an archive inside a folder twice).
+   */
+  private updateDone(): void {
+    let underWay = 0;
+    for (const bytes of this.underWay.values()) underWay += bytes;
+    this.doneBytes = this.finishedBytes + Math.min(this.readSinceFinish, underWay);
   }
 
   backupFinished(backup: Backup, stage: 'integrity' | 'restore', status: StageStatus): void {
     this.doneBackups++;
     this.finishedBytes += backup.bytes;
-    // A backup's bytes count once it is done, whether or not its reads were reported as they went.
-    this.readBytes = Math.max(this.readBytes, this.finishedBytes);
-    this.doneBytes = this.readBytes;
+    this.underWay.delete(backup.id);
+    this.readSinceFinish = 0;
+    this.updateDone();
     if (this.options.quiet) return;
     const counter = `${this.doneBackups}/${this.totalBackups}`;
     if (!this.tty) {
@@ -219,7 +232,7 @@ export class Progress implements StageEvents {
           ? this.doneBackups / this.totalBackups
           : 0;
     const filled = Math.round(fraction * BAR_WIDTH);
-    const bar = `${this.paint('green', '█'.repeat(filled))}${'░'.repeat(BAR_WIDTH - filled)}`;
+    const bar = `${filled > 0 ? this.paint('green', '█'.repeat(filled)) : ''}${'░'.repeat(BAR_WIDTH - filled)}`;
     const eta = this.eta();
     const text =
       `  ${bar} ${`${Math.floor(fraction * 100)}%`.padStart(4)}  ${this.doneBackups}/${this.totalBackups} backups  ` +

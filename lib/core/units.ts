@@ -8,7 +8,7 @@ export function humanBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 /** A span of time in words: `6 ms`, `4.2 s`, `12 min 5 s`, `3 h 20 min`. */
