@@ -242,7 +242,8 @@ export class Progress implements StageEvents {
   }
 
   private draw(text: string): void {
-    const columns = this.options.stream.columns ?? 100;
+    // 0 is what a pseudo-terminal with no size reports: unknown, not zero wide.
+    const columns = this.options.stream.columns || 100;
     // Cut to the terminal's width: a wrapped line could not be redrawn in place.
     const fitted = text.length >= columns ? `${text.slice(0, columns - 2)}…` : text;
     this.options.stream.write(`\r\x1b[K${fitted}`);
