@@ -2,11 +2,10 @@ import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
 import { removeLiveSandboxFolders } from '../adapters/sandbox-folders.ts';
-import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
 import { abortableStore } from '../core/abortable-store.ts';
 import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
-import { InterruptedError, LedgerError } from '../core/errors.ts';
+import { BackupValidatorError, InterruptedError, LedgerError } from '../core/errors.ts';
 import { type StageStatus, type Status, worstStatus } from '../core/findings.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
 import type { RunCounts } from '../core/ledger.ts';
@@ -27,8 +26,8 @@ import type { HtmlReportInput } from '../html-report/page.ts';
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import type { DemoManifest } from './demo-data.ts';
+import { type CliIo, EXIT, newRunId } from './io.ts';
 import type { Locations } from './locations.ts';
-import { type CliIo, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
 
 export interface RunSetup {
@@ -44,7 +43,28 @@ export interface RunSetup {
 export interface OpenedContext {
   ctx: StageContext;
   ledger: OpenedLedger;
+  /** Opens a folder or URL the run named (source, run store, redundancy target). */
+  open(url: string): CopyTarget;
   close(): Promise<void>;
+}
+
+/** A location with a scheme (`s3://`, `file://`) needs the stores module, and with it the S3 SDK. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]+:\/\//i;
+
+/**
+ * Opens the run's folders and URLs; the AWS SDK is loaded only when one of `locations` (all the
+ * run may open: sources, run store, redundancy targets) is a URL, so a folder run never pays for it.
+ */
+async function storeOpener(io: CliIo, locations: string[]): Promise<(url: string) => CopyTarget> {
+  if (!locations.some((l) => URL_SCHEME.test(l))) {
+    return (url) => {
+      if (URL_SCHEME.test(url)) throw new BackupValidatorError(`${url} was not among the run's locations`);
+      return new FolderStore(resolve(io.cwd, url));
+    };
+  }
+  const { openCopyTarget, s3ClientConfigFromEnv } = await import('../adapters/stores.ts');
+  const s3 = s3ClientConfigFromEnv(io.env);
+  return (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 });
 }
 
 export async function openContext(
@@ -52,13 +72,11 @@ export async function openContext(
   config: Config,
   locations: Locations,
   progress?: Progress,
+  sources: string[] = [],
   signal?: AbortSignal,
 ): Promise<OpenedContext> {
-  const s3 = s3ClientConfigFromEnv(io.env);
-  const runStoreUrl = locations.runStore;
-  const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
-    ? openCopyTarget(runStoreUrl, { s3 })
-    : new FolderStore(runStoreUrl);
+  const open = await storeOpener(io, [...sources, locations.runStore, ...redundancyTargetsOf(config)]);
+  const runStore = open(locations.runStore);
   // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
   const ledger = await openLedger(locations.ledger, {
     retentionDays: config.ledger.retentionDays,
@@ -68,14 +86,14 @@ export async function openContext(
     ledger,
     runStore,
     openSource: (url) => {
-      const store = openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 });
+      const store = open(url);
       return signal ? abortableStore(store, signal) : store;
     },
     now: () => new Date(),
   };
   if (progress) ctx.events = progress;
   if (signal) ctx.signal = signal;
-  return { ctx, ledger, close: () => ledger.close() };
+  return { ctx, ledger, open, close: () => ledger.close() };
 }
 
 /** Sources as the user gave them, folders made absolute so ids do not depend on the working folder. */
@@ -84,13 +102,21 @@ function normalizeSources(sources: string[], cwd: string): string[] {
 }
 
 /** The restore sandbox and redundancy targets of a local run. */
-async function localDeps(io: CliIo): Promise<LocalRunDeps> {
+async function localDeps(
+  io: CliIo,
+  opened: OpenedContext,
+  runId: string,
+  progress?: Progress,
+): Promise<LocalRunDeps> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
-  const s3 = s3ClientConfigFromEnv(io.env);
+  const { withStageProgress } = await import('./stage-progress.ts');
   return {
-    restore: localRestore(new LocalSandbox({ env: io.env })),
-    openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    ...(progress ? { wrapHandlers: (h) => withStageProgress(progress, opened.ctx, runId, h) } : {}),
+    restore: localRestore(
+      new LocalSandbox({ env: io.env, ...(io.sandboxEntry ? { entry: io.sandboxEntry } : {}) }),
+    ),
+    openTarget: opened.open,
     cwd: io.cwd,
   };
 }
@@ -108,10 +134,17 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     redundancyTargetsOf(setup.config),
     io.cwd,
   );
-  const opened = await openContext(io, setup.config, setup.locations, setup.progress, setup.signal);
+  const opened = await openContext(
+    io,
+    setup.config,
+    setup.locations,
+    setup.progress,
+    normalizeSources(options.sources, io.cwd),
+    setup.signal,
+  );
   const runId = newRunId(setup.now());
   try {
-    const report = await untilAborted(runReport(opened.ctx, runId, options, io, setup), setup.signal);
+    const report = await untilAborted(runReport(opened, runId, options, io, setup), setup.signal);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
     return { report, html: await htmlReportInput(report, opened.ctx.ledger, setup.config) };
@@ -126,18 +159,18 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
 }
 
 async function runReport(
-  ctx: StageContext,
+  opened: OpenedContext,
   runId: string,
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
 ): Promise<RunReport> {
-  if (options.command !== 'comprehensive') return runStages(ctx, runId, options, io, setup);
+  if (options.command !== 'comprehensive') return runStages(opened, runId, options, io, setup);
   const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
   return runPipelineLocally(
-    ctx,
+    opened.ctx,
     { runId, trigger: 'cli', sources: normalizeSources(options.sources, io.cwd), config: setup.document },
-    await localDeps(io),
+    await localDeps(io, opened, runId, setup.progress),
   );
 }
 
@@ -247,12 +280,14 @@ async function markStopped(ctx: StageContext, runId: string, error: unknown): Pr
 
 /** The CLI's discover / integrity / restore: the pipeline's stages run in this process, in order. */
 async function runStages(
-  ctx: StageContext,
+  opened: OpenedContext,
   runId: string,
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
 ): Promise<RunReport> {
+  const { ctx } = opened;
+  setup.progress.stage('discover');
   const discovery = await discoverStage(ctx, {
     runId,
     trigger: 'cli',
@@ -284,8 +319,13 @@ async function runStages(
   }
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
-    await runRestoresLocally(ctx, runId, await localDeps(io));
+    const { beginRestores } = await import('./stage-progress.ts');
+    await runRestoresLocally(ctx, runId, {
+      ...(await localDeps(io, opened, runId)),
+      selected: (selection) => beginRestores(setup.progress, ctx, runId, selection),
+    });
   }
+  setup.progress.stage('report');
   return (await reportStage(ctx, runId)).report;
 }
 
@@ -357,9 +397,13 @@ export function demoMismatches(manifest: DemoManifest, report: RunReport): strin
   return problems;
 }
 
-export async function runDemo(options: CliOptions, io: CliIo, progress: Progress): Promise<number> {
+export async function runDemo(
+  options: CliOptions,
+  io: CliIo,
+  progress: Progress,
+  main: (argv: string[], io: CliIo) => Promise<number>,
+): Promise<number> {
   const { makeDemoBackups } = await import('./demo-data.ts');
-  const { main } = await import('./main.ts');
   const { mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
   const dir = resolve(io.cwd, options.dir ?? 'backup-validator-demo');
   const marker = resolve(io.cwd, DEMO_MARKER);
@@ -391,7 +435,7 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   }
   io.stdout.write(
     `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
-      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: npx backup-validator history --ledger ${ledger}\n`,
+      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: backup-validator history --ledger ${ledger}\n(from the clone without installing the command: npm start -- history --ledger ${ledger})\n`,
   );
   return EXIT.ok;
 }

@@ -5,6 +5,7 @@ export type { KnownSeries };
 import type { Finding, StageStatus, Status } from './findings.ts';
 import type { Backup, BackupKind } from './model.ts';
 import type { ChecksumHistory } from './ports.ts';
+import { humanBytes } from './units.ts';
 
 /**
  * The ledger: what was catalogued, validated and copied, kept across runs.
@@ -287,17 +288,17 @@ export function sizeAnomaly(
   const previous = baseline.sizes.filter((p) => p.backupId !== backupId);
   if (previous.length < BASELINE_MIN_POINTS) return undefined;
   const reasons: string[] = [];
-  const check = (what: string, value: number, reference: number | undefined) => {
+  const check = (what: string, value: number, reference: number | undefined, show: (n: number) => string) => {
     if (reference === undefined || reference <= 0) return;
     const ratio = value / reference;
     if (ratio < 0.5 || ratio > 2) {
       reasons.push(
-        `${what} ${value} is ${Math.round(ratio * 100)}% of the median ${reference} of the last ${previous.length} backups`,
+        `${what} ${show(value)} is ${Math.round(ratio * 100)}% of the median ${show(reference)} of the last ${previous.length} backups`,
       );
     }
   };
-  check('size', bytes, median(previous.map((p) => p.bytes)));
-  check('file count', files, median(previous.map((p) => p.files)));
+  check('size', bytes, median(previous.map((p) => p.bytes)), humanBytes);
+  check('file count', files, median(previous.map((p) => p.files)), (n) => n.toLocaleString('en-US'));
   return reasons.length > 0 ? reasons.join('; ') : undefined;
 }
 

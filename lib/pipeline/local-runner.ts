@@ -12,7 +12,13 @@ import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
 import { type SandboxLauncher, sandboxRecords } from '../core/restore/launcher.ts';
 import { deserializeBackup, readJson, runKeys } from '../core/run-store.ts';
-import { loadRestoreJob, type RestoreItem, restoreItemsFor, selectRestoresStage } from '../core/select.ts';
+import {
+  loadRestoreJob,
+  type RestoreItem,
+  type RestoreSelection,
+  restoreItemsFor,
+  selectRestoresStage,
+} from '../core/select.ts';
 import { recordFailureStage, type StageContext } from '../core/stages.ts';
 import {
   definitionForLocalRun,
@@ -72,9 +78,11 @@ export function localRestore(launcher: SandboxLauncher): LocalRestore {
 export async function runRestoresLocally(
   ctx: StageContext,
   runId: string,
-  deps: Pick<LocalRunDeps, 'restore'>,
+  deps: Pick<LocalRunDeps, 'restore'> & { selected?(selection: RestoreSelection): Promise<void> },
 ): Promise<void> {
-  for (const item of restoreItemsFor(runId, await selectRestoresStage(ctx, runId))) {
+  const selection = await selectRestoresStage(ctx, runId);
+  await deps.selected?.(selection);
+  for (const item of restoreItemsFor(runId, selection)) {
     try {
       await deps.restore(ctx, item);
     } catch (error) {

@@ -2,13 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openLedger } from '../../lib/adapters/embedded-ledger.ts';
 import type { RunRecord } from '../../lib/core/ledger.ts';
 import { gzip, packTar, sha256Hex } from '../support/archives.ts';
-import { TEST_STATE_HOME } from '../support/cli.ts';
+import { compiledCli, removeCompiledCli, TEST_STATE_HOME } from '../support/cli.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
@@ -18,7 +18,6 @@ import { stampHoursAgo as stamp } from '../support/time.ts';
  * long as the client waits. The proxy seeing that read is the proof the run is under way; the
  * signal then has to stop a read that would otherwise never end.
  */
-const BIN = resolve(import.meta.dirname, '../../bin/backup-validator.mjs');
 const s3rver = inject('s3Endpoint');
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const direct = new S3Client({ endpoint: s3rver, region: 'us-east-1', forcePathStyle: true, credentials });
@@ -26,11 +25,14 @@ const bucket = `bv-interrupt-${randomBytes(4).toString('hex')}`;
 /** The archive the stall holds: last in key order, so the two before it are checked first. */
 const STALLED = /gamma-[^/]*\.tar\.gz$/;
 
+/** The CLI as `npm ci` compiles it: a signal reaches the command itself, with no loader process between. */
+let bin: string;
 let dir: string;
 let proxy: FaultProxy;
 let source: string;
 
 beforeAll(async () => {
+  bin = await compiledCli();
   dir = await mkdtemp(join(tmpdir(), 'bv-interrupt-'));
   await direct.send(new CreateBucketCommand({ Bucket: bucket }));
   proxy = await startFaultProxy(s3rver);
@@ -45,6 +47,7 @@ beforeAll(async () => {
   source = `s3://${bucket}/src`;
 });
 afterAll(async () => {
+  await removeCompiledCli();
   await proxy.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -61,7 +64,7 @@ interface Spawned {
 async function spawnCli(name: string, args: string[]): Promise<Spawned> {
   const tmp = join(dir, `tmp-${name}`);
   await mkdir(tmp);
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [bin, ...args], {
     cwd: dir,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

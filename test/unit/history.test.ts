@@ -194,9 +194,9 @@ describe('baseline rule and size anomaly', () => {
     add('c', 900, 10);
     expect(sizeAnomaly(baseline, 1000, 10)).toBeUndefined();
     expect(sizeAnomaly(baseline, 499, 10)).toMatch(
-      /^size 499 is 50% of the median 1000 of the last 3 backups$/,
+      /^size 499 B is 50% of the median 1000 B of the last 3 backups$/,
     );
-    expect(sizeAnomaly(baseline, 2001, 10)).toMatch(/size 2001/);
+    expect(sizeAnomaly(baseline, 2001, 10)).toMatch(/^size 2.0 KiB is 200% of the median 1000 B/);
     expect(sizeAnomaly(baseline, 1000, 21)).toMatch(/^file count 21 is 210% of the median 10/);
     expect(sizeAnomaly(baseline, 1000, 5)).toBeUndefined();
     expect(sizeAnomaly(baseline, 1000, 4)).toMatch(/file count 4/);
