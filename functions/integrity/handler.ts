@@ -1,3 +1,4 @@
+import { immutabilityStage } from '../../lib/core/immutability.ts';
 import {
   integrityStage,
   LAMBDA_INTEGRITY_MAX_BYTES,
@@ -6,7 +7,10 @@ import {
 } from '../../lib/core/stages.ts';
 import { lambdaContext } from '../shared/environment.ts';
 
-/** `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally. */
+/**
+ * `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally.
+ * The shard's immutability check (issue 15) follows: a few small requests per object, no read.
+ */
 export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number) {
   return async (event: ShardRef) => {
     const { runId, shard, results } = await integrityStage(
@@ -14,6 +18,7 @@ export function makeIntegrityHandler(context: () => StageContext, maxBytes?: num
       event,
       maxBytes === undefined ? {} : { maxBytes },
     );
+    const immutability = await immutabilityStage(context(), event);
     const count = (status: string) => results.filter((r) => r.status === status).length;
     return {
       runId,
@@ -23,6 +28,7 @@ export function makeIntegrityHandler(context: () => StageContext, maxBytes?: num
       warn: count('WARN'),
       fail: count('FAIL'),
       toSandbox: count('SKIPPED'),
+      immutability,
     };
   };
 }

@@ -1,11 +1,14 @@
 import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
+import { checksumReaderOf } from '../adapters/s3-checksums.ts';
+import { openProtection } from '../adapters/s3-immutability.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
 import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
 import { LedgerError } from '../core/errors.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
+import { immutabilityStage } from '../core/immutability.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
@@ -59,6 +62,8 @@ export async function openContext(
     ledger,
     runStore,
     openSource: (url) => openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openProtection: (url) => openProtection(url, { s3 }),
+    checksumsOf: checksumReaderOf,
     now: () => new Date(),
   };
   if (progress) ctx.events = progress;
@@ -160,6 +165,7 @@ async function runStages(
     for (const shard of discovery.shards) {
       try {
         await integrityStage(ctx, shard);
+        await immutabilityStage(ctx, shard);
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
         if (error instanceof LedgerError) throw error;

@@ -116,3 +116,28 @@ export interface ProtectionProbe {
   /** Object Lock state of one object (key relative to the store's root); only asked of Object Lock buckets. */
   object(key: string): Promise<ObjectProtection>;
 }
+
+/** Checksum algorithms S3 stores with an object. */
+export type ChecksumAlgorithm = 'SHA256' | 'SHA1' | 'CRC32' | 'CRC32C' | 'CRC64NVME';
+
+/** The checksums a store keeps with one object, as it reports them (S3 HeadObject/GetObjectAttributes). */
+export interface StoredChecksums {
+  size: number;
+  /**
+   * FULL_OBJECT: a checksum of the whole object, whatever its parts. COMPOSITE: a checksum of the
+   * parts' checksums (multipart uploads; the value ends in `-<parts>`), so it depends on the part boundaries.
+   */
+  type?: 'FULL_OBJECT' | 'COMPOSITE';
+  /** Values as the store reports them (base64, a COMPOSITE one with its `-<parts>` suffix). */
+  values: Partial<Record<ChecksumAlgorithm, string>>;
+  /** Number of parts of a multipart object. */
+  partsCount?: number;
+  /** Each part's size in order, when the store lists them. */
+  partSizes?: number[];
+}
+
+/** Reads the checksums a store keeps with its objects, without reading the objects. */
+export interface ChecksumReader {
+  /** Undefined when the store keeps no checksum for the object. */
+  checksums(key: string): Promise<StoredChecksums | undefined>;
+}

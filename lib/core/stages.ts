@@ -21,7 +21,7 @@ import {
   sizeAnomaly,
 } from './ledger.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
-import type { CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
+import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
 import { attachProtection } from './protection-report.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
 import {
@@ -45,6 +45,8 @@ export interface StageContext {
   openSource(url: string): ObjectStore;
   /** Deletion protection of an S3 source (issue 15); undefined for folders. */
   openProtection?(url: string): ProtectionProbe | undefined;
+  /** The stored checksums of a store's objects, where it keeps them (S3): copies are proven without reading them. */
+  checksumsOf?(store: ObjectStore): ChecksumReader | undefined;
   now(): Date;
   events?: StageEvents;
 }
