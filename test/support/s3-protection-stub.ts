@@ -42,11 +42,11 @@ export interface ProtectionStub {
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function xml(res: ServerResponse, status: number, body: string): void {
+function xml(res: ServerResponse, status: number, body: string): true {
   const text = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
   res.writeHead(status, {
     'content-type': 'application/xml',
@@ -54,13 +54,14 @@ function xml(res: ServerResponse, status: number, body: string): void {
     'x-amz-request-id': 'STUB',
   });
   res.end(text);
+  return true;
 }
 
-function error(res: ServerResponse, status: number, code: string, message: string): void {
-  xml(
+function error(res: ServerResponse, status: number, code: string, message: string): true {
+  return xml(
     res,
     status,
-    `<Error><Code>${code}</Code><Message>${escape(message)}</Message><RequestId>STUB</RequestId></Error>`,
+    `<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message><RequestId>STUB</RequestId></Error>`,
   );
 }
 
@@ -74,11 +75,12 @@ const CHECKSUM_HEADERS = {
 
 function checksumElements(object: StubObject): string {
   return Object.entries(object.checksums ?? {})
-    .map(([algorithm, value]) => `<Checksum${algorithm}>${escape(value)}</Checksum${algorithm}>`)
+    .map(([algorithm, value]) => `<Checksum${algorithm}>${escapeXml(value)}</Checksum${algorithm}>`)
     .join('');
 }
 
-function answer(stub: ProtectionStub, req: IncomingMessage, res: ServerResponse): void {
+/** Answers one request; true once a response is sent. */
+function answer(stub: ProtectionStub, req: IncomingMessage, res: ServerResponse): true {
   const url = new URL(req.url ?? '/', 'http://stub');
   stub.requests.push(`${req.method} ${url.pathname}${url.search}`);
   const [, bucketName = '', ...rest] = url.pathname.split('/');
@@ -130,7 +132,8 @@ function answer(stub: ProtectionStub, req: IncomingMessage, res: ServerResponse)
   if (!object) {
     if (req.method === 'HEAD') {
       res.writeHead(404);
-      return void res.end();
+      res.end();
+      return true;
     }
     return error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
   }
@@ -210,7 +213,8 @@ function answer(stub: ProtectionStub, req: IncomingMessage, res: ServerResponse)
     if (object.legalHold !== undefined)
       headers['x-amz-object-lock-legal-hold'] = object.legalHold ? 'ON' : 'OFF';
     res.writeHead(200, headers);
-    return void res.end();
+    res.end();
+    return true;
   }
   return error(
     res,
