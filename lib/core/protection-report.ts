@@ -65,7 +65,7 @@ export type ProtectedBackupReport = BackupReport & {
   copies?: CopyProof[];
 };
 
-export type ProtectedRunReport = RunReport & {
+export type ProtectedRunReport = Omit<RunReport, 'backups'> & {
   backups: ProtectedBackupReport[];
   /** Run totals of the copy proofs (present when a backup needed copies). */
   copyProof?: { provenByChecksum: number; provenByRead: number; bytesNotDownloaded: number };
