@@ -9,6 +9,7 @@ import { checksumReaderOf, S3ChecksumReader } from '../../lib/adapters/s3-checks
 import { S3ProtectionProbe } from '../../lib/adapters/s3-immutability.ts';
 import { S3Store } from '../../lib/adapters/s3-store.ts';
 import { openCopyTarget, openStore } from '../../lib/adapters/stores.ts';
+import { loadHistory, renderHistory } from '../../lib/core/history.ts';
 import { immutabilityStage } from '../../lib/core/immutability.ts';
 import type { ProtectedRunReport } from '../../lib/core/protection-report.ts';
 import { redundancyStage } from '../../lib/core/redundancy.ts';
@@ -157,6 +158,9 @@ describe('issue 15: immutability in the pipeline stages, S3 sources and a folder
     expect(results.map((r) => r.status).sort()).toEqual(['FAIL', 'PASS', 'SKIPPED']);
     const series = await ledger.latestBySeries();
     expect(series.find((s) => s.series.endsWith('/open/db'))?.stages.immutability?.status).toBe('FAIL');
+    const history = renderHistory(await loadHistory(ledger), { width: 120, unicode: false });
+    expect(history).toContain('immutability: FAIL (run imm-1: its report says what can delete the backups)');
+    expect(history).toContain('immutability: PASS (run imm-1)');
   });
 
   it('without an immutability policy nothing is asked of the bucket', async () => {
