@@ -5,6 +5,7 @@ import { seriesLabeller } from '../core/catalogue.ts';
 import { type Config, parseConfig } from '../core/config.ts';
 import { BackupValidatorError, LedgerError, SandboxError, StoreError, UsageError } from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
+import { renderProtection } from '../core/protection-report.ts';
 import {
   humanAge,
   humanBytes,
@@ -112,6 +113,8 @@ export function printReport(io: CliIo, report: RunReport, now: Date, inventoryOn
   else out.push(inventoryOnly ? renderInventory(report, now) : renderMatrix(report, now));
   const findings = renderFindings(report);
   if (findings) out.push('', findings);
+  const protection = renderProtection(report);
+  if (protection) out.push('', protection);
   out.push('', renderSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
 }

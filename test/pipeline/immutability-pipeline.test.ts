@@ -154,6 +154,9 @@ describe('issue 15: immutability and copy proofs run in the state machine', () =
         dir,
       );
       expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain(
+        'Immutability: 0 backup(s) protected as the policy asks, 0 warn, 0 fail, 1 not applicable (folders)',
+      );
       const report = JSON.parse(await readFile(json, 'utf8')) as ProtectedRunReport;
       expect(report.backups[0]?.immutability).toMatchObject({
         status: 'NOT_APPLICABLE',

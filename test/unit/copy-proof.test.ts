@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { proveByChecksums } from '../../lib/core/copy-proof.ts';
+import type { RunReport } from '../../lib/core/model.ts';
 import type { StoredChecksums } from '../../lib/core/ports.ts';
+import { renderProtection } from '../../lib/core/protection-report.ts';
 
 const bytes = Buffer.from('the verified backup');
 const sha256Hex = createHash('sha256').update(bytes).digest('hex');
@@ -71,5 +73,18 @@ describe('issue 15: what stored checksums prove about a copy', () => {
     expect(
       proveByChecksums(full({ CRC32: 'AAAA' }, 5), full({ CRC32: 'AAAA' }, 6), undefined),
     ).toBeUndefined();
+  });
+});
+
+describe('issue 15: the command line says what the copy proofs spared', () => {
+  it('prints the objects proven by checksum, the bytes not downloaded and those read back', () => {
+    const report = {
+      backups: [],
+      copyProof: { provenByChecksum: 3, provenByRead: 1, bytesNotDownloaded: 3 * 1024 ** 2 },
+    } as unknown as RunReport;
+    expect(renderProtection(report)).toBe(
+      'Copies: 3 object(s) proven by stored checksums (3.0 MiB not downloaded), 1 read back',
+    );
+    expect(renderProtection({ backups: [] } as unknown as RunReport)).toBe('');
   });
 });
