@@ -9,16 +9,17 @@ import { lambdaContext } from '../shared/environment.ts';
 
 /**
  * `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally.
- * The shard's immutability check (issue 15) follows: a few small requests per object, no read.
+ * The shard's immutability check (issue 15) goes first: a few small requests per object and no
+ * read, so a retry after it failed costs little, and a failure for good reaches the Catch.
  */
 export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number) {
   return async (event: ShardRef) => {
+    const immutability = await immutabilityStage(context(), event);
     const { runId, shard, results } = await integrityStage(
       context(),
       event,
       maxBytes === undefined ? {} : { maxBytes },
     );
-    const immutability = await immutabilityStage(context(), event);
     const count = (status: string) => results.filter((r) => r.status === status).length;
     return {
       runId,

@@ -164,8 +164,8 @@ async function runStages(
     setup.progress.begin('integrity', discovery.backups, discovery.bytes);
     for (const shard of discovery.shards) {
       try {
-        await integrityStage(ctx, shard);
         await immutabilityStage(ctx, shard);
+        await integrityStage(ctx, shard);
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
         if (error instanceof LedgerError) throw error;
