@@ -163,6 +163,23 @@ describe('issue 15: immutability in the pipeline stages, S3 sources and a folder
     expect(history).toContain('immutability: PASS (run imm-1)');
   });
 
+  it('a protection read that is refused is CHECK_FAILED naming the permission, never a pass', async () => {
+    const facts = stub.buckets[bucket];
+    if (facts) facts.denied = ['retention'];
+    try {
+      const report = await run('imm-denied', [`s3://${bucket}/locked`], {
+        defaults: { rpoMinutes: 0, immutability: { require: 'governance' } },
+      });
+      const backup = report.backups[0];
+      expect(backup?.status).toBe('FAIL');
+      expect(backup?.findings.map((f) => f.code)).toEqual(['CHECK_FAILED']);
+      expect(backup?.findings[0]?.message).toContain('s3:GetObjectRetention');
+      expect(backup?.immutability?.status).toBe('FAIL');
+    } finally {
+      if (facts) delete facts.denied;
+    }
+  });
+
   it('without an immutability policy nothing is asked of the bucket', async () => {
     const before = stub.requests.length;
     const report = await run('imm-2', [`s3://${bucket}/open`], { defaults: { rpoMinutes: 0 } });
