@@ -8,10 +8,11 @@ import { type Config, policyFor } from '../core/config.ts';
 import { BackupValidatorError, InterruptedError, LedgerError } from '../core/errors.ts';
 import { type StageStatus, type Status, worstStatus } from '../core/findings.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
+import { immutabilityStage } from '../core/immutability.ts';
 import type { RunCounts } from '../core/ledger.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
-import type { CopyTarget } from '../core/ports.ts';
+import type { CopyTarget, ObjectStore } from '../core/ports.ts';
 import { redundancyTargetsOf } from '../core/redundancy.ts';
 import { readJson, runKeys } from '../core/run-store.ts';
 import {
@@ -55,17 +56,34 @@ const URL_SCHEME = /^[a-z][a-z0-9+.-]+:\/\//i;
  * Opens the run's folders and URLs; the AWS SDK is loaded only when one of `locations` (all the
  * run may open: sources, run store, redundancy targets) is a URL, so a folder run never pays for it.
  */
-async function storeOpener(io: CliIo, locations: string[]): Promise<(url: string) => CopyTarget> {
+async function storeOpener(io: CliIo, locations: string[]): Promise<StoreOpener> {
   if (!locations.some((l) => URL_SCHEME.test(l))) {
-    return (url) => {
-      if (URL_SCHEME.test(url)) throw new BackupValidatorError(`${url} was not among the run's locations`);
-      return new FolderStore(resolve(io.cwd, url));
+    return {
+      open: (url) => {
+        if (URL_SCHEME.test(url)) throw new BackupValidatorError(`${url} was not among the run's locations`);
+        return new FolderStore(resolve(io.cwd, url));
+      },
     };
   }
-  const { openCopyTarget, s3ClientConfigFromEnv } = await import('../adapters/stores.ts');
+  const [{ openCopyTarget, s3ClientConfigFromEnv }, { openProtection }, { checksumReaderOf }] =
+    await Promise.all([
+      import('../adapters/stores.ts'),
+      import('../adapters/s3-immutability.ts'),
+      import('../adapters/s3-checksums.ts'),
+    ]);
   const s3 = s3ClientConfigFromEnv(io.env);
-  return (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 });
+  return {
+    open: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openProtection: (url) => openProtection(url, { s3 }),
+    checksumsOf: checksumReaderOf,
+  };
 }
+
+interface StoreOpener extends Pick<StageContext, 'openProtection' | 'checksumsOf'> {
+  open(url: string): CopyTarget;
+}
+
+const unwrapped = new WeakMap<ObjectStore, ObjectStore>();
 
 export async function openContext(
   io: CliIo,
@@ -75,7 +93,8 @@ export async function openContext(
   sources: string[] = [],
   signal?: AbortSignal,
 ): Promise<OpenedContext> {
-  const open = await storeOpener(io, [...sources, locations.runStore, ...redundancyTargetsOf(config)]);
+  const opener = await storeOpener(io, [...sources, locations.runStore, ...redundancyTargetsOf(config)]);
+  const { open } = opener;
   const runStore = open(locations.runStore);
   // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
   const ledger = await openLedger(locations.ledger, {
@@ -87,10 +106,17 @@ export async function openContext(
     runStore,
     openSource: (url) => {
       const store = open(url);
-      return signal ? abortableStore(store, signal) : store;
+      if (!signal) return store;
+      const abortable = abortableStore(store, signal);
+      unwrapped.set(abortable, store);
+      return abortable;
     },
     now: () => new Date(),
   };
+  if (opener.openProtection) ctx.openProtection = opener.openProtection;
+  const { checksumsOf } = opener;
+  // A source's stored checksums are read through the store itself, not its abortable wrapper.
+  if (checksumsOf) ctx.checksumsOf = (store) => checksumsOf(unwrapped.get(store) ?? store);
   if (progress) ctx.events = progress;
   if (signal) ctx.signal = signal;
   return { ctx, ledger, open, close: () => ledger.close() };
@@ -299,6 +325,7 @@ async function runStages(
     setup.progress.begin('integrity', discovery.backups, discovery.bytes);
     for (const shard of discovery.shards) {
       try {
+        await immutabilityStage(ctx, shard);
         await integrityStage(ctx, shard);
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.

@@ -1,6 +1,7 @@
 import { seriesLabeller } from '../core/catalogue.ts';
 import type { Config } from '../core/config.ts';
 import type { RunReport } from '../core/model.ts';
+import { renderProtection } from '../core/protection-report.ts';
 import {
   humanAge,
   humanBytes,
@@ -70,6 +71,8 @@ export function printReport(io: CliIo, report: RunReport, now: Date, options: Pr
   else out.push(renderMatrix(report, now), '', matrixLegend(options.weights));
   const findings = renderFindings(report);
   if (findings) out.push('', findings);
+  const protection = renderProtection(report);
+  if (protection) out.push('', protection);
   out.push('', renderSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
 }

@@ -25,6 +25,8 @@ export interface SeriesTrend {
   scores: TrendPoint[];
   /** Oldest first: restore durations in ms. */
   restoreMs: TrendPoint[];
+  /** The latest immutability verdict of the series' backups (issue 15), when a policy asked for one. */
+  immutability?: { status: Status; runId: string; at: string };
 }
 
 export interface HistoryData {
@@ -64,6 +66,9 @@ export async function loadHistory(
   const series = await Promise.all(
     wanted.map(async (s) => {
       const trend = trendOf(s, await ledger.seriesHistory(s.series, points * 4), points);
+      const immutability = s.stages.immutability;
+      if (immutability)
+        trend.immutability = { status: immutability.status, runId: immutability.runId, at: immutability.at };
       return withRpo(trend, options.rpoMinutesFor?.(s.series) ?? 0, now, s.rpo);
     }),
   );
@@ -239,6 +244,11 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
   for (const s of data.series) {
     const when = s.lastCheckedAt ? `  last checked ${s.lastCheckedAt.replace('T', ' ').slice(0, 16)}` : '';
     lines.push(`  ${s.series}  ${s.status ?? 'not checked yet'}${when}`);
+    if (s.immutability) {
+      lines.push(
+        `    immutability: ${s.immutability.status} (run ${s.immutability.runId}${s.immutability.status === 'PASS' ? '' : ': its report says what can delete the backups'})`,
+      );
+    }
     if (s.rpoExceeded) {
       const { newestBackupAgeMinutes, rpoMinutes } = s.rpoExceeded;
       lines.push(

@@ -58,8 +58,8 @@ export interface Ledger extends ChecksumHistory {
   close(): Promise<void>;
 }
 
-export type Stage = 'integrity' | 'restore' | 'redundancy' | 'compliance';
-export const STAGES: readonly Stage[] = ['integrity', 'restore', 'redundancy', 'compliance'];
+export type Stage = 'integrity' | 'restore' | 'redundancy' | 'compliance' | 'immutability';
+export const STAGES: readonly Stage[] = ['integrity', 'restore', 'redundancy', 'compliance', 'immutability'];
 
 export type RunTrigger = 'schedule' | 'console' | 'cli' | 'event';
 /**

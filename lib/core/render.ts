@@ -58,6 +58,8 @@ const CHECK_OF: Record<Finding['code'], string> = {
   NO_BACKUPS: 'compliance',
   ORPHAN_REFERENCE: 'checksum',
   FUTURE_TIMESTAMP: 'compliance',
+  IMMUTABILITY_MISSING: 'compliance',
+  RETENTION_SHORT: 'compliance',
 };
 
 export const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;

@@ -21,7 +21,8 @@ import {
   sizeAnomaly,
 } from './ledger.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
-import type { CopyTarget, ObjectStore } from './ports.ts';
+import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
+import { attachProtection } from './protection-report.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
 import {
   deserializeBackup,
@@ -42,6 +43,10 @@ export interface StageContext {
   /** Run artifacts: shards, restore jobs, reports. Never a source. */
   runStore: CopyTarget;
   openSource(url: string): ObjectStore;
+  /** Deletion protection of an S3 source (issue 15); undefined for folders. */
+  openProtection?(url: string): ProtectionProbe | undefined;
+  /** The stored checksums of a store's objects, where it keeps them (S3): copies are proven without reading them. */
+  checksumsOf?(store: ObjectStore): ChecksumReader | undefined;
   now(): Date;
   events?: StageEvents;
   /** Aborts the run (Ctrl-C, SIGTERM): stages stop between backups and record nothing half-done. */
@@ -511,6 +516,12 @@ export async function reportStage(
     outcomes,
     runFindings: [...discovery.runFindings, ...failedSteps.map(failedStepFinding)],
   });
+  await attachProtection(
+    ctx.runStore,
+    runId,
+    discovery.shards.map((s) => s.shard),
+    report,
+  );
   const reportKey = runKeys.report(runId);
   await writeJson(ctx.runStore, reportKey, report);
   await ctx.ledger.finishRun(runId, {
