@@ -552,6 +552,17 @@ export class S3Store implements ObjectStore, CopyTarget {
         'archived',
       );
     }
+    const denial = parseDenial(message);
+    if (denial) {
+      // S3 and KMS name the principal, the action and the resource they refused: say exactly what to grant to whom.
+      const resource =
+        denial.resource ??
+        (denial.action.startsWith('kms:') ? "the bucket's KMS key" : this.arnOf(action, key));
+      return make(
+        `access denied to ${location} (${action}): grant ${denial.action} on ${resource} to ${denial.principal}`,
+        'access-denied',
+      );
+    }
     if (name.startsWith('KMS') || /\bKMS\b/i.test(message)) {
       return make(
         `cannot ${action} ${location}: its KMS key refused (${name}): grant kms:Decrypt on the bucket's key`,
@@ -560,7 +571,7 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
     if (name === 'AccessDenied' || name === 'Forbidden' || name === 'AllAccessDisabled' || status === 403) {
       return make(
-        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on it to the identity in use`,
+        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on ${this.arnOf(action, key)} to the identity in use`,
         'access-denied',
       );
     }
@@ -578,6 +589,13 @@ export class S3Store implements ObjectStore, CopyTarget {
       );
     }
     return make(`cannot ${action} ${location}: ${name}: ${message}`, 'io');
+  }
+
+  /** The ARN an action on this key (or, for a listing, this bucket) is granted on. */
+  private arnOf(action: Action, key?: string): string {
+    return action === 'list' || key === undefined
+      ? `arn:aws:s3:::${this.bucket}`
+      : `arn:aws:s3:::${this.bucket}/${this.keyOf(key)}`;
   }
 
   private endpointLabel(error: unknown): string {
@@ -605,6 +623,27 @@ const PERMISSION_OF: Record<Action, string> = {
   read: 's3:GetObject',
   write: 's3:PutObject',
 };
+
+/**
+ * What an AWS denial message says: "User: arn:aws:sts::1:assumed-role/Role/session is not authorized
+ * to perform: s3:GetObject on resource: "arn:aws:s3:::b/k" because ..." (S3), or "... kms:Decrypt on
+ * the resource associated with this ciphertext ..." (KMS through S3). The principal becomes the role
+ * (or user) to grant, named as IAM shows it.
+ */
+export function parseDenial(
+  message: string,
+): { principal: string; action: string; resource?: string } | undefined {
+  const match =
+    /User: (arn:[^\s]+) is not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9*]+)(?: on (?:resource:? )?"?(arn:[^\s"]+)"?)?/.exec(
+      message,
+    );
+  if (!match) return undefined;
+  const arn = match[1] as string;
+  const assumed = /:assumed-role\/([^/]+)\//.exec(arn);
+  const iam = /:(role|user)\/(?:.*\/)?([^/]+)$/.exec(arn);
+  const principal = assumed ? `role ${assumed[1]}` : iam ? `${iam[1]} ${iam[2]}` : arn;
+  return { principal, action: match[2] as string, ...(match[3] ? { resource: match[3] } : {}) };
+}
 
 /** Full-object checksums of a HeadObject; composite (per-part) values are not comparable to a whole-file hash. */
 export function objectInfoFromHead(key: string, output: HeadObjectCommandOutput): ObjectInfo {

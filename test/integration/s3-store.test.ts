@@ -365,7 +365,31 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       'Access Denied',
       '',
       'access-denied',
-      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on it to the identity in use',
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to the identity in use',
+    ],
+    [
+      403,
+      'AccessDenied',
+      'User: arn:aws:sts::123456789012:assumed-role/BackupValidator-IntegrityServiceRole1A2B3C-XyZ/BackupValidator-Integrity is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::vault/backups/db.tar.gz" because no identity-based policy allows the s3:GetObject action',
+      '',
+      'access-denied',
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to role BackupValidator-IntegrityServiceRole1A2B3C-XyZ',
+    ],
+    [
+      403,
+      'AccessDenied',
+      'User: arn:aws:sts::123456789012:assumed-role/BackupValidator-RestoreTaskRole9F8E-AbC/8f2a1c is not authorized to perform: kms:Decrypt on the resource associated with this ciphertext because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access',
+      '',
+      'access-denied',
+      "access denied to s3://vault/backups/db.tar.gz (read): grant kms:Decrypt on the bucket's KMS key to role BackupValidator-RestoreTaskRole9F8E-AbC",
+    ],
+    [
+      403,
+      'AccessDenied',
+      'User: arn:aws:iam::123456789012:user/ops/alice is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::vault/backups/db.tar.gz" with an explicit deny in a resource-based policy',
+      '',
+      'access-denied',
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to user alice',
     ],
     [
       400,
@@ -393,7 +417,7 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
     ],
     [503, 'SlowDown', 'Please reduce your request rate.', '', 'unreachable', undefined],
     [400, 'InvalidArgument', 'Something odd', '', 'io', undefined],
-  ])('translates %s %s on GetObject', async (status, code, message, extra, kind, expected) => {
+  ])('issue 12: translates %s %s on GetObject (an ACCESS_DENIED names the action, resource and role to grant)', async (status, code, message, extra, kind, expected) => {
     handle = s3Error(status, code, message, extra);
     const error = await caught(store().open('db.tar.gz'));
     expect(error.kind).toBe(kind);
