@@ -417,14 +417,17 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
     ],
     [503, 'SlowDown', 'Please reduce your request rate.', '', 'unreachable', undefined],
     [400, 'InvalidArgument', 'Something odd', '', 'io', undefined],
-  ])('issue 12: translates %s %s on GetObject (an ACCESS_DENIED names the action, resource and role to grant)', async (status, code, message, extra, kind, expected) => {
-    handle = s3Error(status, code, message, extra);
-    const error = await caught(store().open('db.tar.gz'));
-    expect(error.kind).toBe(kind);
-    if (expected) expect(error.message).toBe(expected);
-    expect(error.message).toContain('s3://vault/backups/db.tar.gz');
-    expect(error.cause).toBeInstanceOf(Error);
-  });
+  ])(
+    'issue 12: translates %s %s on GetObject (an ACCESS_DENIED names the action, resource and role to grant)',
+    async (status, code, message, extra, kind, expected) => {
+      handle = s3Error(status, code, message, extra);
+      const error = await caught(store().open('db.tar.gz'));
+      expect(error.kind).toBe(kind);
+      if (expected) expect(error.message).toBe(expected);
+      expect(error.message).toContain('s3://vault/backups/db.tar.gz');
+      expect(error.cause).toBeInstanceOf(Error);
+    },
+  );
 
   it('translates a denied HEAD (no body, status only)', async () => {
     handle = (_request, response) => {
