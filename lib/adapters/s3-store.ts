@@ -6,6 +6,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  GetBucketLocationCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
@@ -327,6 +328,16 @@ export class S3Store implements ObjectStore, CopyTarget {
       await this.call(() => this.client.send(command(false)), 'write', key);
     }
     return true;
+  }
+
+  /** The bucket's region: GetBucketLocation answers no constraint for us-east-1 and the legacy "EU" for eu-west-1. */
+  async region(): Promise<string> {
+    const output = await this.call(
+      () => this.client.send(new GetBucketLocationCommand({ Bucket: this.bucket })),
+      'head',
+    );
+    const constraint: string = output.LocationConstraint ?? '';
+    return constraint === '' ? 'us-east-1' : constraint === 'EU' ? 'eu-west-1' : constraint;
   }
 
   /** Where a key lives, for messages and StoreError.location. */

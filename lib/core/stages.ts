@@ -44,6 +44,15 @@ export interface StageContext {
   openSource(url: string): ObjectStore;
   now(): Date;
   events?: StageEvents;
+  /** Where restores run when it is not this host (the Fargate sandbox): what it can take. */
+  sandbox?: SandboxBounds;
+}
+
+export interface SandboxBounds {
+  /** The most scratch storage a restore can have (GiB). */
+  maxScratchGiB: number;
+  /** The sandbox's region: it reaches S3 only there (a same-region gateway endpoint, no internet route). */
+  region?: string;
 }
 
 export interface StageEvents {
@@ -74,7 +83,7 @@ export interface Discovery {
   series: number;
   bytes: number;
   runFindings: Finding[];
-  sources: Array<{ url: string } & CatalogueStats>;
+  sources: Array<{ url: string; region?: string } & CatalogueStats>;
 }
 
 export interface DiscoverInput {
@@ -191,7 +200,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
         vanished.push(known);
     }
     runFindings.push(...sourceFindings(url, listed, stats));
-    sources.push({ url, ...stats });
+    const region = await sourceRegion(ctx, url);
+    sources.push({ url, ...(region ? { region } : {}), ...stats });
   }
   await flush();
 
@@ -216,6 +226,16 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
+}
+
+/**
+ * The region of a source's bucket, asked only where restores run in a sandbox tied to one region.
+ * Not knowing it is not a failure: the restore is then attempted as before.
+ */
+async function sourceRegion(ctx: StageContext, url: string): Promise<string | undefined> {
+  if (!ctx.sandbox?.region) return undefined;
+  const store = ctx.openSource(url);
+  return store.region ? store.region().catch(() => undefined) : undefined;
 }
 
 /** When a backup was first seen (recorded with the catalogue), which a future-dated backup's RPO is judged from. */
@@ -273,6 +293,7 @@ export async function integrityStage(
   const backups = await loadShard(ctx, ref);
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
+  const expanded: Record<string, number> = {};
   for (const backup of backups) {
     if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
       // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
@@ -340,10 +361,12 @@ export async function integrityStage(
     }
     await ctx.ledger.recordResults(records);
     digests[backup.id] = result.objectSha256;
+    if (result.contentBytes > 0) expanded[backup.id] = result.contentBytes;
     ctx.events?.backupFinished?.(backup, 'integrity', result.status);
     results.push({ backupId: backup.id, status: result.status });
   }
   await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
+  await writeJson(ctx.runStore, runKeys.expanded(ref.runId, ref.shard), expanded);
   return { runId: ref.runId, shard: ref.shard, results };
 }
 

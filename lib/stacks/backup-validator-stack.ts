@@ -47,6 +47,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { FARGATE_EPHEMERAL_GIB } from '../core/restore/scratch.ts';
 import {
   FUNCTION_ARN_PLACEHOLDERS,
   loadDefinitionText,
@@ -60,8 +61,9 @@ import { SandboxNetwork } from './sandbox-network.ts';
 
 export const METRICS_NAMESPACE = 'BackupValidator';
 export const SANDBOX_CONTAINER_NAME = 'restore-sandbox';
-export const MAX_EPHEMERAL_GIB = 200;
-export const DEFAULT_EPHEMERAL_GIB = 21;
+export const MAX_EPHEMERAL_GIB = FARGATE_EPHEMERAL_GIB.max;
+/** The task definition's size; each RunTask overrides it with what the backup measured (scratchGiB). */
+export const DEFAULT_EPHEMERAL_GIB = FARGATE_EPHEMERAL_GIB.min;
 /** The sandbox image's build context: everything but what its Dockerfile copies. */
 export const SANDBOX_IMAGE_CONTEXT_EXCLUDE = [
   '*',

@@ -198,6 +198,10 @@ describe('S3Store against s3rver', () => {
     expect((await caught(store.head('cut.bin'))).kind).toBe('not-found');
   });
 
+  it("issue 12: tells its bucket's region (s3rver answers no constraint: us-east-1)", async () => {
+    expect(await new S3Store(`s3://${bucket}/x`, { clientConfig }).region()).toBe('us-east-1');
+  });
+
   it('copies server-side between S3 stores, and declines other sources', async () => {
     const key = 'copy/nightly 2025-06-25 é.tar.gz';
     await putRaw(key, 'archive bytes');
@@ -428,6 +432,20 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       expect(error.cause).toBeInstanceOf(Error);
     },
   );
+
+  it.each([
+    ['<LocationConstraint>eu-central-1</LocationConstraint>', 'eu-central-1'],
+    ['<LocationConstraint>EU</LocationConstraint>', 'eu-west-1'],
+    ['<LocationConstraint/>', 'us-east-1'],
+  ])("issue 12: reads the bucket's region from GetBucketLocation's %s", async (body, region) => {
+    handle = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/xml' });
+      response.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n${body.replace('<LocationConstraint', '<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"')}`,
+      );
+    };
+    expect(await store().region()).toBe(region);
+  });
 
   it('translates a denied HEAD (no body, status only)', async () => {
     handle = (_request, response) => {
