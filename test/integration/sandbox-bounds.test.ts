@@ -151,7 +151,12 @@ describe('issue 12: restores the sandbox cannot take', () => {
     const ctx: StageContext = {
       ...context(),
       openSource: (url) =>
-        Object.assign(new FolderStore(url), { region: async () => (asked.push(url), 'eu-west-1') }),
+        Object.assign(new FolderStore(url), {
+          region: async () => {
+            asked.push(url);
+            return 'eu-west-1';
+          },
+        }),
     };
     delete ctx.sandbox;
     await discoverAndCheck(ctx, 'run-cli', [src]);
