@@ -116,7 +116,7 @@ export function localTaskHandlers(ctx: StageContext, deps: LocalRunDeps): TaskHa
     RestoreBackup: async (input) =>
       asJson(await deps.restore(ctx, input.Payload.item as unknown as RestoreItem)),
     RecordRestoreFailure: invoke(recordFailure),
-    Redundancy: invoke(redundancy),
+    CopyShard: invoke(redundancy),
     Report: invoke(report),
   };
 }
