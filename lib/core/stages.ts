@@ -93,6 +93,11 @@ export interface DiscoverInput {
   sources: string[];
   /** The configuration document (docs/contract.md); validated here, kept with the run. */
   config?: unknown;
+  /**
+   * A run started by objects' arrival (s3:// URLs): it checks only what is new in the sources (backups
+   * the ledger never catalogued) and the backups holding these objects, and judges only their series.
+   */
+  arrivals?: string[];
 }
 
 /**
@@ -171,6 +176,7 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   // Future-dated backups join the tracker once their first-seen time is recorded (rare: kept whole).
   const futureDated: Backup[] = [];
   const vanished: KnownSeries[] = [];
+  const arrivalScope = input.arrivals ? arrivalScopeOf(ctx, input.arrivals) : undefined;
   for (const url of input.sources) {
     const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
     let listed = 0;
@@ -178,6 +184,7 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       archivePatterns: config.archives.patterns,
     })) {
       listed++;
+      if (arrivalScope && !(await arrivalScope(url, backup))) continue;
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
       ctx.events?.discovered?.(backup);
@@ -195,7 +202,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       pendingBytes += backup.bytes;
       pendingObjects += backup.objects;
     }
-    for (const known of await ctx.ledger.seriesOfSource(url)) {
+    // An arrival run judges the series of what arrived, not the source's other series.
+    for (const known of arrivalScope ? [] : await ctx.ledger.seriesOfSource(url)) {
       if (!tracker.newest.has(known.series) && !futureDated.some((b) => b.series === known.series))
         vanished.push(known);
     }
@@ -226,6 +234,26 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
+}
+
+/**
+ * Whether an arrival run checks a backup: it holds an object that arrived (a re-upload is checked
+ * again), or the ledger has never catalogued it (arrivals of a burst the run's own trigger did not
+ * name, landed before this listing, are new too, so one run covers the whole burst).
+ */
+function arrivalScopeOf(
+  ctx: StageContext,
+  arrivals: string[],
+): (source: string, backup: Backup) => Promise<boolean> {
+  return async (source, backup) => {
+    const root = `${source.replace(/\/+$/, '')}/`;
+    const keys = new Set(arrivals.filter((a) => a.startsWith(root)).map((a) => a.slice(root.length)));
+    const holds =
+      backup.members.some((m) => keys.has(m.key)) ||
+      backup.manifestKeys.some((k) => keys.has(k)) ||
+      (backup.sidecarKey !== undefined && keys.has(backup.sidecarKey));
+    return holds || (await ctx.ledger.catalogueEntry(backup.id)) === undefined;
+  };
 }
 
 /**

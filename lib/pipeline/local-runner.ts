@@ -27,6 +27,8 @@ export interface LocalRunInput {
   trigger: RunTrigger;
   sources: string[];
   config?: unknown;
+  /** The objects whose arrival started the run, as functions/arrival passes them. */
+  objects?: string[];
 }
 
 /** What the local restore step does for one item: run the sandbox, record its result. */
