@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ARRIVAL_BATCHING_SECONDS } from '../../functions/arrival/handler.ts';
+import { FUNCTION_ARN_PLACEHOLDERS } from '../../lib/pipeline/definition.ts';
 import {
   actionsOf,
   flattenCfn,
@@ -148,7 +149,7 @@ describe('issue 12: redundancy in the deployed definition', () => {
     expect(redundancy.MaxConcurrency).toBeGreaterThan(1);
     expect(redundancy.MaxConcurrency).toBeLessThanOrEqual(10);
     const copy = redundancy.ItemProcessor.States.CopyShard;
-    expect(copy?.Parameters.FunctionName).toBe('${RedundancyFunctionArn}');
+    expect(copy?.Parameters.FunctionName).toBe(`\${${FUNCTION_ARN_PLACEHOLDERS.redundancy}}`);
     const substitutions = machine?.Properties.DefinitionSubstitutions as Record<string, unknown>;
     expect(flattenCfn(substitutions.RedundancyFunctionArn)).toMatch(/^<RedundancyFunction.*\.Arn>$/);
     expect(copy?.Parameters['Payload.$']).toBe('$');
