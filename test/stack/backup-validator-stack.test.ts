@@ -270,6 +270,7 @@ describe('the state machine', () => {
       ...substituted.States,
       ...substituted.States.Integrity.ItemProcessor.States,
       ...substituted.States.Restores.ItemProcessor.States,
+      ...substituted.States.Redundancy.ItemProcessor.States,
     };
     for (const [state, fn] of Object.entries(TASK_STATE_FUNCTIONS)) {
       const pascal = fn
@@ -321,6 +322,7 @@ describe('the state machine', () => {
       ...definition.States,
       ...inner('Integrity'),
       ...inner('Restores'),
+      ...inner('Redundancy'),
     } as Record<string, { Resource?: string; Retry?: Array<{ ErrorEquals: string[] }> }>;
     const lambdaTasks = Object.entries(tasks).filter(([, s]) =>
       s.Resource?.startsWith('arn:aws:states:::lambda:invoke'),
@@ -338,9 +340,11 @@ describe('the state machine', () => {
         ]),
       );
     }
-    const children = [...Object.entries(inner('Integrity')), ...Object.entries(inner('Restores'))] as Array<
-      [string, Record<string, unknown>]
-    >;
+    const children = [
+      ...Object.entries(inner('Integrity')),
+      ...Object.entries(inner('Restores')),
+      ...Object.entries(inner('Redundancy')),
+    ] as Array<[string, Record<string, unknown>]>;
     for (const [name, state] of children) {
       if (state.End) expect(state.OutputPath, name).toBeNull();
     }
@@ -581,7 +585,8 @@ describe('the restore sandbox', () => {
 describe('Lambdas', () => {
   it('run Node.js 22 on arm64 with JSON logs in their own log group, tracing and the contract environment', () => {
     const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(8);
+    // The eight pipeline functions and, with validate-on-arrival, the arrival function (issue 12).
+    expect(functions).toHaveLength(9);
     for (const [id, fn] of functions) {
       const p = fn.Properties;
       expect(p.Runtime, id).toBe('nodejs22.x');
@@ -613,7 +618,7 @@ describe('alarms', () => {
     const names = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`);
     expect(names.filter((n) => n === 'AWS/States/ExecutionsFailed')).toHaveLength(1);
     expect(names.filter((n) => n === 'AWS/States/ExecutionsTimedOut')).toHaveLength(1);
-    expect(names.filter((n) => n === 'AWS/Lambda/Errors')).toHaveLength(8);
+    expect(names.filter((n) => n === 'AWS/Lambda/Errors')).toHaveLength(9);
     for (const metric of ['BackupsFailed', 'RpoBreaches']) {
       const alarm = alarms.find((a) => a.Properties.MetricName === metric)?.Properties;
       expect(alarm).toMatchObject({
