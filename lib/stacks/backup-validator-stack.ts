@@ -48,8 +48,8 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { ARRIVAL_BATCHING_SECONDS } from '../../functions/arrival/handler.ts';
 import { FARGATE_EPHEMERAL_GIB } from '../core/restore/scratch.ts';
+import { ARRIVAL_BATCHING_SECONDS } from '../pipeline/arrival.ts';
 import {
   FUNCTION_ARN_PLACEHOLDERS,
   loadDefinitionText,
