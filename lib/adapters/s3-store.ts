@@ -37,6 +37,8 @@ export interface S3StoreOptions {
   maxSingleCopy?: number;
   /** Bytes per UploadPartCopy part (default: 1 GiB, more when 10,000 parts would not hold the object). */
   copyPartSize?: number;
+  /** Who this process is to IAM ("role BackupValidator-Integrity..."), named when a denial does not say. */
+  identity?: string;
 }
 
 /** CopyObject's limit; larger objects are copied part by part (UploadPartCopy). */
@@ -108,6 +110,7 @@ export class S3Store implements ObjectStore, CopyTarget {
   private readonly partSize: number;
   private readonly maxSingleCopy: number;
   private readonly copyPartSize: number;
+  private readonly identity: string;
   /** Resolved from the client config the first time a message needs it. */
   private endpointDescription: string | undefined;
 
@@ -124,6 +127,7 @@ export class S3Store implements ObjectStore, CopyTarget {
     this.pageSize = options.pageSize;
     this.partSize = Math.max(options.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
     this.maxSingleCopy = Math.min(options.maxSingleCopy ?? MAX_SINGLE_COPY, MAX_SINGLE_COPY);
+    this.identity = options.identity ?? 'the identity in use';
     this.copyPartSize = Math.min(
       Math.max(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE),
       MAX_SINGLE_COPY,
@@ -686,13 +690,13 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
     if (name.startsWith('KMS') || /\bKMS\b/i.test(message)) {
       return make(
-        `cannot ${action} ${location}: its KMS key refused (${name}): grant kms:Decrypt on the bucket's key`,
+        `cannot ${action} ${location}: its KMS key refused (${name}): grant kms:Decrypt on the bucket's key to ${this.identity}`,
         'access-denied',
       );
     }
     if (name === 'AccessDenied' || name === 'Forbidden' || name === 'AllAccessDisabled' || status === 403) {
       return make(
-        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on ${this.arnOf(action, key)} to the identity in use`,
+        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on ${this.arnOf(action, key)} to ${this.identity}`,
         'access-denied',
       );
     }

@@ -48,6 +48,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { ROLE_ENV } from '../adapters/stores.ts';
 import { FARGATE_EPHEMERAL_GIB } from '../core/restore/scratch.ts';
 import { ARRIVAL_BATCHING_SECONDS } from '../pipeline/arrival.ts';
 import {
@@ -217,6 +218,7 @@ export class BackupValidatorStack extends Stack {
         LEDGER_TABLE: this.ledger.tableName,
         RUN_STORE: runStore,
         METRICS_NAMESPACE,
+        [ROLE_ENV]: this.taskDefinition.taskRole.roleName,
       },
     });
     container.addMountPoints(

@@ -401,7 +401,7 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       'arn:aws:kms:us-east-1:1:key/k is disabled.',
       '',
       'access-denied',
-      "cannot read s3://vault/backups/db.tar.gz: its KMS key refused (KMS.DisabledException): grant kms:Decrypt on the bucket's key",
+      "cannot read s3://vault/backups/db.tar.gz: its KMS key refused (KMS.DisabledException): grant kms:Decrypt on the bucket's key to the identity in use",
     ],
     [
       403,
@@ -445,6 +445,33 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       );
     };
     expect(await store().region()).toBe(region);
+  });
+
+  it('issue 12: a bare AccessDenied names the role the deployed code runs as (BACKUP_VALIDATOR_ROLE)', async () => {
+    handle = s3Error(403, 'AccessDenied', 'Access Denied');
+    const named = new S3Store('s3://vault/backups', {
+      clientConfig: { ...clientConfig, endpoint: fakeEndpoint, maxAttempts: 1 },
+      identity: 'role BackupValidator-RestoreTaskRole9F8E-AbC',
+    });
+    expect((await caught(named.open('db.tar.gz'))).message).toBe(
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to role BackupValidator-RestoreTaskRole9F8E-AbC',
+    );
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      BACKUP_VALIDATOR_ROLE: 'BackupValidator-IntegrityRole1A2B-XyZ',
+      AWS_ENDPOINT_URL_S3: fakeEndpoint,
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'y',
+      AWS_REGION: 'us-east-1',
+    });
+    try {
+      const fromEnv = openStore('s3://vault/backups');
+      expect((await caught(fromEnv.head('db.tar.gz'))).message).toMatch(
+        /grant s3:GetObject on arn:aws:s3:::vault\/backups\/db.tar.gz to role BackupValidator-IntegrityRole1A2B-XyZ$/,
+      );
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('translates a denied HEAD (no body, status only)', async () => {

@@ -552,8 +552,15 @@ describe('the restore sandbox', () => {
     });
     expect(container.LogConfiguration.LogDriver).toBe('awslogs');
     expect(container.Environment.map((e: { Name: string }) => e.Name).sort()).toEqual(
-      ['LEDGER_TABLE', 'METRICS_NAMESPACE', 'RUN_STORE'].sort(),
+      ['BACKUP_VALIDATOR_ROLE', 'LEDGER_TABLE', 'METRICS_NAMESPACE', 'RUN_STORE'].sort(),
     );
+    // issue 12: an ACCESS_DENIED names the role to grant, even when S3's message does not.
+    const taskRole = flattenCfn(
+      resources[logicalIdStartingWith(template, 'AWS::ECS::TaskDefinition', 'RestoreTask')]?.Properties
+        .TaskRoleArn,
+    );
+    const roleEnv = container.Environment.find((e: { Name: string }) => e.Name === 'BACKUP_VALIDATOR_ROLE');
+    expect(taskRole).toBe(`<${flattenCfn(roleEnv.Value).slice(1, -1)}.Arn>`);
     template.hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
     });
@@ -564,6 +571,7 @@ describe('the restore sandbox', () => {
     const env = resources[fn]?.Properties.Environment.Variables;
     expect(Object.keys(env).sort()).toEqual(
       [
+        'BACKUP_VALIDATOR_ROLE',
         'CLUSTER_ARN',
         'CONTAINER_NAME',
         'LEDGER_TABLE',
@@ -601,6 +609,9 @@ describe('Lambdas', () => {
         's3://other-backups',
       ]);
       expect(p.Environment.Variables.METRICS_NAMESPACE).toBe('BackupValidator');
+      expect(flattenCfn(p.Environment.Variables.BACKUP_VALIDATOR_ROLE)).toBe(
+        `<${flattenCfn(p.Role).slice(1, -5)}>`,
+      );
       expect(flattenCfn(p.Environment.Variables.RUN_STORE)).toMatch(/^s3:\/\/<Reports/);
     }
     const integrity = logicalIdStartingWith(template, 'AWS::Lambda::Function', 'IntegrityFunction');
