@@ -3,7 +3,16 @@ import { type Discovery, discoverStage, type ShardRef, type StageContext } from 
 import { defaultSources, lambdaContext } from '../shared/environment.ts';
 
 export interface DiscoverEvent {
-  input?: { runId?: string; trigger?: RunTrigger; sources?: string[]; config?: unknown; command?: string };
+  input?: {
+    runId?: string;
+    trigger?: RunTrigger;
+    sources?: string[];
+    config?: unknown;
+    command?: string;
+    /** Objects whose arrival started the run (functions/arrival); `object` is the one-object form. */
+    objects?: string[];
+    object?: string;
+  };
   executionName: string;
 }
 
@@ -23,6 +32,7 @@ export function makeDiscoverHandler(context: () => StageContext, sources: () => 
       command: input.command ?? 'comprehensive',
       sources: input.sources && input.sources.length > 0 ? input.sources : sources(),
       config: input.config,
+      ...arrivalsOf(input),
     });
     return {
       runId: discovery.runId,
@@ -31,6 +41,11 @@ export function makeDiscoverHandler(context: () => StageContext, sources: () => 
       series: discovery.series,
     };
   };
+}
+
+function arrivalsOf(input: NonNullable<DiscoverEvent['input']>): { arrivals?: string[] } {
+  const arrivals = [...(input.objects ?? []), ...(input.object ? [input.object] : [])];
+  return arrivals.length > 0 ? { arrivals } : {};
 }
 
 export const handler = makeDiscoverHandler(

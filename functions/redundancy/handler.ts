@@ -9,7 +9,12 @@ export function makeRedundancyHandler(
   openTarget: (url: string) => CopyTarget,
   options: RedundancyOptions = {},
 ) {
-  return async (event: { runId: string }) => redundancyStage(context(), event.runId, openTarget, options);
+  // One shard per invocation (the Redundancy Map's items); the whole run when no shard is given.
+  return async (event: { runId: string; shard?: number }) =>
+    redundancyStage(context(), event.runId, openTarget, {
+      ...options,
+      ...(event.shard === undefined ? {} : { shard: event.shard }),
+    });
 }
 
 export const handler = makeRedundancyHandler(

@@ -2,6 +2,7 @@ import { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { checksumReaderOf } from '../../lib/adapters/s3-checksums.ts';
 import { openProtection } from '../../lib/adapters/s3-immutability.ts';
 import { openCopyTarget, openStore } from '../../lib/adapters/stores.ts';
+import { FARGATE_EPHEMERAL_GIB } from '../../lib/core/restore/scratch.ts';
 import type { StageContext } from '../../lib/core/stages.ts';
 
 /** A required environment variable; a missing one fails the cold start, naming it. */
@@ -28,6 +29,11 @@ export function lambdaContext(env: NodeJS.ProcessEnv = process.env): StageContex
     openProtection: (url) => openProtection(url),
     checksumsOf: checksumReaderOf,
     now: () => new Date(),
+    // Restores run in the Fargate sandbox of this region: what it cannot take gets a finding, not a task.
+    sandbox: {
+      maxScratchGiB: FARGATE_EPHEMERAL_GIB.max,
+      ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+    },
   };
   return cached;
 }

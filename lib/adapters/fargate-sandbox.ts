@@ -1,15 +1,14 @@
 import { type ECSClient, RunTaskCommand, type RunTaskCommandOutput } from '@aws-sdk/client-ecs';
 import { SandboxError } from '../core/errors.ts';
 import type { RestoreJob, SandboxStarter } from '../core/restore/launcher.ts';
+import { FARGATE_EPHEMERAL_GIB, scratchGiB, tooLargeForSandbox } from '../core/restore/scratch.ts';
 
 /** The error name the state machine retries on (and records as RESTORE_FAILED once retries run out). */
 export class SandboxCapacityError extends SandboxError {
   override name = 'Sandbox.CapacityUnavailable';
 }
 
-export const MAX_EPHEMERAL_GIB = 200;
-const MIN_EPHEMERAL_GIB = 21;
-const GIB = 1024 ** 3;
+export const MAX_EPHEMERAL_GIB: number = FARGATE_EPHEMERAL_GIB.max;
 /** The task-definition overrides (all of them) must stay under 8 KiB; the token takes its share. */
 const INLINE_JOB_LIMIT = 4096;
 
@@ -30,21 +29,16 @@ export interface FargateSandboxOptions {
 }
 
 /**
- * Scratch storage for a restore: the restored data (an archive expands, ~2x for typical
- * backups) plus room for probes and temporary files. Throws when it cannot fit a task.
+ * Scratch storage for a restore, sized from what the integrity pass measured (see scratchGiB).
+ * The select step already kept backups too large for a task out of the sandbox with a finding;
+ * this refuses once more rather than start a task that would run out of space.
  */
-export function ephemeralStorageGiB(job: RestoreJob, maxGiB = MAX_EPHEMERAL_GIB): number {
-  const bytes = job.backup.bytes;
-  // 2.2x (11/5) for archives, 1.2x (6/5) for directories, in integers to avoid float rounding up.
-  const tenths = job.backup.kind === 'archive' ? 11 : 6;
-  const needed = Math.ceil((bytes * tenths) / (5 * GIB)) + 5;
+export function ephemeralStorageGiB(job: RestoreJob, maxGiB: number = MAX_EPHEMERAL_GIB): number {
+  const needed = scratchGiB(job.backup, job.expandedBytes);
   if (needed > maxGiB) {
-    throw new SandboxError(
-      `backup ${job.backup.id} (${(bytes / GIB).toFixed(1)} GiB) needs about ${needed} GiB of scratch storage to restore, more than the ${maxGiB} GiB a Fargate task can have: restore it on a larger host with the command line (backup-validator restore)`,
-      job.backup.id,
-    );
+    throw new SandboxError(tooLargeForSandbox(job.backup.id, needed, maxGiB), job.backup.id);
   }
-  return Math.max(MIN_EPHEMERAL_GIB, needed);
+  return needed;
 }
 
 const RETRYABLE_ERRORS = new Set([

@@ -7,6 +7,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  GetBucketLocationCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
@@ -16,6 +17,7 @@ import {
   S3Client,
   type S3ClientConfig,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { StoreError, UsageError } from '../core/errors.ts';
 import type { ObjectInfo } from '../core/model.ts';
@@ -32,10 +34,19 @@ export interface S3StoreOptions {
    * stream: S3-compatible servers that do not speak aws-chunked store its framing as content.
    */
   partSize?: number;
+  /** Largest object copied by one CopyObject (S3's limit, 5 GiB); larger ones by UploadPartCopy. */
+  maxSingleCopy?: number;
+  /** Bytes per UploadPartCopy part (default: 1 GiB, more when 10,000 parts would not hold the object). */
+  copyPartSize?: number;
+  /** Who this process is to IAM ("role BackupValidator-Integrity..."), named when a denial does not say. */
+  identity?: string;
 }
 
-/** CopyObject's limit; larger objects are copied by the caller through put (multipart). */
+/** CopyObject's limit; larger objects are copied part by part (UploadPartCopy). */
 const MAX_SINGLE_COPY = 5 * 1024 ** 3;
+const DEFAULT_COPY_PART_SIZE = 1024 ** 3;
+/** Part copies in flight at once: S3 does the work, the client only waits. */
+const COPY_PART_CONCURRENCY = 4;
 const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PARTS = 9_000;
@@ -116,6 +127,9 @@ export class S3Store implements ObjectStore, CopyTarget {
   readonly client: S3Client;
   private readonly pageSize: number | undefined;
   private readonly partSize: number;
+  private readonly maxSingleCopy: number;
+  private readonly copyPartSize: number;
+  private readonly identity: string;
   /** Resolved from the client config the first time a message needs it. */
   private endpointDescription: string | undefined;
 
@@ -131,6 +145,12 @@ export class S3Store implements ObjectStore, CopyTarget {
     this.client = options.client ?? new S3Client({ ...S3_CLIENT_DEFAULTS, ...options.clientConfig });
     this.pageSize = options.pageSize;
     this.partSize = Math.max(options.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
+    this.maxSingleCopy = Math.min(options.maxSingleCopy ?? MAX_SINGLE_COPY, MAX_SINGLE_COPY);
+    this.identity = options.identity ?? 'the identity in use';
+    this.copyPartSize = Math.min(
+      Math.max(options.copyPartSize ?? DEFAULT_COPY_PART_SIZE, MIN_PART_SIZE),
+      MAX_SINGLE_COPY,
+    );
   }
 
   async *list(): AsyncIterable<ObjectInfo> {
@@ -335,20 +355,28 @@ export class S3Store implements ObjectStore, CopyTarget {
     await this.multipartUpload(key, [first.value, second.value], parts, size);
   }
 
-  /** Server-side copy when both stores are S3 behind the same endpoint; false otherwise. */
+  /**
+   * Server-side copy when both stores are S3 behind the same endpoint; false otherwise (the caller
+   * streams the bytes). The copy asks S3 for a full-object checksum of what it wrote, so the copy
+   * can be proven later from its metadata alone: SHA-256 for a CopyObject (up to 5 GiB: a single
+   * part, the same digest the integrity pass computed), CRC64NVME of type FULL_OBJECT for an
+   * UploadPartCopy (SHA-256 of a multipart object is only ever a digest of part digests). Every
+   * request is pinned to the source's ETag, so a source replaced mid-copy fails the copy.
+   */
   async copyFrom(source: ObjectStore, sourceKey: string, key: string): Promise<boolean> {
     if (!(source instanceof S3Store) || (await source.endpointId()) !== (await this.endpointId()))
       return false;
-    const { size } = await source.head(sourceKey);
-    if (size > MAX_SINGLE_COPY) return false;
+    const head = await source.head(sourceKey);
     const copySource = [source.bucket, ...source.keyOf(sourceKey).split('/')]
       .map(encodeURIComponent)
       .join('/');
+    if (head.size > this.maxSingleCopy) return this.copyInParts(source, sourceKey, copySource, head, key);
     const command = (checksum: boolean) =>
       new CopyObjectCommand({
         Bucket: this.bucket,
         Key: this.keyOf(key),
         CopySource: copySource,
+        CopySourceIfMatch: head.etag,
         ChecksumAlgorithm: checksum ? 'SHA256' : undefined,
       });
     try {
@@ -361,6 +389,103 @@ export class S3Store implements ObjectStore, CopyTarget {
       await this.call(() => this.client.send(command(false)), 'write', key);
     }
     return true;
+  }
+
+  /**
+   * UploadPartCopy, a bounded number of parts at a time. A server without UploadPartCopy (501
+   * NotImplemented, as s3rver answers) gets its upload aborted and false: the caller streams.
+   */
+  private async copyInParts(
+    source: S3Store,
+    sourceKey: string,
+    copySource: string,
+    head: ObjectInfo,
+    key: string,
+  ): Promise<boolean> {
+    const Key = this.keyOf(key);
+    let checksums = true;
+    let created: { UploadId?: string };
+    try {
+      created = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          ChecksumAlgorithm: 'CRC64NVME',
+          ChecksumType: 'FULL_OBJECT',
+        }),
+      );
+    } catch (error) {
+      if (!isChecksumUnsupported(error)) {
+        await this.describeEndpoint();
+        throw this.translate(error, 'write', key);
+      }
+      checksums = false;
+      created = await this.call(
+        () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key })),
+        'write',
+        key,
+      );
+    }
+    const UploadId = created.UploadId;
+    const partSize = Math.max(this.copyPartSize, Math.ceil(head.size / MAX_PARTS));
+    const ranges: Array<{ PartNumber: number; first: number; last: number }> = [];
+    for (let first = 0; first < head.size; first += partSize) {
+      ranges.push({ PartNumber: ranges.length + 1, first, last: Math.min(first + partSize, head.size) - 1 });
+    }
+    const completed: CompletedPart[] = new Array(ranges.length);
+    try {
+      let next = 0;
+      const worker = async () => {
+        for (let range = ranges[next++]; range; range = ranges[next++]) {
+          const output = await this.client.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key,
+              UploadId,
+              PartNumber: range.PartNumber,
+              CopySource: copySource,
+              CopySourceRange: `bytes=${range.first}-${range.last}`,
+              CopySourceIfMatch: head.etag,
+            }),
+          );
+          const part = output.CopyPartResult;
+          completed[range.PartNumber - 1] = {
+            PartNumber: range.PartNumber,
+            ETag: part?.ETag,
+            ...(checksums && part?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: part.ChecksumCRC64NVME } : {}),
+          };
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(COPY_PART_CONCURRENCY, ranges.length) }, worker));
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: completed },
+          ...(checksums ? { ChecksumType: 'FULL_OBJECT' as const } : {}),
+        }),
+      );
+    } catch (error) {
+      // Unfinished uploads are billed until aborted.
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }))
+        .catch(() => undefined);
+      if (isNotImplemented(error)) return false;
+      await this.describeEndpoint();
+      throw this.copyError(error, source, sourceKey, key);
+    }
+    return true;
+  }
+
+  /** The bucket's region: GetBucketLocation answers no constraint for us-east-1 and the legacy "EU" for eu-west-1. */
+  async region(): Promise<string> {
+    const output = await this.call(
+      () => this.client.send(new GetBucketLocationCommand({ Bucket: this.bucket })),
+      'head',
+    );
+    const constraint: string = output.LocationConstraint ?? '';
+    return constraint === '' ? 'us-east-1' : constraint === 'EU' ? 'eu-west-1' : constraint;
   }
 
   /** Where a key lives, for messages and StoreError.location. */
@@ -586,15 +711,26 @@ export class S3Store implements ObjectStore, CopyTarget {
         'archived',
       );
     }
+    const denial = parseDenial(message);
+    if (denial) {
+      // S3 and KMS name the principal, the action and the resource they refused: say exactly what to grant to whom.
+      const resource =
+        denial.resource ??
+        (denial.action.startsWith('kms:') ? "the bucket's KMS key" : this.arnOf(action, key));
+      return make(
+        `access denied to ${location} (${action}): grant ${denial.action} on ${resource} to ${denial.principal}`,
+        'access-denied',
+      );
+    }
     if (name.startsWith('KMS') || /\bKMS\b/i.test(message)) {
       return make(
-        `cannot ${action} ${location}: its KMS key refused (${name}): grant kms:Decrypt on the bucket's key`,
+        `cannot ${action} ${location}: its KMS key refused (${name}): grant kms:Decrypt on the bucket's key to ${this.identity}`,
         'access-denied',
       );
     }
     if (name === 'AccessDenied' || name === 'Forbidden' || name === 'AllAccessDisabled' || status === 403) {
       return make(
-        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on it to the identity in use`,
+        `access denied to ${location} (${action}): grant ${PERMISSION_OF[action]} on ${this.arnOf(action, key)} to ${this.identity}`,
         'access-denied',
       );
     }
@@ -612,6 +748,13 @@ export class S3Store implements ObjectStore, CopyTarget {
       );
     }
     return make(`cannot ${action} ${location}: ${name}: ${message}`, 'io');
+  }
+
+  /** The ARN an action on this key (or, for a listing, this bucket) is granted on. */
+  private arnOf(action: Action, key?: string): string {
+    return action === 'list' || key === undefined
+      ? `arn:aws:s3:::${this.bucket}`
+      : `arn:aws:s3:::${this.bucket}/${this.keyOf(key)}`;
   }
 
   private endpointLabel(error: unknown): string {
@@ -639,6 +782,27 @@ const PERMISSION_OF: Record<Action, string> = {
   read: 's3:GetObject',
   write: 's3:PutObject',
 };
+
+/**
+ * What an AWS denial message says: "User: arn:aws:sts::1:assumed-role/Role/session is not authorized
+ * to perform: s3:GetObject on resource: "arn:aws:s3:::b/k" because ..." (S3), or "... kms:Decrypt on
+ * the resource associated with this ciphertext ..." (KMS through S3). The principal becomes the role
+ * (or user) to grant, named as IAM shows it.
+ */
+export function parseDenial(
+  message: string,
+): { principal: string; action: string; resource?: string } | undefined {
+  const match =
+    /User: (arn:[^\s]+) is not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9*]+)(?: on (?:resource:? )?"?(arn:[^\s"]+)"?)?/.exec(
+      message,
+    );
+  if (!match) return undefined;
+  const arn = match[1] as string;
+  const assumed = /:assumed-role\/([^/]+)\//.exec(arn);
+  const iam = /:(role|user)\/(?:.*\/)?([^/]+)$/.exec(arn);
+  const principal = assumed ? `role ${assumed[1]}` : iam ? `${iam[1]} ${iam[2]}` : arn;
+  return { principal, action: match[2] as string, ...(match[3] ? { resource: match[3] } : {}) };
+}
 
 /** Full-object checksums of a HeadObject; composite (per-part) values are not comparable to a whole-file hash. */
 export function objectInfoFromHead(key: string, output: HeadObjectCommandOutput): ObjectInfo {
@@ -707,6 +871,13 @@ function isChecksumUnsupported(error: unknown): boolean {
       status === 501) &&
     /checksum|x-amz-checksum|sha256/i.test(messageOf(error) + name)
   );
+}
+
+/** A server that lacks the operation (s3rver has no UploadPartCopy). */
+function isNotImplemented(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  return nameOf(error) === 'NotImplemented' || status === 501;
 }
 
 /** The SDK's response checksum validation: the bytes received are not those S3 stored. */

@@ -6,6 +6,9 @@ import type { CopyTarget, ObjectStore } from '../core/ports.ts';
 import { FolderStore } from './folder-store.ts';
 import { S3_CLIENT_DEFAULTS, S3Store } from './s3-store.ts';
 
+/** The IAM role the deployed code runs as (set by the stack): denials that do not name it still can. */
+export const ROLE_ENV = 'BACKUP_VALIDATOR_ROLE';
+
 export interface StoreOptions {
   /** S3 client settings; by default those of `s3ClientConfigFromEnv()`. */
   s3?: S3ClientConfig;
@@ -18,7 +21,13 @@ export function openStore(url: string, options: StoreOptions = {}): ObjectStore 
 
 /** A redundancy target or run store: the same kinds as sources, which can also be written. */
 export function openCopyTarget(url: string, options: StoreOptions = {}): CopyTarget {
-  if (url.startsWith('s3://')) return new S3Store(url, { client: sharedClient(options.s3) });
+  if (url.startsWith('s3://')) {
+    const role = process.env[ROLE_ENV];
+    return new S3Store(url, {
+      client: sharedClient(options.s3),
+      ...(role ? { identity: `role ${role}` } : {}),
+    });
+  }
   if (url.startsWith('file://')) return new FolderStore(fileURLToPath(url));
   const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(url);
   if (scheme) {

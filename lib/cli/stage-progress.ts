@@ -48,9 +48,9 @@ export function withStageProgress(
       await beginRestores(progress, ctx, runId, { restores: selection?.restores ?? [] });
       return output;
     },
-    Redundancy: (input) => {
-      progress.stage('redundancy');
-      return handlers.Redundancy(input);
+    CopyShard: (input) => {
+      if (progress.currentStage !== 'redundancy') progress.stage('redundancy');
+      return handlers.CopyShard(input);
     },
     Report: (input) => {
       progress.stage('report');

@@ -21,6 +21,8 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo>;
   /** A local file path for the object where one exists (lets a worker read it directly). */
   localPath?(key: string): string | undefined;
+  /** The region the store's data lives in (an S3 bucket's), where that means something. */
+  region?(): Promise<string>;
 }
 
 export interface ReadOptions {

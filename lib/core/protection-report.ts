@@ -48,7 +48,8 @@ export interface CopyProof {
 
 export const protectionKeys = {
   immutability: (runId: string, shard: number) => `runs/${runId}/immutability/${shard}.json`,
-  copies: (runId: string) => `runs/${runId}/copies.json`,
+  /** Per shard: the Redundancy map copies shards in parallel, each writing its own. */
+  copies: (runId: string, shard: number) => `runs/${runId}/copies/${shard}.json`,
 };
 export const immutabilityKey = protectionKeys.immutability;
 
@@ -93,8 +94,13 @@ export async function attachProtection(
       )) ?? {},
     );
   }
-  const copies =
-    (await readOptional<Record<string, CopyProof[]>>(runStore, protectionKeys.copies(runId))) ?? {};
+  const copies: Record<string, CopyProof[]> = {};
+  for (const shard of shards) {
+    Object.assign(
+      copies,
+      (await readOptional<Record<string, CopyProof[]>>(runStore, protectionKeys.copies(runId, shard))) ?? {},
+    );
+  }
   const totals = { provenByChecksum: 0, provenByRead: 0, bytesNotDownloaded: 0 };
   for (const backup of out.backups) {
     const summary = immutability[backup.id];

@@ -91,6 +91,7 @@ export async function recordRedundancyFailure(
   ctx: StageContext,
   runId: string,
   why: string,
+  shard?: number,
 ): Promise<{ recorded: number }> {
   const run = await loadRun(ctx, runId);
   const detail = await ctx.ledger.getRun(runId);
@@ -98,7 +99,8 @@ export async function recordRedundancyFailure(
     (detail?.results ?? []).filter((r) => r.stage === 'redundancy').map((r) => r.backupId),
   );
   const records: StageResultRecord[] = [];
-  for await (const backup of backupsOfRun(ctx, runId)) {
+  const backups = shard === undefined ? backupsOfRun(ctx, runId) : await loadShard(ctx, { runId, shard });
+  for await (const backup of backups) {
     if (judged.has(backup.id) || copiesRequired(policyFor(run.config, backup.series).redundancy) === 0)
       continue;
     records.push({
@@ -123,6 +125,26 @@ export async function recordRedundancyFailure(
 export interface RedundancyOptions {
   /** The folder relative targets are resolved against (the CLI's working folder). */
   cwd?: string;
+  /** Only this shard's backups (the state machine maps over shards); every shard when absent. */
+  shard?: number;
+}
+
+/**
+ * Backups of a shard copied at once. A server-side copy costs the Lambda only waiting, but
+ * verifying a copy still reads it, and a shard holds up to 8 GiB: four streams in parallel keep
+ * a shard well inside the 15 minutes without throttling one target prefix.
+ */
+export const REDUNDANCY_CONCURRENCY = 4;
+
+async function forEachBounded<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**
@@ -146,6 +168,7 @@ export async function redundancyStage(
         ctx,
         runId,
         describeError({ Error: (error as Error).name, Cause: (error as Error).message }),
+        options.shard,
       );
     } catch {
       // The report records it once more from the step's caught error; the first failure is the story.
@@ -172,18 +195,22 @@ async function copyAndVerify(
   let copied = 0;
   let missing = 0;
   const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
-  const proofs: Record<string, CopyProof[]> = {};
-  for (const ref of discovery.shards) {
+  const refs =
+    options.shard === undefined
+      ? discovery.shards
+      : discovery.shards.filter((r) => r.shard === options.shard);
+  for (const ref of refs) {
+    const proofs: Record<string, CopyProof[]> = {};
     let digests: RunDigests = {};
     try {
       digests = await readJson<RunDigests>(ctx.runStore, runKeys.digests(runId, ref.shard));
     } catch (error) {
       if (!(error instanceof StoreError && error.kind === 'not-found')) throw error;
     }
-    for (const backup of await loadShard(ctx, ref)) {
+    await forEachBounded(await loadShard(ctx, ref), REDUNDANCY_CONCURRENCY, async (backup) => {
       const policy = policyFor(run.config, backup.series).redundancy;
       const required = copiesRequired(policy);
-      if (required === 0) continue;
+      if (required === 0) return;
       checked++;
       const findings: Finding[] = [];
       const status = integrity.get(backup.id);
@@ -299,8 +326,9 @@ async function copyAndVerify(
         at: ctx.now().toISOString(),
       };
       await ctx.ledger.recordResults([record]);
-    }
+    });
+    if (Object.keys(proofs).length > 0)
+      await writeJson(ctx.runStore, protectionKeys.copies(runId, ref.shard), proofs);
   }
-  if (Object.keys(proofs).length > 0) await writeJson(ctx.runStore, protectionKeys.copies(runId), proofs);
   return { checked, copied, missing };
 }

@@ -45,6 +45,8 @@ export const runKeys = {
   shard: (runId: string, shard: number) => `runs/${runId}/shards/${shard}.json`,
   restore: (runId: string, restore: number) => `runs/${runId}/restores/${restore}.json`,
   digests: (runId: string, shard: number) => `runs/${runId}/digests/${shard}.json`,
+  /** Bytes each backup of a shard expanded to in the integrity pass (backup id -> bytes): sizes the restore's scratch. */
+  expanded: (runId: string, shard: number) => `runs/${runId}/expanded/${shard}.json`,
   report: (runId: string) => `reports/${runId}.json`,
   reportHtml: (runId: string) => `reports/${runId}.html`,
 };

@@ -1,7 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { type Policy, type ProbeConfig, policyFor } from './config.ts';
+import { finding } from './findings.ts';
+import type { StageResultRecord } from './ledger.ts';
 import type { Backup } from './model.ts';
 import type { FirstSeenChecksum } from './ports.ts';
+import { scratchGiB, tooLargeForSandbox } from './restore/scratch.ts';
 import { readJson, runKeys, type SerializedBackup, serializeBackup, writeJson } from './run-store.ts';
 import { type Discovery, loadRun, loadShard, type StageContext } from './stages.ts';
 
@@ -32,6 +35,8 @@ export interface RestoreJobFile {
   firstSeen?: FirstSeenChecksum[];
   /** `archives.patterns` of the run's configuration. */
   archivePatterns?: string[];
+  /** What the backup expanded to in the integrity pass: sizes the sandbox's scratch storage. */
+  expandedBytes?: number;
 }
 
 /**
@@ -118,8 +123,37 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
     return digestsByShard.get(shard)?.[backupId];
   };
 
+  const expandedByShard = new Map<number, Record<string, number>>();
+  const expandedOf = async (shard: number, backupId: string) => {
+    if (!expandedByShard.has(shard)) {
+      try {
+        expandedByShard.set(shard, await readJson(ctx.runStore, runKeys.expanded(runId, shard)));
+      } catch {
+        expandedByShard.set(shard, {});
+      }
+    }
+    return expandedByShard.get(shard)?.[backupId];
+  };
+  const regionOf = new Map(discovery.sources.map((s) => [s.url, s.region]));
+  const notRestorable: StageResultRecord[] = [];
+
   const emit = async (backup: Backup, shard: number) => {
     const policy = policyFor(run.config, backup.series);
+    const expandedBytes = await expandedOf(shard, backup.id);
+    const why = sandboxRefusal(ctx, backup, expandedBytes, regionOf.get(backup.source));
+    if (why) {
+      notRestorable.push({
+        runId,
+        backupId: backup.id,
+        series: backup.series,
+        stage: 'restore',
+        status: 'FAIL',
+        durationMs: 0,
+        findings: [finding('CHECK_FAILED', why, { backup: backup.id })],
+        at: ctx.now().toISOString(),
+      });
+      return;
+    }
     const restore = restores.length;
     const job: RestoreJobFile = {
       runId,
@@ -130,6 +164,7 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
       probes: run.config.probes,
     };
     if (deferred.has(backup.id)) job.checkIntegrity = true;
+    if (expandedBytes !== undefined) job.expandedBytes = expandedBytes;
     if (run.config.archives?.patterns) job.archivePatterns = run.config.archives.patterns;
     const firstSeen = await ctx.ledger.firstSeenOf(backup.id);
     if (firstSeen && firstSeen.length > 0) job.firstSeen = firstSeen;
@@ -172,7 +207,29 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
   )) {
     await emit(candidate.backup, candidate.shard);
   }
+  if (notRestorable.length > 0) await ctx.ledger.recordResults(notRestorable);
   return { restores, heartbeatSeconds: RESTORE_HEARTBEAT_SECONDS, timeoutSeconds };
+}
+
+/**
+ * Why the sandbox cannot restore a backup, said as a finding instead of a task that would fail:
+ * more scratch storage than a task can have, or a bucket in another region than the sandbox,
+ * whose network reaches S3 only through its own region's gateway endpoint.
+ */
+function sandboxRefusal(
+  ctx: StageContext,
+  backup: Backup,
+  expandedBytes: number | undefined,
+  sourceRegion: string | undefined,
+): string | undefined {
+  const bounds = ctx.sandbox;
+  if (!bounds) return undefined;
+  if (bounds.region && sourceRegion && sourceRegion !== bounds.region) {
+    return `the restore of ${backup.id} cannot run: its bucket is in ${sourceRegion}, and the restore sandbox in ${bounds.region} reaches S3 only through that region's gateway endpoint (no internet route); integrity and redundancy were checked from the Lambdas; deploy the stack in ${sourceRegion} for this source, or replicate the bucket into ${bounds.region}`;
+  }
+  const needed = scratchGiB(backup, expandedBytes);
+  if (needed > bounds.maxScratchGiB) return tooLargeForSandbox(backup.id, needed, bounds.maxScratchGiB);
+  return undefined;
 }
 
 export async function loadRestoreJob(

@@ -51,6 +51,15 @@ export interface StageContext {
   events?: StageEvents;
   /** Aborts the run (Ctrl-C, SIGTERM): stages stop between backups and record nothing half-done. */
   signal?: AbortSignal;
+  /** Where restores run when it is not this host (the Fargate sandbox): what it can take. */
+  sandbox?: SandboxBounds;
+}
+
+export interface SandboxBounds {
+  /** The most scratch storage a restore can have (GiB). */
+  maxScratchGiB: number;
+  /** The sandbox's region: it reaches S3 only there (a same-region gateway endpoint, no internet route). */
+  region?: string;
 }
 
 export interface StageEvents {
@@ -81,7 +90,7 @@ export interface Discovery {
   series: number;
   bytes: number;
   runFindings: Finding[];
-  sources: Array<{ url: string } & CatalogueStats>;
+  sources: Array<{ url: string; region?: string } & CatalogueStats>;
 }
 
 export interface DiscoverInput {
@@ -91,6 +100,11 @@ export interface DiscoverInput {
   sources: string[];
   /** The configuration document (docs/contract.md); validated here, kept with the run. */
   config?: unknown;
+  /**
+   * A run started by objects' arrival (s3:// URLs): it checks only what is new in the sources (backups
+   * the ledger never catalogued) and the backups holding these objects, and judges only their series.
+   */
+  arrivals?: string[];
 }
 
 /**
@@ -169,6 +183,7 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   // Future-dated backups join the tracker once their first-seen time is recorded (rare: kept whole).
   const futureDated: Backup[] = [];
   const vanished: KnownSeries[] = [];
+  const arrivalScope = input.arrivals ? arrivalScopeOf(ctx, input.arrivals) : undefined;
   for (const url of input.sources) {
     const stats: CatalogueStats = { objects: 0, ignored: 0, ignoredExamples: [] };
     let listed = 0;
@@ -177,6 +192,7 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     })) {
       ctx.signal?.throwIfAborted();
       listed++;
+      if (arrivalScope && !(await arrivalScope(url, backup))) continue;
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
       ctx.events?.discovered?.(backup);
@@ -194,12 +210,14 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       pendingBytes += backup.bytes;
       pendingObjects += backup.objects;
     }
-    for (const known of await ctx.ledger.seriesOfSource(url)) {
+    // An arrival run judges the series of what arrived, not the source's other series.
+    for (const known of arrivalScope ? [] : await ctx.ledger.seriesOfSource(url)) {
       if (!tracker.newest.has(known.series) && !futureDated.some((b) => b.series === known.series))
         vanished.push(known);
     }
     runFindings.push(...sourceFindings(url, listed, stats));
-    sources.push({ url, ...stats });
+    const region = await sourceRegion(ctx, url);
+    sources.push({ url, ...(region ? { region } : {}), ...stats });
   }
   await flush();
 
@@ -224,6 +242,36 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
+}
+
+/**
+ * Whether an arrival run checks a backup: it holds an object that arrived (a re-upload is checked
+ * again), or the ledger has never catalogued it (arrivals of a burst the run's own trigger did not
+ * name, landed before this listing, are new too, so one run covers the whole burst).
+ */
+function arrivalScopeOf(
+  ctx: StageContext,
+  arrivals: string[],
+): (source: string, backup: Backup) => Promise<boolean> {
+  return async (source, backup) => {
+    const root = `${source.replace(/\/+$/, '')}/`;
+    const keys = new Set(arrivals.filter((a) => a.startsWith(root)).map((a) => a.slice(root.length)));
+    const holds =
+      backup.members.some((m) => keys.has(m.key)) ||
+      backup.manifestKeys.some((k) => keys.has(k)) ||
+      (backup.sidecarKey !== undefined && keys.has(backup.sidecarKey));
+    return holds || (await ctx.ledger.catalogueEntry(backup.id)) === undefined;
+  };
+}
+
+/**
+ * The region of a source's bucket, asked only where restores run in a sandbox tied to one region.
+ * Not knowing it is not a failure: the restore is then attempted as before.
+ */
+async function sourceRegion(ctx: StageContext, url: string): Promise<string | undefined> {
+  if (!ctx.sandbox?.region) return undefined;
+  const store = ctx.openSource(url);
+  return store.region ? store.region().catch(() => undefined) : undefined;
 }
 
 /** When a backup was first seen (recorded with the catalogue), which a future-dated backup's RPO is judged from. */
@@ -281,6 +329,7 @@ export async function integrityStage(
   const backups = await loadShard(ctx, ref);
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
+  const expanded: Record<string, number> = {};
   for (const backup of backups) {
     if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
       // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
@@ -352,10 +401,12 @@ export async function integrityStage(
     }
     await ctx.ledger.recordResults(records);
     digests[backup.id] = result.objectSha256;
+    if (result.contentBytes > 0) expanded[backup.id] = result.contentBytes;
     ctx.events?.backupFinished?.(backup, 'integrity', result.status);
     results.push({ backupId: backup.id, status: result.status });
   }
   await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
+  await writeJson(ctx.runStore, runKeys.expanded(ref.runId, ref.shard), expanded);
   return { runId: ref.runId, shard: ref.shard, results };
 }
 

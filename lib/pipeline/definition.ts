@@ -19,6 +19,7 @@ export const STATE_NAMES = {
   restoreBackup: 'RestoreBackup',
   recordRestoreFailure: 'RecordRestoreFailure',
   redundancy: 'Redundancy',
+  copyShard: 'CopyShard',
   report: 'Report',
   verdict: 'Verdict',
   backupsFailed: 'BackupsFailed',
@@ -56,7 +57,7 @@ export const TASK_STATE_FUNCTIONS = {
   SelectRestores: 'select-restores',
   RestoreBackup: 'restore-trigger',
   RecordRestoreFailure: 'record-failure',
-  Redundancy: 'redundancy',
+  CopyShard: 'redundancy',
   Report: 'report',
 } as const satisfies Partial<Record<StateName, PipelineFunctionName>>;
 

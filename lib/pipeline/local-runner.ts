@@ -33,6 +33,8 @@ export interface LocalRunInput {
   trigger: RunTrigger;
   sources: string[];
   config?: unknown;
+  /** The objects whose arrival started the run, as functions/arrival passes them. */
+  objects?: string[];
 }
 
 /** What the local restore step does for one item: run the sandbox, record its result. */
@@ -130,7 +132,7 @@ export function localTaskHandlers(ctx: StageContext, deps: LocalRunDeps): TaskHa
     RestoreBackup: async (input) =>
       asJson(await deps.restore(ctx, input.Payload.item as unknown as RestoreItem)),
     RecordRestoreFailure: invoke(recordFailure),
-    Redundancy: invoke(redundancy),
+    CopyShard: invoke(redundancy),
     Report: invoke(report),
   };
 }

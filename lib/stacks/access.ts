@@ -58,6 +58,11 @@ export function grantSourceRead(grantee: Grantee, sources: S3Location[]): void {
   const objects = sources.map(objectsArn);
   statements.push(
     new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectAttributes'], resources: objects }),
+    // Discover asks each source bucket's region: a bucket outside the sandbox's region cannot be restored there.
+    new PolicyStatement({
+      actions: ['s3:GetBucketLocation'],
+      resources: [...byBucket(sources).keys()].map(bucketArn),
+    }),
   );
   add(grantee, statements);
   acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
@@ -162,11 +167,19 @@ export function grantLedger(grantee: Grantee, table: ITable, mode: 'read' | 'rea
  */
 export function grantKeyUse(grantee: Grantee, keyArns: string[], mode: 'decrypt' | 'encrypt-decrypt'): void {
   if (keyArns.length === 0) return;
+  // S3 calls KMS from the bucket's own region, which is the key's: a key in another region is used via that region's S3.
+  const viaServices = [
+    ...new Set(
+      keyArns.map((arn) => `s3.${/^arn:[^:]+:kms:([a-z0-9-]+):/.exec(arn)?.[1] ?? Aws.REGION}.amazonaws.com`),
+    ),
+  ];
   add(grantee, [
     new PolicyStatement({
       actions: mode === 'decrypt' ? ['kms:Decrypt'] : ['kms:Decrypt', 'kms:GenerateDataKey'],
       resources: keyArns,
-      conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      conditions: {
+        StringEquals: { 'kms:ViaService': viaServices.length === 1 ? viaServices[0] : viaServices },
+      },
     }),
   ]);
 }

@@ -35,9 +35,10 @@ import {
   OperatingSystemFamily,
 } from 'aws-cdk-lib/aws-ecs';
 import { EventField, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction, SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
+import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
@@ -47,6 +48,9 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { ROLE_ENV } from '../adapters/stores.ts';
+import { FARGATE_EPHEMERAL_GIB } from '../core/restore/scratch.ts';
+import { ARRIVAL_BATCHING_SECONDS } from '../pipeline/arrival.ts';
 import {
   FUNCTION_ARN_PLACEHOLDERS,
   loadDefinitionText,
@@ -67,8 +71,9 @@ import { SandboxNetwork } from './sandbox-network.ts';
 
 export const METRICS_NAMESPACE = 'BackupValidator';
 export const SANDBOX_CONTAINER_NAME = 'restore-sandbox';
-export const MAX_EPHEMERAL_GIB = 200;
-export const DEFAULT_EPHEMERAL_GIB = 21;
+export const MAX_EPHEMERAL_GIB = FARGATE_EPHEMERAL_GIB.max;
+/** The task definition's size; each RunTask overrides it with what the backup measured (scratchGiB). */
+export const DEFAULT_EPHEMERAL_GIB = FARGATE_EPHEMERAL_GIB.min;
 /** The sandbox image's build context: everything but what its Dockerfile copies. */
 export const SANDBOX_IMAGE_CONTEXT_EXCLUDE = [
   '*',
@@ -81,7 +86,7 @@ export const SANDBOX_IMAGE_CONTEXT_EXCLUDE = [
 /** Suffixes of archive backups; the on-arrival rule starts a validation for these only. */
 export const ARCHIVE_SUFFIXES = ['.tar', '.tar.gz', '.tgz', '.gz', '.tar.zst', '.tzst'] as const;
 
-export type LambdaName = PipelineFunctionName | 'task-stopped';
+export type LambdaName = PipelineFunctionName | 'task-stopped' | 'arrival';
 
 interface FunctionSpec {
   memorySize: number;
@@ -102,6 +107,7 @@ export const FUNCTION_SPECS: Record<LambdaName, FunctionSpec> = {
   redundancy: { memorySize: 1024, timeout: Duration.minutes(15) },
   report: { memorySize: 1024, timeout: Duration.minutes(5) },
   'task-stopped': { memorySize: 256, timeout: Duration.minutes(1) },
+  arrival: { memorySize: 256, timeout: Duration.minutes(1) },
 };
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -116,7 +122,10 @@ export class BackupValidatorStack extends Stack {
   readonly inputs: ResolvedInputs;
   readonly ledger: Table;
   readonly reportsBucket: Bucket;
-  readonly functions: Record<LambdaName, PipelineFunction>;
+  /** Every function; `arrival` only with validate-on-arrival. */
+  readonly functions: Record<Exclude<LambdaName, 'arrival'>, PipelineFunction> & {
+    arrival?: PipelineFunction;
+  };
   readonly stateMachine: StateMachine;
   readonly cluster: Cluster;
   readonly taskDefinition: FargateTaskDefinition;
@@ -216,6 +225,7 @@ export class BackupValidatorStack extends Stack {
         LEDGER_TABLE: this.ledger.tableName,
         RUN_STORE: runStore,
         METRICS_NAMESPACE,
+        [ROLE_ENV]: this.taskDefinition.taskRole.roleName,
       },
     });
     container.addMountPoints(
@@ -271,8 +281,9 @@ export class BackupValidatorStack extends Stack {
       'AwsSolutions-SQS3',
       'This queue is itself the dead-letter queue of the task-stopped Lambda and its EventBridge target.',
     );
-    const functions = {} as Record<LambdaName, PipelineFunction>;
+    const functions = {} as BackupValidatorStack['functions'];
     for (const [name, spec] of Object.entries(FUNCTION_SPECS) as [LambdaName, FunctionSpec][]) {
+      if (name === 'arrival' && !inputs.validateOnArrival) continue;
       functions[name] = new PipelineFunction(this, pascal(name), {
         name,
         repoRoot,
@@ -435,36 +446,7 @@ export class BackupValidatorStack extends Stack {
       ],
     });
 
-    if (inputs.validateOnArrival) {
-      inputs.sources.forEach((source, i) => {
-        const keyPrefix = source.prefix ? `${source.prefix}/` : '';
-        new Rule(this, `ArrivalRule${i}`, {
-          description: `backup-validator: validate each new archive under ${source.url}`,
-          eventPattern: {
-            source: ['aws.s3'],
-            detailType: ['Object Created'],
-            detail: {
-              bucket: { name: [source.bucket] },
-              object: { key: ARCHIVE_SUFFIXES.map((suffix) => ({ wildcard: `${keyPrefix}*${suffix}` })) },
-            },
-          },
-          targets: [
-            new SfnStateMachine(this.stateMachine, {
-              input: RuleTargetInput.fromObject({
-                trigger: 'event',
-                object: `s3://${EventField.fromPath('$.detail.bucket.name')}/${EventField.fromPath('$.detail.object.key')}`,
-                sources: [source.url],
-                config: inputs.configDocument,
-              }),
-              retryAttempts: 3,
-            }),
-          ],
-        });
-        Annotations.of(this).addInfo(
-          `Validate-on-arrival for ${source.url}: the owner of bucket ${source.bucket} must turn on "Send notifications to Amazon EventBridge" (bucket Properties > Event notifications, or add "EventBridgeConfiguration": {} to the bucket's existing notification configuration; put-bucket-notification-configuration replaces the whole configuration). This stack imports the bucket and cannot change it.`,
-        );
-      });
-    }
+    const arrivalDeadLetters = functions.arrival ? addArrivals(this, functions.arrival, inputs) : undefined;
 
     // --- Alarms and dashboard ---------------------------------------------------------------------
     const alarmKey = new Key(this, 'AlarmTopicKey', {
@@ -525,6 +507,13 @@ export class BackupValidatorStack extends Stack {
       taskStoppedDeadLetters.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
       'A sandbox task stopped and the task-stopped Lambda could not fail its waiting step: that restore waits for its heartbeat timeout.',
     );
+    if (arrivalDeadLetters) {
+      addAlarm(
+        'ArrivalDeadLettersAlarm',
+        arrivalDeadLetters.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+        'New backups arrived and no validation run could be started for them: see the arrival Lambda logs; the messages wait in the dead-letter queue.',
+      );
+    }
     addAlarm(
       'ExecutionsTimedOutAlarm',
       this.stateMachine.metricTimedOut({ period, statistic: 'Sum' }),
@@ -623,6 +612,82 @@ export class BackupValidatorStack extends Stack {
     new CfnOutput(this, 'LedgerTableName', { value: this.ledger.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }
+}
+
+/**
+ * Validate-on-arrival: each source's rule puts "Object Created" events on a queue; the arrival
+ * Lambda takes them in batches and starts one run per source and window (functions/arrival), which
+ * checks only what is new. A burst of uploads is one run, not one per object.
+ */
+function addArrivals(stack: BackupValidatorStack, arrival: PipelineFunction, inputs: ResolvedInputs): Queue {
+  const deadLetters = new Queue(stack, 'ArrivalDeadLetters', {
+    encryption: QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  acknowledge(
+    deadLetters,
+    'AwsSolutions-SQS3',
+    'This queue is itself the dead-letter queue of the arrival queue and of its EventBridge targets.',
+  );
+  const queue = new Queue(stack, 'Arrivals', {
+    encryption: QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(4),
+    // AWS's guidance for a Lambda event source: at least six times the function's timeout, plus the batching window.
+    visibilityTimeout: Duration.seconds(
+      FUNCTION_SPECS.arrival.timeout.toSeconds() * 6 + ARRIVAL_BATCHING_SECONDS,
+    ),
+    deadLetterQueue: { queue: deadLetters, maxReceiveCount: 5 },
+  });
+  arrival.fn.addEventSource(
+    new SqsEventSource(queue, {
+      batchSize: 1000,
+      maxBatchingWindow: Duration.seconds(ARRIVAL_BATCHING_SECONDS),
+      // Two batches at a time at most (the least Lambda allows): they rarely start more than one run.
+      maxConcurrency: 2,
+      reportBatchItemFailures: true,
+    }),
+  );
+  arrival.fn.addEnvironment('STATE_MACHINE_ARN', stack.stateMachine.stateMachineArn);
+  stack.stateMachine.grantStartExecution(arrival.role);
+  stack.stateMachine.grantExecution(arrival.role, 'states:DescribeExecution');
+  acknowledge(
+    arrival,
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stack.getLogicalId(stack.stateMachine.node.defaultChild as CfnResource)}"}]}]}:*]`,
+    'The arrival Lambda describes the run it may share with another batch: the wildcard covers only executions of this state machine.',
+  );
+  inputs.sources.forEach((source, i) => {
+    const keyPrefix = source.prefix ? `${source.prefix}/` : '';
+    new Rule(stack, `ArrivalRule${i}`, {
+      description: `backup-validator: validate new archives under ${source.url} (batched, one run per burst)`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [source.bucket] },
+          object: { key: ARCHIVE_SUFFIXES.map((suffix) => ({ wildcard: `${keyPrefix}*${suffix}` })) },
+        },
+      },
+      targets: [
+        new SqsQueue(queue, {
+          message: RuleTargetInput.fromObject({
+            trigger: 'event',
+            object: `s3://${EventField.fromPath('$.detail.bucket.name')}/${EventField.fromPath('$.detail.object.key')}`,
+            time: EventField.time,
+            sources: [source.url],
+            config: inputs.configDocument,
+          }),
+          retryAttempts: 8,
+          deadLetterQueue: deadLetters,
+        }),
+      ],
+    });
+    Annotations.of(stack).addInfo(
+      `Validate-on-arrival for ${source.url}: the owner of bucket ${source.bucket} must turn on "Send notifications to Amazon EventBridge" (bucket Properties > Event notifications, or add "EventBridgeConfiguration": {} to the bucket's existing notification configuration; put-bucket-notification-configuration replaces the whole configuration). This stack imports the bucket and cannot change it.`,
+    );
+  });
+  return deadLetters;
 }
 
 function pascal(name: string): string {

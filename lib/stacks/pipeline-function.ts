@@ -13,6 +13,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ROLE_ENV } from '../adapters/stores.ts';
 import { acknowledge, acknowledgeWildcardResources } from './nag.ts';
 
 export interface PipelineFunctionProps {
@@ -74,7 +75,7 @@ export class PipelineFunction extends Construct implements IGrantable {
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
       tracing: Tracing.ACTIVE,
-      environment: props.environment,
+      environment: { ...props.environment, [ROLE_ENV]: this.role.roleName },
       ...(props.deadLetterQueue ? { deadLetterQueue: props.deadLetterQueue } : {}),
       description: `backup-validator ${props.name}`,
       bundling: {

@@ -198,6 +198,10 @@ describe('S3Store against s3rver', () => {
     expect((await caught(store.head('cut.bin'))).kind).toBe('not-found');
   });
 
+  it("issue 12: tells its bucket's region (s3rver answers no constraint: us-east-1)", async () => {
+    expect(await new S3Store(`s3://${bucket}/x`, { clientConfig }).region()).toBe('us-east-1');
+  });
+
   it('copies server-side between S3 stores, and declines other sources', async () => {
     const key = 'copy/nightly 2025-06-25 é.tar.gz';
     await putRaw(key, 'archive bytes');
@@ -365,7 +369,31 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       'Access Denied',
       '',
       'access-denied',
-      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on it to the identity in use',
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to the identity in use',
+    ],
+    [
+      403,
+      'AccessDenied',
+      'User: arn:aws:sts::123456789012:assumed-role/BackupValidator-IntegrityServiceRole1A2B3C-XyZ/BackupValidator-Integrity is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::vault/backups/db.tar.gz" because no identity-based policy allows the s3:GetObject action',
+      '',
+      'access-denied',
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to role BackupValidator-IntegrityServiceRole1A2B3C-XyZ',
+    ],
+    [
+      403,
+      'AccessDenied',
+      'User: arn:aws:sts::123456789012:assumed-role/BackupValidator-RestoreTaskRole9F8E-AbC/8f2a1c is not authorized to perform: kms:Decrypt on the resource associated with this ciphertext because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access',
+      '',
+      'access-denied',
+      "access denied to s3://vault/backups/db.tar.gz (read): grant kms:Decrypt on the bucket's KMS key to role BackupValidator-RestoreTaskRole9F8E-AbC",
+    ],
+    [
+      403,
+      'AccessDenied',
+      'User: arn:aws:iam::123456789012:user/ops/alice is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::vault/backups/db.tar.gz" with an explicit deny in a resource-based policy',
+      '',
+      'access-denied',
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to user alice',
     ],
     [
       400,
@@ -373,7 +401,7 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
       'arn:aws:kms:us-east-1:1:key/k is disabled.',
       '',
       'access-denied',
-      "cannot read s3://vault/backups/db.tar.gz: its KMS key refused (KMS.DisabledException): grant kms:Decrypt on the bucket's key",
+      "cannot read s3://vault/backups/db.tar.gz: its KMS key refused (KMS.DisabledException): grant kms:Decrypt on the bucket's key to the identity in use",
     ],
     [
       403,
@@ -393,13 +421,57 @@ describe('S3Store against S3 answers s3rver cannot give', () => {
     ],
     [503, 'SlowDown', 'Please reduce your request rate.', '', 'unreachable', undefined],
     [400, 'InvalidArgument', 'Something odd', '', 'io', undefined],
-  ])('translates %s %s on GetObject', async (status, code, message, extra, kind, expected) => {
-    handle = s3Error(status, code, message, extra);
-    const error = await caught(store().open('db.tar.gz'));
-    expect(error.kind).toBe(kind);
-    if (expected) expect(error.message).toBe(expected);
-    expect(error.message).toContain('s3://vault/backups/db.tar.gz');
-    expect(error.cause).toBeInstanceOf(Error);
+  ])(
+    'issue 12: translates %s %s on GetObject (an ACCESS_DENIED names the action, resource and role to grant)',
+    async (status, code, message, extra, kind, expected) => {
+      handle = s3Error(status, code, message, extra);
+      const error = await caught(store().open('db.tar.gz'));
+      expect(error.kind).toBe(kind);
+      if (expected) expect(error.message).toBe(expected);
+      expect(error.message).toContain('s3://vault/backups/db.tar.gz');
+      expect(error.cause).toBeInstanceOf(Error);
+    },
+  );
+
+  it.each([
+    ['<LocationConstraint>eu-central-1</LocationConstraint>', 'eu-central-1'],
+    ['<LocationConstraint>EU</LocationConstraint>', 'eu-west-1'],
+    ['<LocationConstraint/>', 'us-east-1'],
+  ])("issue 12: reads the bucket's region from GetBucketLocation's %s", async (body, region) => {
+    handle = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/xml' });
+      response.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n${body.replace('<LocationConstraint', '<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"')}`,
+      );
+    };
+    expect(await store().region()).toBe(region);
+  });
+
+  it('issue 12: a bare AccessDenied names the role the deployed code runs as (BACKUP_VALIDATOR_ROLE)', async () => {
+    handle = s3Error(403, 'AccessDenied', 'Access Denied');
+    const named = new S3Store('s3://vault/backups', {
+      clientConfig: { ...clientConfig, endpoint: fakeEndpoint, maxAttempts: 1 },
+      identity: 'role BackupValidator-RestoreTaskRole9F8E-AbC',
+    });
+    expect((await caught(named.open('db.tar.gz'))).message).toBe(
+      'access denied to s3://vault/backups/db.tar.gz (read): grant s3:GetObject on arn:aws:s3:::vault/backups/db.tar.gz to role BackupValidator-RestoreTaskRole9F8E-AbC',
+    );
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      BACKUP_VALIDATOR_ROLE: 'BackupValidator-IntegrityRole1A2B-XyZ',
+      AWS_ENDPOINT_URL_S3: fakeEndpoint,
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'y',
+      AWS_REGION: 'us-east-1',
+    });
+    try {
+      const fromEnv = openStore('s3://vault/backups');
+      expect((await caught(fromEnv.head('db.tar.gz'))).message).toMatch(
+        /grant s3:GetObject on arn:aws:s3:::vault\/backups\/db.tar.gz to role BackupValidator-IntegrityRole1A2B-XyZ$/,
+      );
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('translates a denied HEAD (no body, status only)', async () => {

@@ -55,7 +55,7 @@ function fakePipeline(overrides: Partial<Record<TaskStateName, Handler>> = {}) {
     SelectRestores: () => ({ Payload: { restores: [0, 1], heartbeatSeconds: 120, timeoutSeconds: 1800 } }),
     RestoreBackup: () => ({ status: 'PASS' }),
     RecordRestoreFailure: () => ({ Payload: { recorded: true } }),
-    Redundancy: () => ({ Payload: { copies: 2 } }),
+    CopyShard: () => ({ Payload: { copies: 2 } }),
     Report: () => ({ Payload: { status: 'PASS', reportUrl: 's3://reports/reports/run-1.json' } }),
   };
   const handlers = Object.fromEntries(
@@ -137,7 +137,11 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
         })),
       ),
     );
-    expect(pipeline.callsOf('Redundancy')[0]?.input.Payload).toEqual({ runId: 'run-1' });
+    // issue 12: redundancy maps over the shards too, one invocation each.
+    expect(pipeline.callsOf('CopyShard').map((c) => c.input.Payload)).toEqual(
+      expect.arrayContaining([0, 1, 2].map((shard) => ({ runId: 'run-1', shard }))),
+    );
+    expect(pipeline.callsOf('CopyShard')).toHaveLength(3);
     const reportPayload = pipeline.callsOf('Report')[0]?.input.Payload;
     expect(reportPayload).toEqual({
       runId: 'run-1',
@@ -232,7 +236,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
       item: { runId: 'run-1', restore: 0 },
       error: { Error: PIPELINE_ERRORS.restoreFailed, Cause: 'probe sqlite failed' },
     });
-    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
+    expect(pipeline.callsOf('CopyShard')).toHaveLength(3);
     expect(pipeline.callsOf('Report')).toHaveLength(1);
   });
 
@@ -326,7 +330,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     const output = (await pipeline.run()) as Record<string, Json>;
     expect(output.selectError).toEqual({ Error: 'LedgerError', Cause: 'ledger table unreachable' });
     expect(pipeline.callsOf('RestoreBackup')).toHaveLength(0);
-    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
+    expect(pipeline.callsOf('CopyShard')).toHaveLength(3);
     expect(pipeline.callsOf('Report')).toHaveLength(1);
     expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
       expect.objectContaining({
@@ -338,7 +342,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
 
   it('issue 9.1: still reports when redundancy fails, handing the error to Report', async () => {
     const pipeline = fakePipeline({
-      Redundancy: () => {
+      CopyShard: () => {
         throw namedError('StoreError', 'target bucket denied PutObject');
       },
     });
@@ -368,7 +372,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     expect(output.integrityError).toMatchObject({ Error: 'LedgerError' });
     expect(pipeline.callsOf('RecordIntegrityFailure')).toHaveLength(1);
     expect(pipeline.callsOf('SelectRestores')).toHaveLength(1);
-    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
+    expect(pipeline.callsOf('CopyShard')).toHaveLength(3);
     expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
       expect.objectContaining({
         state: 'Integrity',
@@ -389,7 +393,7 @@ describe('the state machine definition run by aws-local-stepfunctions', () => {
     const output = (await pipeline.run()) as Record<string, Json>;
     expect(output.restoresError).toMatchObject({ Error: expect.any(String) });
     expect(pipeline.callsOf('RecordRestoreFailure').length).toBeGreaterThan(0);
-    expect(pipeline.callsOf('Redundancy')).toHaveLength(1);
+    expect(pipeline.callsOf('CopyShard')).toHaveLength(3);
     expect(caughtErrorsOf(pipeline.callsOf('Report')[0]?.input.Payload.state)).toEqual([
       expect.objectContaining({ state: 'Restores' }),
     ]);

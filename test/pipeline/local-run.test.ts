@@ -454,7 +454,7 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
           sources: [source()],
           config: { series: { db: { redundancy: { targets: [`s3://${bucket}-copies/db`] } } } },
         },
-        deps({ wrapHandlers: (h) => ({ ...h, Redundancy: throwing('LedgerError', 'ledger throttled') }) }),
+        deps({ wrapHandlers: (h) => ({ ...h, CopyShard: throwing('LedgerError', 'ledger throttled') }) }),
       );
       expect(await failedRun(id, report)).toEqual([
         expect.stringMatching(/^pipeline step Redundancy failed: LedgerError: ledger throttled/),

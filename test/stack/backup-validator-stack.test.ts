@@ -318,6 +318,7 @@ describe('the state machine', () => {
       ...substituted.States,
       ...substituted.States.Integrity.ItemProcessor.States,
       ...substituted.States.Restores.ItemProcessor.States,
+      ...substituted.States.Redundancy.ItemProcessor.States,
     };
     for (const [state, fn] of Object.entries(TASK_STATE_FUNCTIONS)) {
       const pascal = fn
@@ -369,6 +370,7 @@ describe('the state machine', () => {
       ...definition.States,
       ...inner('Integrity'),
       ...inner('Restores'),
+      ...inner('Redundancy'),
     } as Record<string, { Resource?: string; Retry?: Array<{ ErrorEquals: string[] }> }>;
     const lambdaTasks = Object.entries(tasks).filter(([, s]) =>
       s.Resource?.startsWith('arn:aws:states:::lambda:invoke'),
@@ -386,9 +388,11 @@ describe('the state machine', () => {
         ]),
       );
     }
-    const children = [...Object.entries(inner('Integrity')), ...Object.entries(inner('Restores'))] as Array<
-      [string, Record<string, unknown>]
-    >;
+    const children = [
+      ...Object.entries(inner('Integrity')),
+      ...Object.entries(inner('Restores')),
+      ...Object.entries(inner('Redundancy')),
+    ] as Array<[string, Record<string, unknown>]>;
     for (const [name, state] of children) {
       if (state.End) expect(state.OutputPath, name).toBeNull();
     }
@@ -596,8 +600,15 @@ describe('the restore sandbox', () => {
     });
     expect(container.LogConfiguration.LogDriver).toBe('awslogs');
     expect(container.Environment.map((e: { Name: string }) => e.Name).sort()).toEqual(
-      ['LEDGER_TABLE', 'METRICS_NAMESPACE', 'RUN_STORE'].sort(),
+      ['BACKUP_VALIDATOR_ROLE', 'LEDGER_TABLE', 'METRICS_NAMESPACE', 'RUN_STORE'].sort(),
     );
+    // issue 12: an ACCESS_DENIED names the role to grant, even when S3's message does not.
+    const taskRole = flattenCfn(
+      resources[logicalIdStartingWith(template, 'AWS::ECS::TaskDefinition', 'RestoreTask')]?.Properties
+        .TaskRoleArn,
+    );
+    const roleEnv = container.Environment.find((e: { Name: string }) => e.Name === 'BACKUP_VALIDATOR_ROLE');
+    expect(taskRole).toBe(`<${flattenCfn(roleEnv.Value).slice(1, -1)}.Arn>`);
     template.hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
     });
@@ -608,6 +619,7 @@ describe('the restore sandbox', () => {
     const env = resources[fn]?.Properties.Environment.Variables;
     expect(Object.keys(env).sort()).toEqual(
       [
+        'BACKUP_VALIDATOR_ROLE',
         'CLUSTER_ARN',
         'CONTAINER_NAME',
         'LEDGER_TABLE',
@@ -629,7 +641,8 @@ describe('the restore sandbox', () => {
 describe('Lambdas', () => {
   it('run Node.js 22 on arm64 with JSON logs in their own log group, tracing and the contract environment', () => {
     const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(8);
+    // The eight pipeline functions and, with validate-on-arrival, the arrival function (issue 12).
+    expect(functions).toHaveLength(9);
     for (const [id, fn] of functions) {
       const p = fn.Properties;
       expect(p.Runtime, id).toBe('nodejs22.x');
@@ -644,6 +657,9 @@ describe('Lambdas', () => {
         's3://other-backups',
       ]);
       expect(p.Environment.Variables.METRICS_NAMESPACE).toBe('BackupValidator');
+      expect(flattenCfn(p.Environment.Variables.BACKUP_VALIDATOR_ROLE)).toBe(
+        `<${flattenCfn(p.Role).slice(1, -5)}>`,
+      );
       expect(flattenCfn(p.Environment.Variables.RUN_STORE)).toMatch(/^s3:\/\/<Reports/);
     }
     const integrity = logicalIdStartingWith(template, 'AWS::Lambda::Function', 'IntegrityFunction');
@@ -661,7 +677,7 @@ describe('alarms', () => {
     const names = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`);
     expect(names.filter((n) => n === 'AWS/States/ExecutionsFailed')).toHaveLength(1);
     expect(names.filter((n) => n === 'AWS/States/ExecutionsTimedOut')).toHaveLength(1);
-    expect(names.filter((n) => n === 'AWS/Lambda/Errors')).toHaveLength(8);
+    expect(names.filter((n) => n === 'AWS/Lambda/Errors')).toHaveLength(9);
     for (const metric of ['BackupsFailed', 'RpoBreaches']) {
       const alarm = alarms.find((a) => a.Properties.MetricName === metric)?.Properties;
       expect(alarm).toMatchObject({

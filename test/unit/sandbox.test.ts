@@ -110,8 +110,8 @@ describe('Fargate sandbox launcher', () => {
     const env = environmentOf(input);
     expect(env.TASK_TOKEN).toBe('token-123');
     expect(JSON.parse(env.JOB ?? '')).toEqual(job(10 * GIB));
-    // 2.2 x 10 GiB + 5 GiB = 27 GiB.
-    expect(input.overrides?.ephemeralStorage).toEqual({ sizeInGiB: 27 });
+    // Not measured: 2.2 x 10 GiB, plus 10 % and 5 GiB = 30 GiB.
+    expect(input.overrides?.ephemeralStorage).toEqual({ sizeInGiB: 30 });
   });
 
   it('passes a large job by reference to the run store, keeping overrides under the 8 KiB limit', async () => {
@@ -122,12 +122,28 @@ describe('Fargate sandbox launcher', () => {
 
   it('sizes scratch storage between 21 and 200 GiB and refuses a backup that cannot fit', async () => {
     expect(ephemeralStorageGiB(job(1024))).toBe(21);
-    expect(ephemeralStorageGiB(job(88 * GIB))).toBe(199);
+    expect(ephemeralStorageGiB(job(80 * GIB))).toBe(199);
     const client = new RecordingClient([started]);
     const attempt = sandbox(client).start(job(100 * GIB), 'token');
     await expect(attempt).rejects.toThrow(SandboxError);
-    await expect(attempt).rejects.toThrow(/needs about 225 GiB of scratch storage.*more than the 200 GiB/);
+    await expect(attempt).rejects.toThrow(/needs about 248 GiB of scratch storage.*more than the 200 GiB/);
     expect(client.commands).toHaveLength(0);
+  });
+
+  it('issue 12: sizes scratch storage from the expanded size the integrity pass measured, not from the stored size', async () => {
+    const measured = (stored: number, expanded: number) => ({ ...job(stored), expandedBytes: expanded });
+    // A 10 GiB archive that expanded to 150 GiB: 165 + 5 GiB, where 2.2x the stored size would have given 30.
+    expect(ephemeralStorageGiB(measured(10 * GIB, 150 * GIB))).toBe(170);
+    // A well-compressed 60 GiB dump that expanded to 70 GiB: 82 GiB, where 2.2x would have asked 151.
+    expect(ephemeralStorageGiB(measured(60 * GIB, 70 * GIB))).toBe(82);
+    const client = new RecordingClient([started]);
+    await sandbox(client).start(measured(60 * GIB, 70 * GIB), 'token');
+    expect(runTaskInput(client).overrides?.ephemeralStorage).toEqual({ sizeInGiB: 82 });
+    // 20 GiB stored (2.2x = 49 GiB) but 185 GiB expanded: 209 GiB, no task.
+    await expect(sandbox(client).start(measured(20 * GIB, 185 * GIB), 'token')).rejects.toThrow(
+      /needs about 209 GiB .*more than the 200 GiB a Fargate task can have/,
+    );
+    expect(client.commands).toHaveLength(1);
   });
 
   it('retries capacity failures with growing backoff, then succeeds', async () => {
