@@ -7,13 +7,12 @@ import {
 import { lambdaContext } from '../shared/environment.ts';
 
 /** `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally. */
-export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number) {
+export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number, concurrency?: number) {
   return async (event: ShardRef) => {
-    const { runId, shard, results } = await integrityStage(
-      context(),
-      event,
-      maxBytes === undefined ? {} : { maxBytes },
-    );
+    const { runId, shard, results } = await integrityStage(context(), event, {
+      ...(maxBytes === undefined ? {} : { maxBytes }),
+      ...(concurrency === undefined ? {} : { concurrency }),
+    });
     const count = (status: string) => results.filter((r) => r.status === status).length;
     return {
       runId,

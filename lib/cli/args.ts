@@ -30,6 +30,8 @@ export interface CliOptions {
   runsGiven: boolean;
   series?: string;
   dir?: string;
+  /** `--concurrency`: backups checked at once; undefined means the default of this machine. */
+  concurrency?: number;
 }
 
 export const USAGE = `Usage: backup-validator <command> [options]
@@ -56,6 +58,7 @@ Options:
   --runs <n>                          history: how many recent runs (default 10)
   --series <name>                     history: one series only
   --dir <dir>                         demo: where to make the sample (default ./backup-validator-demo)
+  --concurrency <n>                   backups read at once by integrity (default: cores, at most 4)
   -h, --help                          this text
   --version                           the version
 
@@ -81,6 +84,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
         runs: { type: 'string' },
         series: { type: 'string' },
         dir: { type: 'string' },
+        concurrency: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -114,6 +118,12 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
     runsGiven: values.runs !== undefined,
     ...(runRef !== undefined ? { runRef } : {}),
   };
+  if (values.concurrency !== undefined) {
+    const concurrency = Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new UsageError(`--concurrency must be a whole number >= 1, got "${values.concurrency}"`);
+    options.concurrency = concurrency;
+  }
   for (const key of ['config', 'json', 'html', 'ledger', 'series', 'dir'] as const) {
     const value = values[key];
     if (typeof value === 'string') options[key] = value;

@@ -6,6 +6,7 @@ import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
 import { LedgerError } from '../core/errors.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
+import { defaultConcurrency } from '../core/limit.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
@@ -71,7 +72,7 @@ function normalizeSources(sources: string[], cwd: string): string[] {
 }
 
 /** The restore sandbox and redundancy targets of a local run. */
-async function localDeps(io: CliIo): Promise<LocalRunDeps> {
+async function localDeps(io: CliIo, options: CliOptions): Promise<LocalRunDeps> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
   const s3 = s3ClientConfigFromEnv(io.env);
@@ -79,6 +80,7 @@ async function localDeps(io: CliIo): Promise<LocalRunDeps> {
     restore: localRestore(new LocalSandbox({ env: io.env })),
     openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
     cwd: io.cwd,
+    concurrency: options.concurrency ?? defaultConcurrency(),
   };
 }
 
@@ -109,7 +111,7 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
           sources: normalizeSources(options.sources, io.cwd),
           config: setup.document,
         },
-        await localDeps(io),
+        await localDeps(io, options),
       );
     } else report = await runStages(opened.ctx, runId, options, io, setup);
     if (options.html === undefined) return { report };
@@ -159,7 +161,7 @@ async function runStages(
     setup.progress.begin('integrity', discovery.backups, discovery.bytes);
     for (const shard of discovery.shards) {
       try {
-        await integrityStage(ctx, shard);
+        await integrityStage(ctx, shard, { concurrency: options.concurrency ?? defaultConcurrency() });
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
         if (error instanceof LedgerError) throw error;
@@ -179,7 +181,7 @@ async function runStages(
   }
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
-    await runRestoresLocally(ctx, runId, await localDeps(io));
+    await runRestoresLocally(ctx, runId, await localDeps(io, options));
   }
   return (await reportStage(ctx, runId)).report;
 }

@@ -20,6 +20,7 @@ import {
   type StageResultRecord,
   sizeAnomaly,
 } from './ledger.ts';
+import { forEachLimited } from './limit.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
@@ -267,13 +268,14 @@ function filesOf(backup: Backup, result: IntegrityResult): number {
 export async function integrityStage(
   ctx: StageContext,
   ref: ShardRef,
-  options: { maxBytes?: number } = {},
+  options: { maxBytes?: number; concurrency?: number } = {},
 ): Promise<{ runId: string; shard: number; results: Array<{ backupId: string; status: StageStatus }> }> {
   const run = await loadRun(ctx, ref.runId);
   const backups = await loadShard(ctx, ref);
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
-  for (const backup of backups) {
+  // Each pass streams with bounded buffers, so memory grows with the concurrency, not with the backups.
+  await forEachLimited(backups, options.concurrency ?? 1, async (backup, index) => {
     if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
       // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
       await ctx.ledger.recordResults([
@@ -289,8 +291,8 @@ export async function integrityStage(
           at: ctx.now().toISOString(),
         },
       ]);
-      results.push({ backupId: backup.id, status: 'SKIPPED' });
-      continue;
+      results[index] = { backupId: backup.id, status: 'SKIPPED' };
+      return;
     }
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
@@ -341,8 +343,8 @@ export async function integrityStage(
     await ctx.ledger.recordResults(records);
     digests[backup.id] = result.objectSha256;
     ctx.events?.backupFinished?.(backup, 'integrity', result.status);
-    results.push({ backupId: backup.id, status: result.status });
-  }
+    results[index] = { backupId: backup.id, status: result.status };
+  });
   await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
   return { runId: ref.runId, shard: ref.shard, results };
 }
