@@ -47,6 +47,7 @@ import {
 import type { Backup } from '../core/model.ts';
 import type { FirstSeenChecksum } from '../core/ports.ts';
 import { createTableInput, LEDGER_TABLE } from './ledger-schema.ts';
+import type { DocumentSender } from './sqlite-documents.ts';
 
 export interface DynamoDbLedgerOptions {
   tableName: string;
@@ -58,6 +59,8 @@ export interface DynamoDbLedgerOptions {
   now?: () => Date;
   /** What error messages name as the ledger; `dynamodb://TABLE` by default. */
   location?: string;
+  /** Where the document commands go instead of a DocumentClient (the embedded ledger's SQLite table). */
+  documents?: DocumentSender;
 }
 
 type Item = Record<string, unknown>;
@@ -144,9 +147,12 @@ export class DynamoDbLedger implements Ledger {
     this.location = options.location ?? `dynamodb://${options.tableName}`;
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new DynamoDBClient(options.clientConfig ?? {});
-    this.doc = DynamoDBDocumentClient.from(this.client, {
-      marshallOptions: { removeUndefinedValues: true },
-    });
+    // A DocumentSender answers the same commands with the same output shapes as the DocumentClient.
+    this.doc =
+      (options.documents as DynamoDBDocumentClient | undefined) ??
+      DynamoDBDocumentClient.from(this.client, {
+        marshallOptions: { removeUndefinedValues: true },
+      });
     this.retentionDays = options.retentionDays ?? 400;
     this.now = options.now ?? (() => new Date());
     const endpoint = options.clientConfig?.endpoint;
