@@ -1,14 +1,10 @@
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
 import type BetterSqlite3 from 'better-sqlite3';
+import type {
+  DocumentCommand,
+  DocumentCommandKind,
+  DocumentCommands,
+  DocumentSender,
+} from './document-commands.ts';
 import {
   applyUpdate,
   compareUtf8,
@@ -22,11 +18,6 @@ import {
   type Values,
 } from './item-expressions.ts';
 import { LEDGER_TABLE } from './ledger-schema.ts';
-
-/** What DynamoDbLedger sends its document commands to: the DocumentClient, or this table. */
-export interface DocumentSender {
-  send(command: object): Promise<unknown>;
-}
 
 /** DynamoDB's limits, which the ledger is written to respect; enforced so the embedded ledger cannot hide a breach. */
 const ITEM_BYTES = 400 * 1024;
@@ -87,8 +78,8 @@ export class SqliteDocuments implements DocumentSender {
     );
   }
 
-  async send(command: object): Promise<unknown> {
-    return this.run(command);
+  async send<K extends DocumentCommandKind>(command: DocumentCommand<K>): Promise<DocumentCommands[K][1]> {
+    return this.run(command as DocumentCommand) as DocumentCommands[K][1];
   }
 
   /** Deletes every item whose TTL attribute is before `nowSeconds`, as DynamoDB's TTL does; returns how many. */
@@ -108,25 +99,22 @@ export class SqliteDocuments implements DocumentSender {
     this.db.close();
   }
 
-  private run(command: object): unknown {
-    if (command instanceof GetCommand) {
-      return { Item: this.read(command.input.Key as Item) };
+  private run(command: DocumentCommand): unknown {
+    if (command.kind === 'Get') {
+      const input = command.input as DocumentCommands['Get'][0];
+      return { Item: this.read(input.Key as Item) };
     }
-    if (command instanceof PutCommand) {
-      const {
-        Item: raw,
-        ConditionExpression,
-        ExpressionAttributeNames,
-        ExpressionAttributeValues,
-      } = command.input;
+    if (command.kind === 'Put') {
+      const input = command.input as DocumentCommands['Put'][0];
+      const { Item: raw, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues } = input;
       const item = clean(raw as Item);
       const key = keyOf(item);
       this.check(key, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues);
       this.write(item);
       return {};
     }
-    if (command instanceof UpdateCommand) {
-      const input = command.input;
+    if (command.kind === 'Update') {
+      const input = command.input as DocumentCommands['Update'][0];
       const key = keyOf(input.Key as Item);
       const current = this.check(
         key,
@@ -139,8 +127,8 @@ export class SqliteDocuments implements DocumentSender {
       this.write(next);
       return input.ReturnValues === 'ALL_NEW' ? { Attributes: next } : {};
     }
-    if (command instanceof DeleteCommand) {
-      const input = command.input;
+    if (command.kind === 'Delete') {
+      const input = command.input as DocumentCommands['Delete'][0];
       const key = keyOf(input.Key as Item);
       this.check(
         key,
@@ -151,10 +139,11 @@ export class SqliteDocuments implements DocumentSender {
       this.del.run(key[PK] as string, key[SK] as string);
       return {};
     }
-    if (command instanceof QueryCommand) return this.query(command.input);
-    if (command instanceof ScanCommand) return this.scan(command.input);
-    if (command instanceof BatchWriteCommand) {
-      const requests = Object.values(command.input.RequestItems ?? {}).flat();
+    if (command.kind === 'Query') return this.query(command.input as DocumentCommands['Query'][0]);
+    if (command.kind === 'Scan') return this.scan(command.input as DocumentCommands['Scan'][0]);
+    if (command.kind === 'BatchWrite') {
+      const input = command.input as DocumentCommands['BatchWrite'][0];
+      const requests = Object.values(input.RequestItems ?? {}).flat();
       this.db.transaction(() => {
         for (const request of requests) {
           if (request.PutRequest) this.write(clean(request.PutRequest.Item as Item));
@@ -166,9 +155,10 @@ export class SqliteDocuments implements DocumentSender {
       })();
       return { UnprocessedItems: {} };
     }
-    if (command instanceof BatchGetCommand) {
+    if (command.kind === 'BatchGet') {
+      const input = command.input as DocumentCommands['BatchGet'][0];
       const Responses: Record<string, Item[]> = {};
-      for (const [table, request] of Object.entries(command.input.RequestItems ?? {})) {
+      for (const [table, request] of Object.entries(input.RequestItems ?? {})) {
         const keep = request.ProjectionExpression
           ? parseProjection(request.ProjectionExpression, request.ExpressionAttributeNames)
           : undefined;
@@ -179,7 +169,7 @@ export class SqliteDocuments implements DocumentSender {
       }
       return { Responses, UnprocessedKeys: {} };
     }
-    throw new ExpressionError(`the embedded ledger does not implement ${command.constructor.name}`);
+    throw new ExpressionError(`the embedded ledger does not implement ${command.kind}`);
   }
 
   private read(key: Item): Item | undefined {
@@ -217,7 +207,7 @@ export class SqliteDocuments implements DocumentSender {
     );
   }
 
-  private query(input: QueryCommand['input']): unknown {
+  private query(input: DocumentCommands['Query'][0]): unknown {
     const names = input.ExpressionAttributeNames;
     const values = input.ExpressionAttributeValues;
     const index = input.IndexName ? INDEXES.find((i) => i.name === input.IndexName) : undefined;
@@ -245,7 +235,7 @@ export class SqliteDocuments implements DocumentSender {
     return this.page(items, input.Limit, input.FilterExpression, names, values, index ? [hash, range] : []);
   }
 
-  private scan(input: ScanCommand['input']): unknown {
+  private scan(input: DocumentCommands['Scan'][0]): unknown {
     let items = (this.db.prepare('SELECT item FROM items ORDER BY pk, sk').all() as Row[]).map(
       (row) => JSON.parse(row.item) as Item,
     );
