@@ -139,7 +139,55 @@ function isMain(): boolean {
   return entry !== undefined && import.meta.url === pathToFileURL(path.resolve(entry)).href;
 }
 
-if (isMain()) {
+/** A job for a long-lived sandbox process: the per-job variables (JOB or JOB_FILE, SANDBOX_ROOT, RESULT_FILE). */
+export interface ServedJob {
+  env: Record<string, string>;
+}
+
+/** The answer to a served job: what a one-job process would have exited with and printed. */
+export interface ServedResult {
+  code: number;
+  stdout: string;
+}
+
+/**
+ * SANDBOX_SERVE=1 with an IPC channel (the local sandbox's workers): restores one job after
+ * another, each into its own folder, without paying the process start and module loading each
+ * time. A job that fails is answered like any other; the parent replaces a worker that timed out
+ * or crashed (the process tree goes, as with a one-job process).
+ */
+function serve(): void {
+  let controller: AbortController | undefined;
+  const stop = () => controller?.abort();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The parent is gone (it ended, or crashed): so is its worker.
+  process.on('disconnect', () => process.exit(0));
+  process.stderr.write(`sandbox worker pid ${process.pid}\n`);
+  process.on('message', (message: ServedJob) => {
+    controller = new AbortController();
+    let stdout = '';
+    runSandbox(
+      { ...process.env, ...message.env },
+      {
+        stdout: (line) => {
+          stdout += `${line}\n`;
+        },
+        stderr: (line) => process.stderr.write(`${line}\n`),
+        signal: controller.signal,
+      },
+    ).then(
+      (code) => process.send?.({ code, stdout } satisfies ServedResult),
+      (error) => {
+        process.stderr.write(`${(error as Error).stack ?? error}\n`);
+        process.send?.({ code: 1, stdout } satisfies ServedResult);
+      },
+    );
+  });
+}
+
+if (isMain() && process.env.SANDBOX_SERVE === '1' && process.send) serve();
+else if (isMain()) {
   const controller = new AbortController();
   // ECS stops a task with SIGTERM: stop the restore, clean up, answer the token.
   process.once('SIGTERM', () => controller.abort());

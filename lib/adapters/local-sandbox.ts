@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,16 @@ export interface LocalSandboxOptions {
   timeoutMs?: number;
   /** Lines the child writes to stderr (progress); default: kept only for failure messages. */
   onLog?: (line: string) => void;
+  /**
+   * Runs jobs on long-lived workers (one per concurrent launch), not a process per job; a worker
+   * that crashed or timed out is replaced. Call close() when done.
+   */
+  reuse?: boolean;
+}
+
+interface Worker {
+  child: ChildProcess;
+  pendingLine: string;
 }
 
 /**
@@ -33,6 +43,8 @@ export interface LocalSandboxOptions {
  * native abort) is a RESTORE_FAILED result rather than the end of the run.
  */
 export class LocalSandbox implements SandboxLauncher {
+  private readonly idle: Worker[] = [];
+
   constructor(private readonly options: LocalSandboxOptions = {}) {}
 
   async launch(job: RestoreJob, options: { signal?: AbortSignal } = {}): Promise<RestoreResult> {
@@ -45,20 +57,15 @@ export class LocalSandbox implements SandboxLauncher {
       const sandboxRoot = path.join(folder, 'sandbox');
       await mkdir(sandboxRoot);
       const jobText = JSON.stringify(job);
-      const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env };
-      delete env.TASK_TOKEN;
-      delete env.JOB;
-      delete env.JOB_FILE;
-      // The caller records the returned result; the child records only when asked to explicitly.
-      if (this.options.env?.LEDGER_TABLE === undefined) delete env.LEDGER_TABLE;
+      const jobEnv: Record<string, string> = { SANDBOX_ROOT: sandboxRoot, RESULT_FILE: resultFile };
       if (Buffer.byteLength(jobText) > INLINE_JOB_LIMIT) {
         const jobFile = path.join(folder, 'job.json');
         await writeFile(jobFile, jobText);
-        env.JOB_FILE = jobFile;
-      } else env.JOB = jobText;
-      env.SANDBOX_ROOT = sandboxRoot;
-      env.RESULT_FILE = resultFile;
-      const outcome = await this.run(env, options.signal);
+        jobEnv.JOB_FILE = jobFile;
+      } else jobEnv.JOB = jobText;
+      const outcome = this.options.reuse
+        ? await this.serve(jobEnv, options.signal)
+        : await this.run({ ...this.baseEnv(), ...jobEnv }, options.signal);
       const result =
         (await readFile(resultFile, 'utf8').then(parseResult, () => undefined)) ??
         parseResult(lastLine(outcome.stdout));
@@ -69,25 +76,113 @@ export class LocalSandbox implements SandboxLauncher {
     }
   }
 
+  /** Stops the idle workers of `reuse` (a busy one ends with its job). */
+  close(): void {
+    for (const worker of this.idle.splice(0)) worker.child.kill('SIGKILL');
+  }
+
+  private baseEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env };
+    delete env.TASK_TOKEN;
+    delete env.JOB;
+    delete env.JOB_FILE;
+    // The caller records the returned result; the child records only when asked to explicitly.
+    if (this.options.env?.LEDGER_TABLE === undefined) delete env.LEDGER_TABLE;
+    return env;
+  }
+
+  private spawnEntry(env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess {
+    const entry = this.options.entry ?? SANDBOX_ENTRY;
+    // A bundled entry (.mjs/.js, as the image runs it) needs plain node; sources need tsx.
+    const args = /\.[cm]?js$/.test(entry) ? [entry] : ['--import', 'tsx', entry];
+    return spawn(process.execPath, args, {
+      cwd: REPOSITORY_ROOT,
+      env,
+      stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  /** One job on a long-lived worker: an idle one, or a new one when all are busy. */
+  private serve(jobEnv: Record<string, string>, signal: AbortSignal | undefined): Promise<ChildOutcome> {
+    const worker = this.idle.pop() ?? this.startWorker();
+    worker.child.ref();
+    worker.child.channel?.ref();
+    return new Promise((resolve) => {
+      let stderr = '';
+      let timedOut = false;
+      const onStderr = (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-64 * 1024);
+        this.forwardLines(worker, chunk);
+      };
+      const finish = (outcome: ChildOutcome, reusable: boolean) => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        worker.child.stderr?.off('data', onStderr);
+        worker.child.off('message', onMessage);
+        worker.child.off('close', onClose);
+        if (reusable && worker.child.exitCode === null) {
+          worker.child.unref();
+          worker.child.channel?.unref();
+          this.idle.push(worker);
+        } else if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
+        resolve(outcome);
+      };
+      const onMessage = (message: { code: number; stdout: string }) =>
+        finish({ code: message.code, signal: null, stdout: message.stdout, stderr, timedOut }, !timedOut);
+      const onClose = (code: number | null, exitSignal: NodeJS.Signals | null) =>
+        finish({ code, signal: exitSignal, stdout: '', stderr, timedOut }, false);
+      const kill = () => {
+        if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
+        else worker.child.kill('SIGKILL');
+      };
+      const timer = this.options.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            kill();
+          }, this.options.timeoutMs)
+        : undefined;
+      // As a one-job process is stopped: the worker aborts the restore, cleans up and answers.
+      const onAbort = () => worker.child.kill('SIGTERM');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      worker.child.stderr?.on('data', onStderr);
+      worker.child.on('message', onMessage);
+      worker.child.once('close', onClose);
+      worker.child.send({ env: jobEnv });
+    });
+  }
+
+  private startWorker(): Worker {
+    const child = this.spawnEntry({ ...this.baseEnv(), SANDBOX_SERVE: '1' }, true);
+    child.stdout?.resume();
+    child.once('error', () => undefined);
+    const worker: Worker = { child, pendingLine: '' };
+    // An idle worker that dies (killed from outside) is simply not reused.
+    child.once('close', () => {
+      const at = this.idle.indexOf(worker);
+      if (at >= 0) this.idle.splice(at, 1);
+    });
+    return worker;
+  }
+
+  private forwardLines(worker: Worker, chunk: Buffer): void {
+    if (!this.options.onLog) return;
+    const lines = (worker.pendingLine + chunk.toString()).split('\n');
+    worker.pendingLine = lines.pop() ?? '';
+    for (const line of lines) this.options.onLog(line);
+  }
+
   private run(env: NodeJS.ProcessEnv, signal: AbortSignal | undefined): Promise<ChildOutcome> {
     return new Promise((resolve) => {
-      const entry = this.options.entry ?? SANDBOX_ENTRY;
-      // A bundled entry (.mjs/.js, as the image runs it) needs plain node; sources need tsx.
-      const args = /\.[cm]?js$/.test(entry) ? [entry] : ['--import', 'tsx', entry];
-      const child = spawn(process.execPath, args, {
-        cwd: REPOSITORY_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = this.spawnEntry(env, false);
       let stdout = '';
       let stderr = '';
       let timedOut = false;
       let pendingLine = '';
-      child.stdout.on('data', (chunk: Buffer) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
         if (stdout.length > 1024 * 1024) stdout = stdout.slice(-512 * 1024);
       });
-      child.stderr.on('data', (chunk: Buffer) => {
+      child.stderr?.on('data', (chunk: Buffer) => {
         const textChunk = chunk.toString();
         stderr = (stderr + textChunk).slice(-64 * 1024);
         if (this.options.onLog) {

@@ -71,16 +71,19 @@ function normalizeSources(sources: string[], cwd: string): string[] {
   return sources.map((s) => (s.startsWith('s3://') ? s.replace(/\/+$/, '') : resolve(cwd, s)));
 }
 
-/** The restore sandbox and redundancy targets of a local run. */
-async function localDeps(io: CliIo, options: CliOptions): Promise<LocalRunDeps> {
+/** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
+async function localDeps(io: CliIo, options: CliOptions): Promise<LocalRunDeps & { close(): void }> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
   const s3 = s3ClientConfigFromEnv(io.env);
+  // One long-lived sandbox process per concurrent restore, not one per backup.
+  const sandbox = new LocalSandbox({ env: io.env, reuse: true });
   return {
-    restore: localRestore(new LocalSandbox({ env: io.env })),
+    restore: localRestore(sandbox),
     openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
     cwd: io.cwd,
     concurrency: options.concurrency ?? defaultConcurrency(),
+    close: () => sandbox.close(),
   };
 }
 
@@ -103,16 +106,21 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     let report: RunReport;
     if (options.command === 'comprehensive') {
       const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
-      report = await runPipelineLocally(
-        opened.ctx,
-        {
-          runId,
-          trigger: 'cli',
-          sources: normalizeSources(options.sources, io.cwd),
-          config: setup.document,
-        },
-        await localDeps(io, options),
-      );
+      const deps = await localDeps(io, options);
+      try {
+        report = await runPipelineLocally(
+          opened.ctx,
+          {
+            runId,
+            trigger: 'cli',
+            sources: normalizeSources(options.sources, io.cwd),
+            config: setup.document,
+          },
+          deps,
+        );
+      } finally {
+        deps.close();
+      }
     } else report = await runStages(opened.ctx, runId, options, io, setup);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
@@ -181,7 +189,12 @@ async function runStages(
   }
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
-    await runRestoresLocally(ctx, runId, await localDeps(io, options));
+    const deps = await localDeps(io, options);
+    try {
+      await runRestoresLocally(ctx, runId, deps);
+    } finally {
+      deps.close();
+    }
   }
   return (await reportStage(ctx, runId)).report;
 }
