@@ -9,6 +9,7 @@
  * TASK_TOKEN + HEARTBEAT_SECONDS (Step Functions callback), LEDGER_TABLE (record the result),
  * RUN_STORE.
  */
+import { realpathSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -136,7 +137,19 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
 
 function isMain(): boolean {
   const entry = process.argv[1];
-  return entry !== undefined && import.meta.url === pathToFileURL(path.resolve(entry)).href;
+  if (entry === undefined) return false;
+  // Through a symlinked folder (a worktree's node_modules) argv names the link, the module its target.
+  const real = (() => {
+    try {
+      return realpathSync(path.resolve(entry));
+    } catch {
+      return path.resolve(entry);
+    }
+  })();
+  return (
+    import.meta.url === pathToFileURL(real).href ||
+    import.meta.url === pathToFileURL(path.resolve(entry)).href
+  );
 }
 
 /** A job for a long-lived sandbox process: the per-job variables (JOB or JOB_FILE, SANDBOX_ROOT, RESULT_FILE). */

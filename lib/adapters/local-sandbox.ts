@@ -30,6 +30,8 @@ export interface LocalSandboxOptions {
    * that crashed or timed out is replaced. Call close() when done.
    */
   reuse?: boolean;
+  /** With reuse: at most this many workers; more restores at once wait for one to be free. */
+  maxWorkers?: number;
 }
 
 interface Worker {
@@ -44,6 +46,8 @@ interface Worker {
  */
 export class LocalSandbox implements SandboxLauncher {
   private readonly idle: Worker[] = [];
+  private readonly waiting: Array<(worker: Worker) => void> = [];
+  private workers = 0;
 
   constructor(private readonly options: LocalSandboxOptions = {}) {}
 
@@ -78,7 +82,10 @@ export class LocalSandbox implements SandboxLauncher {
 
   /** Stops the idle workers of `reuse` (a busy one ends with its job). */
   close(): void {
-    for (const worker of this.idle.splice(0)) worker.child.kill('SIGKILL');
+    for (const worker of this.idle.splice(0)) {
+      this.workers--;
+      worker.child.kill('SIGKILL');
+    }
   }
 
   private baseEnv(): NodeJS.ProcessEnv {
@@ -103,8 +110,38 @@ export class LocalSandbox implements SandboxLauncher {
   }
 
   /** One job on a long-lived worker: an idle one, or a new one when all are busy. */
-  private serve(jobEnv: Record<string, string>, signal: AbortSignal | undefined): Promise<ChildOutcome> {
-    const worker = this.idle.pop() ?? this.startWorker();
+  /** An idle worker, a new one below the limit, or the next one to become free. */
+  private async acquire(): Promise<Worker> {
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    if (this.workers < (this.options.maxWorkers ?? Number.POSITIVE_INFINITY)) return this.startWorker();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** A worker done with its job: to the next waiting job, or idle. A dead one makes room for a new one. */
+  private releaseWorker(worker: Worker, reusable: boolean): void {
+    if (!reusable) {
+      if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
+      this.workers--;
+      const next = this.waiting.shift();
+      if (next) next(this.startWorker());
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next) {
+      next(worker);
+      return;
+    }
+    worker.child.unref();
+    worker.child.channel?.unref();
+    this.idle.push(worker);
+  }
+
+  private async serve(
+    jobEnv: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<ChildOutcome> {
+    const worker = await this.acquire();
     worker.child.ref();
     worker.child.channel?.ref();
     return new Promise((resolve) => {
@@ -120,11 +157,7 @@ export class LocalSandbox implements SandboxLauncher {
         worker.child.stderr?.off('data', onStderr);
         worker.child.off('message', onMessage);
         worker.child.off('close', onClose);
-        if (reusable && worker.child.exitCode === null) {
-          worker.child.unref();
-          worker.child.channel?.unref();
-          this.idle.push(worker);
-        } else if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
+        this.releaseWorker(worker, reusable && worker.child.exitCode === null);
         resolve(outcome);
       };
       const onMessage = (message: { code: number; stdout: string }) =>
@@ -152,6 +185,7 @@ export class LocalSandbox implements SandboxLauncher {
   }
 
   private startWorker(): Worker {
+    this.workers++;
     const child = this.spawnEntry({ ...this.baseEnv(), SANDBOX_SERVE: '1' }, true);
     child.stdout?.resume();
     child.once('error', () => undefined);
@@ -159,7 +193,10 @@ export class LocalSandbox implements SandboxLauncher {
     // An idle worker that dies (killed from outside) is simply not reused.
     child.once('close', () => {
       const at = this.idle.indexOf(worker);
-      if (at >= 0) this.idle.splice(at, 1);
+      if (at >= 0) {
+        this.idle.splice(at, 1);
+        this.workers--;
+      }
     });
     return worker;
   }

@@ -76,13 +76,14 @@ async function localDeps(io: CliIo, options: CliOptions): Promise<LocalRunDeps &
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
   const s3 = s3ClientConfigFromEnv(io.env);
-  // One long-lived sandbox process per concurrent restore, not one per backup.
-  const sandbox = new LocalSandbox({ env: io.env, reuse: true });
+  const concurrency = options.concurrency ?? defaultConcurrency();
+  // Long-lived sandbox processes, one per core (restores beyond wait), not one per backup.
+  const sandbox = new LocalSandbox({ env: io.env, reuse: true, maxWorkers: concurrency });
   return {
     restore: localRestore(sandbox),
     openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
     cwd: io.cwd,
-    concurrency: options.concurrency ?? defaultConcurrency(),
+    concurrency,
     close: () => sandbox.close(),
   };
 }

@@ -153,6 +153,23 @@ describe('local sandbox launcher (the container entry point in a child process)'
     }
   });
 
+  it('issue 13: with maxWorkers, restores beyond the limit wait for a free worker', async () => {
+    const echo = path.join(arena.base, 'echo.mjs');
+    await writeFile(
+      echo,
+      `process.on('message', () => setTimeout(() => process.send({ code: 0, stdout: JSON.stringify({ backupId: String(process.pid), status: 'PASS', durationMs: 1, filesRestored: 0, bytesRestored: 0, phases: {}, findings: [] }) + '\\n' }), 50));`,
+    );
+    const launcher = new LocalSandbox({ entry: echo, reuse: true, maxWorkers: 1 });
+    try {
+      const job = await healthyArchive();
+      const results = await Promise.all([launcher.launch(job), launcher.launch(job), launcher.launch(job)]);
+      expect(results.map((r) => r.status)).toEqual(['PASS', 'PASS', 'PASS']);
+      expect(new Set(results.map((r) => r.backupId)).size).toBe(1);
+    } finally {
+      launcher.close();
+    }
+  });
+
   it('the bundle the image runs restores with plain node, its native SQLite probe included', async () => {
     // Inside the repository, so the bundle finds better-sqlite3 (left external) as the image does.
     const bundle = await bundleSandbox(path.resolve('node_modules/.cache/bv-sandbox-bundle/main.mjs'));
