@@ -6,6 +6,7 @@
  *
  *   npm run bench -- cli            all of it (the 1 GiB data set is made once, as integrity's)
  *   BENCH_CLI=small npm run bench -- cli   only the small cases (no 1 GiB data set)
+ *   BENCH_CLI_BIN=path/to/cli.mjs          measure another build of the command
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +20,8 @@ import type { RunReport } from '../lib/core/model.ts';
 import { benchScale, ensureDataset } from './dataset.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '..', 'bin', 'backup-validator.mjs');
+// BENCH_CLI_BIN: another build of the command (a compiled one) to measure the same way.
+const CLI = path.resolve(process.env.BENCH_CLI_BIN ?? path.join(here, '..', 'bin', 'backup-validator.mjs'));
 const TIME = '/usr/bin/time';
 const exec = promisify(execFile);
 
@@ -118,7 +120,9 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   const work = path.join(ctx.dataDir, 'cli');
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
-  ctx.log(`rounds: ${ROUNDS} per figure, taken in turn with their reference; medians`);
+  ctx.log(
+    `${path.relative(process.cwd(), CLI)}: ${ROUNDS} rounds per figure, taken in turn with their reference; medians`,
+  );
   let missed = 0;
   const report = (line: string, ok: boolean) => {
     if (!ok) missed++;

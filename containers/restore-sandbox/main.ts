@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import { pathToFileURL } from 'node:url';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { openStore } from '../../lib/adapters/stores.ts';
 import type { RestoreResult } from '../../lib/core/model.ts';
 import { parseRestoreJob, type RestoreJob, sandboxRecords } from '../../lib/core/restore/launcher.ts';
@@ -77,7 +76,7 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
   io.signal?.addEventListener('abort', () => controller.abort(), { once: true });
   const token = env.TASK_TOKEN;
   const reporter = token
-    ? new TaskTokenReporter(io.sfn?.() ?? new SFNClient({}), token, {
+    ? new TaskTokenReporter(io.sfn?.() ?? new (await import('@aws-sdk/client-sfn')).SFNClient({}), token, {
         heartbeatSeconds: Number(env.HEARTBEAT_SECONDS) > 0 ? Number(env.HEARTBEAT_SECONDS) : 60,
         onGone: (reason) => {
           io.stderr(`stopping: ${reason}`);
