@@ -42,6 +42,7 @@ interface Measured {
   rssMiB: number;
   code: number;
   stdout: string;
+  stderr: string;
 }
 
 /** Runs a command under GNU time; its figures, stdout and exit code. */
@@ -72,7 +73,7 @@ function measure(
         await rm(stats, { force: true });
         const [e, u, s, m] = line.split(' ').map(Number) as [number, number, number, number];
         if (!Number.isFinite(e)) throw new Error(`no timing from ${command}: ${stderr}`);
-        resolve({ seconds: e, cpuSeconds: u + s, rssMiB: m / 1024, code: code ?? -1, stdout });
+        resolve({ seconds: e, cpuSeconds: u + s, rssMiB: m / 1024, code: code ?? -1, stdout, stderr });
       } catch (error) {
         reject(error);
       }
@@ -80,8 +81,12 @@ function measure(
   });
 }
 
-function cli(args: string[], cwd?: string): Promise<Measured> {
-  return measure(process.execPath, [CLI, ...args], cwd ? { cwd } : {});
+/** A run of the command; one that could not finish (exit 2 or 3) is no figure. */
+async function cli(args: string[], cwd?: string): Promise<Measured> {
+  const measured = await measure(process.execPath, [CLI, ...args], cwd ? { cwd } : {});
+  if (measured.code !== 0 && measured.code !== 1)
+    throw new Error(`${args[0]} exited with ${measured.code}: ${measured.stderr.trim()}`);
+  return measured;
 }
 
 function median(values: number[]): number {
