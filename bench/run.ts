@@ -19,6 +19,7 @@ const MODULES = [
   './discovery.ts',
   './s3-resume.ts',
   './cli-help.ts',
+  './cli.ts',
 ];
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -9,12 +9,12 @@
  * TASK_TOKEN + HEARTBEAT_SECONDS (Step Functions callback), LEDGER_TABLE (record the result),
  * RUN_STORE.
  */
+import { realpathSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import { pathToFileURL } from 'node:url';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { openStore } from '../../lib/adapters/stores.ts';
 import { abortableStore } from '../../lib/core/abortable-store.ts';
 import type { RestoreResult } from '../../lib/core/model.ts';
@@ -77,7 +77,7 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
   io.signal?.addEventListener('abort', () => controller.abort(), { once: true });
   const token = env.TASK_TOKEN;
   const reporter = token
-    ? new TaskTokenReporter(io.sfn?.() ?? new SFNClient({}), token, {
+    ? new TaskTokenReporter(io.sfn?.() ?? new (await import('@aws-sdk/client-sfn')).SFNClient({}), token, {
         heartbeatSeconds: Number(env.HEARTBEAT_SECONDS) > 0 ? Number(env.HEARTBEAT_SECONDS) : 60,
         onGone: (reason) => {
           io.stderr(`stopping: ${reason}`);
@@ -138,10 +138,70 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
 
 function isMain(): boolean {
   const entry = process.argv[1];
-  return entry !== undefined && import.meta.url === pathToFileURL(path.resolve(entry)).href;
+  if (entry === undefined) return false;
+  // Through a symlinked folder (a worktree's node_modules) argv names the link, the module its target.
+  const real = (() => {
+    try {
+      return realpathSync(path.resolve(entry));
+    } catch {
+      return path.resolve(entry);
+    }
+  })();
+  return (
+    import.meta.url === pathToFileURL(real).href ||
+    import.meta.url === pathToFileURL(path.resolve(entry)).href
+  );
 }
 
-if (isMain()) {
+/** A job for a long-lived sandbox process: the per-job variables (JOB or JOB_FILE, SANDBOX_ROOT, RESULT_FILE). */
+export interface ServedJob {
+  env: Record<string, string>;
+}
+
+/** The answer to a served job: what a one-job process would have exited with and printed. */
+export interface ServedResult {
+  code: number;
+  stdout: string;
+}
+
+/**
+ * SANDBOX_SERVE=1 with an IPC channel (the local sandbox's workers): restores one job after
+ * another, each into its own folder, without paying the process start and module loading each
+ * time. A job that fails is answered like any other; the parent replaces a worker that timed out
+ * or crashed (the process tree goes, as with a one-job process).
+ */
+function serve(): void {
+  let controller: AbortController | undefined;
+  const stop = () => controller?.abort();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The parent is gone (it ended, or crashed): so is its worker.
+  process.on('disconnect', () => process.exit(0));
+  process.stderr.write(`sandbox worker pid ${process.pid}\n`);
+  process.on('message', (message: ServedJob) => {
+    controller = new AbortController();
+    let stdout = '';
+    runSandbox(
+      { ...process.env, ...message.env },
+      {
+        stdout: (line) => {
+          stdout += `${line}\n`;
+        },
+        stderr: (line) => process.stderr.write(`${line}\n`),
+        signal: controller.signal,
+      },
+    ).then(
+      (code) => process.send?.({ code, stdout } satisfies ServedResult),
+      (error) => {
+        process.stderr.write(`${(error as Error).stack ?? error}\n`);
+        process.send?.({ code: 1, stdout } satisfies ServedResult);
+      },
+    );
+  });
+}
+
+if (isMain() && process.env.SANDBOX_SERVE === '1' && process.send) serve();
+else if (isMain()) {
   const controller = new AbortController();
   // ECS stops a task with SIGTERM: stop the restore, clean up, answer the token.
   process.once('SIGTERM', () => controller.abort());

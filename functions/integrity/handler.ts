@@ -12,14 +12,13 @@ import { lambdaContext } from '../shared/environment.ts';
  * The shard's immutability check (issue 15) goes first: a few small requests per object and no
  * read, so a retry after it failed costs little, and a failure for good reaches the Catch.
  */
-export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number) {
+export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number, concurrency?: number) {
   return async (event: ShardRef) => {
     const immutability = await immutabilityStage(context(), event);
-    const { runId, shard, results } = await integrityStage(
-      context(),
-      event,
-      maxBytes === undefined ? {} : { maxBytes },
-    );
+    const { runId, shard, results } = await integrityStage(context(), event, {
+      ...(maxBytes === undefined ? {} : { maxBytes }),
+      ...(concurrency === undefined ? {} : { concurrency }),
+    });
     const count = (status: string) => results.filter((r) => r.status === status).length;
     return {
       runId,

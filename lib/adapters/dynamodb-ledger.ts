@@ -1,22 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  DescribeTimeToLiveCommand,
-  DynamoDBClient,
-  type DynamoDBClientConfig,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  type QueryCommandInput,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { RpoCheck } from '../core/compliance.ts';
 import { LedgerError } from '../core/errors.ts';
 import { type Finding, type FindingCode, finding, type Status } from '../core/findings.ts';
@@ -46,6 +30,18 @@ import {
 } from '../core/ledger.ts';
 import type { Backup } from '../core/model.ts';
 import type { FirstSeenChecksum } from '../core/ports.ts';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  type DocumentCommand,
+  type DocumentCommandKind,
+  type DocumentCommands,
+  type DocumentSender,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from './document-commands.ts';
 import { createTableInput, LEDGER_TABLE } from './ledger-schema.ts';
 
 export interface DynamoDbLedgerOptions {
@@ -58,6 +54,8 @@ export interface DynamoDbLedgerOptions {
   now?: () => Date;
   /** What error messages name as the ledger; `dynamodb://TABLE` by default. */
   location?: string;
+  /** Where the document commands go instead of a DocumentClient (the embedded ledger's SQLite table). */
+  documents?: DocumentSender;
 }
 
 type Item = Record<string, unknown>;
@@ -132,8 +130,9 @@ const CATALOGUE_FIELDS = [
 export class DynamoDbLedger implements Ledger {
   readonly location: string;
   readonly tableName: string;
-  private readonly client: DynamoDBClient;
-  private readonly doc: DynamoDBDocumentClient;
+  private client: DynamoDBClient | undefined;
+  private readonly clientConfig: DynamoDBClientConfig;
+  private readonly doc: DocumentSender;
   private readonly ownsClient: boolean;
   private readonly retentionDays: number;
   private readonly now: () => Date;
@@ -143,10 +142,9 @@ export class DynamoDbLedger implements Ledger {
     this.tableName = options.tableName;
     this.location = options.location ?? `dynamodb://${options.tableName}`;
     this.ownsClient = options.client === undefined;
-    this.client = options.client ?? new DynamoDBClient(options.clientConfig ?? {});
-    this.doc = DynamoDBDocumentClient.from(this.client, {
-      marshallOptions: { removeUndefinedValues: true },
-    });
+    this.client = options.client;
+    this.clientConfig = options.clientConfig ?? {};
+    this.doc = options.documents ?? new SdkDocuments(() => this.tableClient());
     this.retentionDays = options.retentionDays ?? 400;
     this.now = options.now ?? (() => new Date());
     const endpoint = options.clientConfig?.endpoint;
@@ -165,7 +163,8 @@ export class DynamoDbLedger implements Ledger {
       }
       if (!exists) {
         try {
-          await this.client.send(new CreateTableCommand(createTableInput(this.tableName)));
+          const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+          await (await this.tableClient()).send(new CreateTableCommand(createTableInput(this.tableName)));
         } catch (error) {
           if (errorName(error) !== 'ResourceInUseException') throw error;
         }
@@ -176,7 +175,9 @@ export class DynamoDbLedger implements Ledger {
   }
 
   private async checkTableShape(): Promise<void> {
-    const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+    const { DescribeTableCommand } = await import('@aws-sdk/client-dynamodb');
+    const client = await this.tableClient();
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: this.tableName }));
     const keys = (Table?.KeySchema ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
     const indexes = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
     const want = `${LEDGER_TABLE.partitionKey}:HASH,${LEDGER_TABLE.sortKey}:RANGE`;
@@ -194,8 +195,10 @@ export class DynamoDbLedger implements Ledger {
   }
 
   private async waitUntilActive(): Promise<void> {
+    const { DescribeTableCommand } = await import('@aws-sdk/client-dynamodb');
+    const client = await this.tableClient();
     for (let attempt = 0; attempt < 120; attempt++) {
-      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: this.tableName }));
       const indexesActive = (Table?.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === 'ACTIVE');
       if (Table?.TableStatus === 'ACTIVE' && indexesActive) return;
       await sleep(250);
@@ -208,10 +211,12 @@ export class DynamoDbLedger implements Ledger {
 
   private async enableTtl(): Promise<void> {
     try {
-      const ttl = await this.client.send(new DescribeTimeToLiveCommand({ TableName: this.tableName }));
+      const { DescribeTimeToLiveCommand, UpdateTimeToLiveCommand } = await import('@aws-sdk/client-dynamodb');
+      const client = await this.tableClient();
+      const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: this.tableName }));
       const state = ttl.TimeToLiveDescription?.TimeToLiveStatus;
       if (state === 'ENABLED' || state === 'ENABLING') return;
-      await this.client.send(
+      await client.send(
         new UpdateTimeToLiveCommand({
           TableName: this.tableName,
           TimeToLiveSpecification: { AttributeName: LEDGER_TABLE.ttlAttribute, Enabled: true },
@@ -248,7 +253,7 @@ export class DynamoDbLedger implements Ledger {
       };
       try {
         await this.doc.send(
-          new PutCommand({
+          PutCommand({
             TableName: this.tableName,
             Item: item,
             ConditionExpression: 'attribute_not_exists(pk)',
@@ -269,7 +274,7 @@ export class DynamoDbLedger implements Ledger {
       const finishedAt = outcome.finishedAt ?? this.now().toISOString();
       try {
         const out = await this.doc.send(
-          new UpdateCommand({
+          UpdateCommand({
             TableName: this.tableName,
             Key: { pk: K.run(runId), sk: K.runSk },
             UpdateExpression:
@@ -357,7 +362,7 @@ export class DynamoDbLedger implements Ledger {
           return `#${field} = :${field}`;
         });
         await this.doc.send(
-          new UpdateCommand({
+          UpdateCommand({
             TableName: this.tableName,
             Key: { pk: K.backup(backup.id), sk: K.backupSk },
             UpdateExpression:
@@ -397,7 +402,7 @@ export class DynamoDbLedger implements Ledger {
         const names = { '#type': 'type', ...(bySource.set ? { '#source': 'source' } : {}) };
         const newer = await this.conditionHolds(
           this.doc.send(
-            new UpdateCommand({
+            UpdateCommand({
               TableName: this.tableName,
               Key: { pk: K.series(b.series), sk: K.seriesSk },
               UpdateExpression:
@@ -422,7 +427,7 @@ export class DynamoDbLedger implements Ledger {
         // Not newer (a rerun, or a series recorded before series were indexed by source): index it all the same.
         await this.ignoringConditionFailure(
           this.doc.send(
-            new UpdateCommand({
+            UpdateCommand({
               TableName: this.tableName,
               Key: { pk: K.series(b.series), sk: K.seriesSk },
               UpdateExpression: `SET ${bySource.set.slice(2)}`,
@@ -441,7 +446,7 @@ export class DynamoDbLedger implements Ledger {
       await forEachLimit(checks, PARALLEL_WRITES, async (c) => {
         await this.ignoringConditionFailure(
           this.doc.send(
-            new UpdateCommand({
+            UpdateCommand({
               TableName: this.tableName,
               Key: { pk: K.series(c.series), sk: K.seriesSk },
               UpdateExpression:
@@ -523,7 +528,7 @@ export class DynamoDbLedger implements Ledger {
       await forEachLimit(fresh, PARALLEL_WRITES * 2, async (c) => {
         try {
           await this.doc.send(
-            new PutCommand({
+            PutCommand({
               TableName: this.tableName,
               Item: {
                 pk: K.backup(backupId),
@@ -651,7 +656,7 @@ export class DynamoDbLedger implements Ledger {
       };
       await this.ignoringConditionFailure(
         this.doc.send(
-          new UpdateCommand({
+          UpdateCommand({
             TableName: this.tableName,
             Key: { pk: K.series(r.series), sk: K.seriesSk },
             UpdateExpression:
@@ -686,7 +691,7 @@ export class DynamoDbLedger implements Ledger {
         if (next === current) return;
         try {
           await this.doc.send(
-            new PutCommand({
+            PutCommand({
               TableName: this.tableName,
               Item: {
                 pk: K.series(series),
@@ -735,7 +740,7 @@ export class DynamoDbLedger implements Ledger {
     await forEachLimit([...latest.values()], PARALLEL_WRITES, async (r) => {
       await this.ignoringConditionFailure(
         this.doc.send(
-          new UpdateCommand({
+          UpdateCommand({
             TableName: this.tableName,
             Key: { pk: K.backup(r.backupId), sk: K.backupSk },
             UpdateExpression:
@@ -779,7 +784,7 @@ export class DynamoDbLedger implements Ledger {
     await this.guard(`record the copy of ${copy.backupId} at ${copy.location}`, async () => {
       await this.ignoringConditionFailure(
         this.doc.send(
-          new PutCommand({
+          PutCommand({
             TableName: this.tableName,
             Item: {
               pk: K.backup(copy.backupId),
@@ -819,7 +824,16 @@ export class DynamoDbLedger implements Ledger {
   }
 
   async close(): Promise<void> {
-    if (this.ownsClient) this.client.destroy();
+    if (this.ownsClient) this.client?.destroy();
+  }
+
+  /** The SDK client, made (and the SDK loaded) on first use. */
+  private async tableClient(): Promise<DynamoDBClient> {
+    if (!this.client) {
+      const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+      this.client ??= new DynamoDBClient(this.clientConfig);
+    }
+    return this.client;
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -830,7 +844,7 @@ export class DynamoDbLedger implements Ledger {
     let startKey: Record<string, unknown> | undefined;
     do {
       const out = await this.doc.send(
-        new QueryCommand({
+        QueryCommand({
           ...input,
           TableName: this.tableName,
           ...(limit !== undefined ? { Limit: limit - items.length } : {}),
@@ -845,7 +859,7 @@ export class DynamoDbLedger implements Ledger {
 
   private async getItem(pk: string, sk: string): Promise<Item | undefined> {
     const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
+      GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
     );
     return out.Item;
   }
@@ -865,9 +879,7 @@ export class DynamoDbLedger implements Ledger {
           );
         }
         if (attempt > 0) await sleep(Math.min(2000, 25 * 2 ** attempt));
-        const out = await this.doc.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
-        );
+        const out = await this.doc.send(BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
         requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
       }
     });
@@ -893,7 +905,7 @@ export class DynamoDbLedger implements Ledger {
         }
         if (attempt > 0) await sleep(Math.min(2000, 25 * 2 ** attempt));
         const out = await this.doc.send(
-          new BatchGetCommand({
+          BatchGetCommand({
             RequestItems: {
               [this.tableName]: {
                 Keys: pending,
@@ -1170,4 +1182,29 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The document commands sent to DynamoDB through the SDK's DocumentClient (loaded on first send). */
+class SdkDocuments implements DocumentSender {
+  private doc:
+    | Promise<{ send(command: unknown): Promise<unknown>; commands: Record<string, unknown> }>
+    | undefined;
+
+  constructor(private readonly client: () => Promise<DynamoDBClient>) {}
+
+  async send<K extends DocumentCommandKind>(command: DocumentCommand<K>): Promise<DocumentCommands[K][1]> {
+    this.doc ??= (async () => {
+      const lib = await import('@aws-sdk/lib-dynamodb');
+      const doc = lib.DynamoDBDocumentClient.from(await this.client(), {
+        marshallOptions: { removeUndefinedValues: true },
+      });
+      return {
+        send: (c: unknown) => doc.send(c as never),
+        commands: lib as unknown as Record<string, unknown>,
+      };
+    })();
+    const { send, commands } = await this.doc;
+    const Command = commands[`${command.kind}Command`] as new (input: unknown) => unknown;
+    return (await send(new Command(command.input))) as DocumentCommands[K][1];
+  }
 }

@@ -1,14 +1,17 @@
-import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type BetterSqlite3 from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { LedgerError, UsageError } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { DynamoDbLedger } from './dynamodb-ledger.ts';
-import { LEDGER_TABLE } from './ledger-schema.ts';
+import { SqliteDocuments } from './sqlite-documents.ts';
 
 /** The table inside an embedded ledger folder. */
 export const EMBEDDED_TABLE = 'backup-validator-ledger';
@@ -63,31 +66,43 @@ export async function openLedger(spec: string, options: OpenLedgerOptions): Prom
   return openFolderLedger(resolve(spec), options.retentionDays);
 }
 
+/** The ledger's SQLite file inside the folder. */
+export const DATABASE_FILE = 'ledger.sqlite';
+
 class EmbeddedLedger extends DynamoDbLedger {
   constructor(
-    endpoint: string,
     folder: string,
     retentionDays: number,
-    private readonly stop: () => Promise<void>,
+    private readonly documents: SqliteDocuments,
+    private readonly release: () => Promise<void>,
   ) {
     super({
       tableName: EMBEDDED_TABLE,
+      // Never used to send: the documents answer every command in this process.
       clientConfig: {
-        endpoint,
         region: 'us-east-1',
         credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' },
       },
       retentionDays,
       location: folder,
+      documents,
     });
   }
 
   override async close(): Promise<void> {
     await super.close();
-    await this.stop();
+    this.documents.close();
+    await this.release();
   }
 }
 
+/**
+ * The folder holds the same table DynamoDB would (items, keys, indexes, conditional writes
+ * with DynamoDB's rules) in one SQLite file, read and written inside this process: opening
+ * costs milliseconds, where a DynamoDB-compatible server on LevelDB cost a second of start-up
+ * and a round trip per write. A folder from before (LevelDB, written by dynalite) is copied
+ * into SQLite once, on first open, and left in place.
+ */
 async function openFolderLedger(folder: string, retentionDays: number): Promise<OpenedLedger> {
   try {
     await mkdir(folder, { recursive: true });
@@ -101,25 +116,13 @@ async function openFolderLedger(folder: string, retentionDays: number): Promise<
   }
   const lockPath = join(folder, LOCK_FILE);
   await acquireFolderLock(folder, lockPath);
-  let server: Server | undefined;
   try {
-    server = await startDynalite(folder);
-    const { port } = server.address() as AddressInfo;
-    const running = server;
-    const ledger = new EmbeddedLedger(`http://127.0.0.1:${port}`, folder, retentionDays, async () => {
-      await stopServer(running);
-      await releaseFolderLock(lockPath);
-    });
-    try {
-      await ledger.ensureTable();
-    } catch (error) {
-      await ledger.close();
-      throw error;
-    }
-    await sweepExpiredDaily(folder, `http://127.0.0.1:${port}`, new Date());
-    return ledger;
+    const database = join(folder, DATABASE_FILE);
+    if (!existsSync(database) && existsSync(join(folder, 'CURRENT'))) await migrateLevelDb(folder, database);
+    const documents = openDatabase(folder, database);
+    await sweepExpiredDaily(folder, documents, new Date());
+    return new EmbeddedLedger(folder, retentionDays, documents, () => releaseFolderLock(lockPath));
   } catch (error) {
-    if (server?.listening) await stopServer(server).catch(() => undefined);
     await releaseFolderLock(lockPath);
     if (error instanceof LedgerError) throw error;
     throw new LedgerError(`cannot open the ledger folder ${folder}: ${messageOf(error)}`, folder, {
@@ -128,72 +131,91 @@ async function openFolderLedger(folder: string, retentionDays: number): Promise<
   }
 }
 
+function openDatabase(folder: string, file: string): SqliteDocuments {
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new Database(file);
+    return new SqliteDocuments(db);
+  } catch (error) {
+    db?.close();
+    throw new LedgerError(
+      `cannot open the ledger database in ${folder} (${codeOf(error) ?? 'error'}: ${messageOf(error)}): ` +
+        'if the folder is damaged, move it aside and run again to start a new ledger',
+      folder,
+      { cause: error },
+    );
+  }
+}
+
 const SWEEP_MARKER = 'expiry-swept-at';
 const SWEEP_EVERY_MS = 24 * 60 * 60 * 1000;
 
-/**
- * dynalite has no TTL deletion, so the embedded ledger deletes expired runs and results itself,
- * as DynamoDB's TTL would, at most once a day (a Scan of the whole folder's table).
- */
-async function sweepExpiredDaily(folder: string, endpoint: string, now: Date): Promise<void> {
+/** The embedded table has no TTL process: expired runs and results are deleted here, at most once a day. */
+async function sweepExpiredDaily(folder: string, documents: SqliteDocuments, now: Date): Promise<void> {
   const marker = join(folder, SWEEP_MARKER);
   const last = Date.parse((await readFile(marker, 'utf8').catch(() => '')).trim());
   if (!Number.isNaN(last) && now.getTime() - last < SWEEP_EVERY_MS && last <= now.getTime()) return;
   try {
-    await deleteExpiredItems(endpoint, now);
+    documents.deleteExpired(Math.floor(now.getTime() / 1000));
     await writeFile(marker, `${now.toISOString()}\n`);
   } catch {
     // Expired items left in place are what DynamoDB's TTL may also leave for days; the next open retries.
   }
 }
 
-/** Deletes every item whose `expiresAt` has passed; returns how many. */
-export async function deleteExpiredItems(endpoint: string, now: Date): Promise<number> {
+/**
+ * Copies a ledger folder written by dynalite (LevelDB) into the SQLite file: through dynalite
+ * itself, once; the copy is made beside and renamed, so an interrupted copy is made again.
+ */
+async function migrateLevelDb(folder: string, database: string): Promise<void> {
+  if (await levelDbIsLocked(folder))
+    throw new LedgerError(
+      `ledger folder ${folder} is in use by another process (its LevelDB is locked): wait for it to finish, or give this run another --ledger folder`,
+      folder,
+    );
+  const partial = `${database}.partial`;
+  await rm(partial, { force: true });
+  const server = await startDynalite(folder);
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const { DynamoDBDocumentClient, ScanCommand } = await import('@aws-sdk/lib-dynamodb');
   const doc = DynamoDBDocumentClient.from(
     new DynamoDBClient({
-      endpoint,
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       region: 'us-east-1',
       credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' },
     }),
   );
-  const { partitionKey, sortKey, ttlAttribute } = LEDGER_TABLE;
-  let deleted = 0;
+  const documents = openDatabase(folder, partial);
   try {
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await doc.send(
-        new ScanCommand({
-          TableName: EMBEDDED_TABLE,
-          ProjectionExpression: '#pk, #sk',
-          FilterExpression: '#ttl < :now',
-          ExpressionAttributeNames: { '#pk': partitionKey, '#sk': sortKey, '#ttl': ttlAttribute },
-          ExpressionAttributeValues: { ':now': Math.floor(now.getTime() / 1000) },
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      const keys = page.Items ?? [];
-      for (let at = 0; at < keys.length; at += 25) {
-        let requests = keys.slice(at, at + 25).map((Key) => ({ DeleteRequest: { Key } }));
-        for (let attempt = 0; requests.length > 0; attempt++) {
-          if (attempt > 5) throw new Error('the embedded ledger kept items unprocessed');
-          const out = await doc.send(new BatchWriteCommand({ RequestItems: { [EMBEDDED_TABLE]: requests } }));
-          const left = out.UnprocessedItems?.[EMBEDDED_TABLE] ?? [];
-          deleted += requests.length - left.length;
-          requests = left as typeof requests;
-        }
+      let page: ScanCommandOutput;
+      try {
+        page = await doc.send(
+          new ScanCommand({ TableName: EMBEDDED_TABLE, ...(start ? { ExclusiveStartKey: start } : {}) }),
+        );
+      } catch (error) {
+        // A LevelDB folder without the ledger table holds nothing to copy.
+        if ((error as Error).name === 'ResourceNotFoundException') break;
+        throw error;
       }
+      documents.putAll(page.Items ?? []);
       start = page.LastEvaluatedKey;
     } while (start);
   } finally {
+    documents.close();
     doc.destroy();
+    await stopServer(server);
   }
-  return deleted;
+  await rename(partial, database);
+  await rm(`${partial}-wal`, { force: true });
+  await rm(`${partial}-shm`, { force: true });
 }
 
 /**
- * LevelDB allows one process per folder and dynalite crashes the whole process when its open fails,
- * so a lock file holding the owner's pid is taken first (a lock left by a dead process is taken over),
- * then LevelDB itself is asked whether anyone else holds the folder.
+ * One process per folder: SQLite would let two interleave, but two runs recording into one ledger
+ * at once are a mistake worth saying; a lock file holds the owner's pid (a lock left by a dead
+ * process is taken over).
  */
 async function acquireFolderLock(folder: string, lockPath: string): Promise<void> {
   const inUse = (pid: number | undefined) =>
@@ -221,18 +243,6 @@ async function acquireFolderLock(folder: string, lockPath: string): Promise<void
     if (attempt > 0 || (pid !== undefined && (pid === process.pid || isAlive(pid)))) throw inUse(pid);
     // Left by a process that is gone: take it over (once; a rival taking it at the same time wins).
     await unlink(lockPath).catch(() => undefined);
-  }
-  // A foreign LevelDB user (not one of ours) would still make dynalite crash the process.
-  let locked: boolean;
-  try {
-    locked = await levelDbIsLocked(folder);
-  } catch (error) {
-    await releaseFolderLock(lockPath);
-    throw error;
-  }
-  if (locked) {
-    await releaseFolderLock(lockPath);
-    throw inUse(undefined);
   }
 }
 

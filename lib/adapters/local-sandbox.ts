@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,18 @@ export interface LocalSandboxOptions {
   timeoutMs?: number;
   /** Lines the child writes to stderr (progress); default: kept only for failure messages. */
   onLog?: (line: string) => void;
+  /**
+   * Runs jobs on long-lived workers (one per concurrent launch), not a process per job; a worker
+   * that crashed or timed out is replaced. Call close() when done.
+   */
+  reuse?: boolean;
+  /** With reuse: at most this many workers; more restores at once wait for one to be free. */
+  maxWorkers?: number;
+}
+
+interface Worker {
+  child: ChildProcess;
+  pendingLine: string;
 }
 
 /**
@@ -36,6 +48,10 @@ export interface LocalSandboxOptions {
  * native abort) is a RESTORE_FAILED result rather than the end of the run.
  */
 export class LocalSandbox implements SandboxLauncher {
+  private readonly idle: Worker[] = [];
+  private readonly waiting: Array<(worker: Worker) => void> = [];
+  private workers = 0;
+
   constructor(private readonly options: LocalSandboxOptions = {}) {}
 
   async launch(job: RestoreJob, options: { signal?: AbortSignal } = {}): Promise<RestoreResult> {
@@ -49,20 +65,15 @@ export class LocalSandbox implements SandboxLauncher {
       const sandboxRoot = path.join(folder, 'sandbox');
       await mkdir(sandboxRoot);
       const jobText = JSON.stringify(job);
-      const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env };
-      delete env.TASK_TOKEN;
-      delete env.JOB;
-      delete env.JOB_FILE;
-      // The caller records the returned result; the child records only when asked to explicitly.
-      if (this.options.env?.LEDGER_TABLE === undefined) delete env.LEDGER_TABLE;
+      const jobEnv: Record<string, string> = { SANDBOX_ROOT: sandboxRoot, RESULT_FILE: resultFile };
       if (Buffer.byteLength(jobText) > INLINE_JOB_LIMIT) {
         const jobFile = path.join(folder, 'job.json');
         await writeFile(jobFile, jobText);
-        env.JOB_FILE = jobFile;
-      } else env.JOB = jobText;
-      env.SANDBOX_ROOT = sandboxRoot;
-      env.RESULT_FILE = resultFile;
-      const outcome = await this.run(env, options.signal);
+        jobEnv.JOB_FILE = jobFile;
+      } else jobEnv.JOB = jobText;
+      const outcome = this.options.reuse
+        ? await this.serve(jobEnv, options.signal)
+        : await this.run({ ...this.baseEnv(), ...jobEnv }, options.signal);
       const result =
         (await readFile(resultFile, 'utf8').then(parseResult, () => undefined)) ??
         parseResult(lastLine(outcome.stdout));
@@ -73,25 +84,146 @@ export class LocalSandbox implements SandboxLauncher {
     }
   }
 
+  /** Stops the idle workers of `reuse` (a busy one ends with its job). */
+  close(): void {
+    for (const worker of this.idle.splice(0)) {
+      this.workers--;
+      worker.child.kill('SIGKILL');
+    }
+  }
+
+  private baseEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env };
+    delete env.TASK_TOKEN;
+    delete env.JOB;
+    delete env.JOB_FILE;
+    // The caller records the returned result; the child records only when asked to explicitly.
+    if (this.options.env?.LEDGER_TABLE === undefined) delete env.LEDGER_TABLE;
+    return env;
+  }
+
+  private spawnEntry(env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess {
+    const entry = this.options.entry ?? SANDBOX_ENTRY;
+    // A bundled entry (.mjs/.js, as the image runs it) needs plain node; sources need tsx.
+    const args = /\.[cm]?js$/.test(entry) ? [entry] : ['--import', 'tsx', entry];
+    return spawn(process.execPath, args, {
+      cwd: REPOSITORY_ROOT,
+      env,
+      stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  /** One job on a long-lived worker: an idle one, or a new one when all are busy. */
+  /** An idle worker, a new one below the limit, or the next one to become free. */
+  private async acquire(): Promise<Worker> {
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    if (this.workers < (this.options.maxWorkers ?? Number.POSITIVE_INFINITY)) return this.startWorker();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** A worker done with its job: to the next waiting job, or idle. A dead one makes room for a new one. */
+  private releaseWorker(worker: Worker, reusable: boolean): void {
+    if (!reusable) {
+      if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
+      this.workers--;
+      const next = this.waiting.shift();
+      if (next) next(this.startWorker());
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next) {
+      next(worker);
+      return;
+    }
+    worker.child.unref();
+    worker.child.channel?.unref();
+    this.idle.push(worker);
+  }
+
+  private async serve(
+    jobEnv: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<ChildOutcome> {
+    const worker = await this.acquire();
+    worker.child.ref();
+    worker.child.channel?.ref();
+    return new Promise((resolve) => {
+      let stderr = '';
+      let timedOut = false;
+      const onStderr = (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-64 * 1024);
+        this.forwardLines(worker, chunk);
+      };
+      const finish = (outcome: ChildOutcome, reusable: boolean) => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        worker.child.stderr?.off('data', onStderr);
+        worker.child.off('message', onMessage);
+        worker.child.off('close', onClose);
+        this.releaseWorker(worker, reusable && worker.child.exitCode === null);
+        resolve(outcome);
+      };
+      const onMessage = (message: { code: number; stdout: string }) =>
+        finish({ code: message.code, signal: null, stdout: message.stdout, stderr, timedOut }, !timedOut);
+      const onClose = (code: number | null, exitSignal: NodeJS.Signals | null) =>
+        finish({ code, signal: exitSignal, stdout: '', stderr, timedOut }, false);
+      const kill = () => {
+        if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
+        else worker.child.kill('SIGKILL');
+      };
+      const timer = this.options.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            kill();
+          }, this.options.timeoutMs)
+        : undefined;
+      // As a one-job process is stopped: the worker aborts the restore, cleans up and answers.
+      const onAbort = () => worker.child.kill('SIGTERM');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      worker.child.stderr?.on('data', onStderr);
+      worker.child.on('message', onMessage);
+      worker.child.once('close', onClose);
+      worker.child.send({ env: jobEnv });
+    });
+  }
+
+  private startWorker(): Worker {
+    this.workers++;
+    const child = this.spawnEntry({ ...this.baseEnv(), SANDBOX_SERVE: '1' }, true);
+    child.stdout?.resume();
+    child.once('error', () => undefined);
+    const worker: Worker = { child, pendingLine: '' };
+    // An idle worker that dies (killed from outside) is simply not reused.
+    child.once('close', () => {
+      const at = this.idle.indexOf(worker);
+      if (at >= 0) {
+        this.idle.splice(at, 1);
+        this.workers--;
+      }
+    });
+    return worker;
+  }
+
+  private forwardLines(worker: Worker, chunk: Buffer): void {
+    if (!this.options.onLog) return;
+    const lines = (worker.pendingLine + chunk.toString()).split('\n');
+    worker.pendingLine = lines.pop() ?? '';
+    for (const line of lines) this.options.onLog(line);
+  }
+
   private run(env: NodeJS.ProcessEnv, signal: AbortSignal | undefined): Promise<ChildOutcome> {
     return new Promise((resolve) => {
-      const entry = this.options.entry ?? SANDBOX_ENTRY;
-      // A bundled entry (.mjs/.js, as the image runs it) needs plain node; sources need tsx.
-      const args = /\.[cm]?js$/.test(entry) ? [entry] : ['--import', 'tsx', entry];
-      const child = spawn(process.execPath, args, {
-        cwd: REPOSITORY_ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = this.spawnEntry(env, false);
       let stdout = '';
       let stderr = '';
       let timedOut = false;
       let pendingLine = '';
-      child.stdout.on('data', (chunk: Buffer) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
         if (stdout.length > 1024 * 1024) stdout = stdout.slice(-512 * 1024);
       });
-      child.stderr.on('data', (chunk: Buffer) => {
+      child.stderr?.on('data', (chunk: Buffer) => {
         const textChunk = chunk.toString();
         stderr = (stderr + textChunk).slice(-64 * 1024);
         if (this.options.onLog) {

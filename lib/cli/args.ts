@@ -31,6 +31,8 @@ export interface CliOptions {
   runsGiven: boolean;
   series?: string;
   dir?: string;
+  /** `--concurrency`: backups checked at once; undefined means the default of this machine. */
+  concurrency?: number;
 }
 
 export const USAGE = usage(COMMANDS);
@@ -59,6 +61,7 @@ export function parseCli(argv: string[]): CliOptions | HelpRequest | 'version' {
         runs: { type: 'string' },
         series: { type: 'string' },
         dir: { type: 'string' },
+        concurrency: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -94,6 +97,12 @@ export function parseCli(argv: string[]): CliOptions | HelpRequest | 'version' {
     runsGiven: values.runs !== undefined,
     ...(runRef !== undefined ? { runRef } : {}),
   };
+  if (values.concurrency !== undefined) {
+    const concurrency = Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new UsageError(`--concurrency must be a whole number >= 1, got "${values.concurrency}"`);
+    options.concurrency = concurrency;
+  }
   for (const key of ['config', 'json', 'html', 'ledger', 'series', 'dir'] as const) {
     const value = values[key];
     if (typeof value === 'string') options[key] = value;

@@ -10,6 +10,7 @@ import { type StageStatus, type Status, worstStatus } from '../core/findings.ts'
 import type { LoadHistoryOptions } from '../core/history.ts';
 import { immutabilityStage } from '../core/immutability.ts';
 import type { RunCounts } from '../core/ledger.ts';
+import { defaultConcurrency } from '../core/limit.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget, ObjectStore } from '../core/ports.ts';
@@ -127,23 +128,32 @@ function normalizeSources(sources: string[], cwd: string): string[] {
   return sources.map((s) => (s.startsWith('s3://') ? s.replace(/\/+$/, '') : resolve(cwd, s)));
 }
 
-/** The restore sandbox and redundancy targets of a local run. */
+/** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
 async function localDeps(
   io: CliIo,
   opened: OpenedContext,
   runId: string,
+  options: CliOptions,
   progress?: Progress,
-): Promise<LocalRunDeps> {
+): Promise<LocalRunDeps & { close(): void }> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
   const { withStageProgress } = await import('./stage-progress.ts');
+  const concurrency = options.concurrency ?? defaultConcurrency();
+  // Long-lived sandbox processes, one per core (restores beyond wait), not one per backup.
+  const sandbox = new LocalSandbox({
+    env: io.env,
+    reuse: true,
+    maxWorkers: concurrency,
+    ...(io.sandboxEntry ? { entry: io.sandboxEntry } : {}),
+  });
   return {
     ...(progress ? { wrapHandlers: (h) => withStageProgress(progress, opened.ctx, runId, h) } : {}),
-    restore: localRestore(
-      new LocalSandbox({ env: io.env, ...(io.sandboxEntry ? { entry: io.sandboxEntry } : {}) }),
-    ),
+    restore: localRestore(sandbox),
     openTarget: opened.open,
     cwd: io.cwd,
+    concurrency,
+    close: () => sandbox.close(),
   };
 }
 
@@ -193,11 +203,16 @@ async function runReport(
 ): Promise<RunReport> {
   if (options.command !== 'comprehensive') return runStages(opened, runId, options, io, setup);
   const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
-  return runPipelineLocally(
-    opened.ctx,
-    { runId, trigger: 'cli', sources: normalizeSources(options.sources, io.cwd), config: setup.document },
-    await localDeps(io, opened, runId, setup.progress),
-  );
+  const deps = await localDeps(io, opened, runId, options, setup.progress);
+  try {
+    return await runPipelineLocally(
+      opened.ctx,
+      { runId, trigger: 'cli', sources: normalizeSources(options.sources, io.cwd), config: setup.document },
+      deps,
+    );
+  } finally {
+    deps.close();
+  }
 }
 
 /**
@@ -326,7 +341,7 @@ async function runStages(
     for (const shard of discovery.shards) {
       try {
         await immutabilityStage(ctx, shard);
-        await integrityStage(ctx, shard);
+        await integrityStage(ctx, shard, { concurrency: options.concurrency ?? defaultConcurrency() });
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
         if (error instanceof LedgerError || ctx.signal?.aborted) throw error;
@@ -347,10 +362,15 @@ async function runStages(
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
     const { beginRestores } = await import('./stage-progress.ts');
-    await runRestoresLocally(ctx, runId, {
-      ...(await localDeps(io, opened, runId)),
-      selected: (selection) => beginRestores(setup.progress, ctx, runId, selection),
-    });
+    const deps = await localDeps(io, opened, runId, options);
+    try {
+      await runRestoresLocally(ctx, runId, {
+        ...deps,
+        selected: (selection) => beginRestores(setup.progress, ctx, runId, selection),
+      });
+    } finally {
+      deps.close();
+    }
   }
   setup.progress.stage('report');
   return (await reportStage(ctx, runId)).report;

@@ -12,6 +12,10 @@ export const OPTION_HELP = {
   runs: { value: '<n>', text: 'history: how many recent runs (default 10)' },
   series: { value: '<id>', text: 'history: one series only, its id as history prints it' },
   dir: { value: '<dir>', text: 'demo: where to make the sample (default ./backup-validator-demo)' },
+  concurrency: {
+    value: '<n>',
+    text: 'backups the integrity stage reads at once (default: the cores, at most 4)',
+  },
   quiet: { value: '', text: 'no progress on stderr' },
   verbose: { value: '', text: 'stack traces on errors' },
   help: { value: '', text: 'this text' },
@@ -58,7 +62,7 @@ export const COMMAND_HELP: Record<string, CommandHelp | undefined> = {
     summary:
       'discover, then read every backup once: SHA-256 of the stored bytes, decompression, tar parsing, a SHA-256 per member, against every reference checksum',
     usage: '--source <dir|s3://bucket/prefix> [options]',
-    options: RUN_OPTIONS,
+    options: [...RUN_OPTIONS, 'concurrency'],
     example: 'backup-validator integrity --source /srv/backups --json report.json',
   },
   restore: {
@@ -73,7 +77,7 @@ export const COMMAND_HELP: Record<string, CommandHelp | undefined> = {
     brief: 'discover, integrity, restore, redundancy and compliance, then the report',
     summary: 'the whole pipeline: discover, integrity, restore, redundancy and compliance, then the report',
     usage: '--source <dir|s3://bucket/prefix> [options]',
-    options: RUN_OPTIONS,
+    options: [...RUN_OPTIONS, 'concurrency'],
     example: 'backup-validator comprehensive --source /srv/backups --config policy.json --html report.html',
   },
   history: {

@@ -11,6 +11,7 @@ import {
   readHead,
   sniffArchiveFormat,
 } from './inspect/index.ts';
+import { forEachLimited } from './limit.ts';
 import type { Backup, BackupObject, ContentDigest, IntegrityResult } from './model.ts';
 import type { ChecksumHistory, ObjectStore } from './ports.ts';
 import {
@@ -49,21 +50,8 @@ export interface IntegrityOptions {
 /** Storage classes whose objects need a restore request before they can be read. */
 export const ARCHIVED_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 const READ_HIGH_WATER_MARK = 1024 * 1024;
-
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
-}
+/** Below this a worker thread's start (tens of ms) costs more than hashing on the parsing thread saves. */
+const WORKER_HASH_MIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * Reads a backup once and checks it against every reference checksum that exists: the
@@ -228,9 +216,10 @@ async function checkArchive(
   let read = 0;
   try {
     const localPath = store.localPath?.(object.key);
-    const wholeFileSha256 = localPath
-      ? hashFileInWorker(localPath, { signal }).then((h) => h.sha256)
-      : undefined;
+    const wholeFileSha256 =
+      localPath && object.size >= WORKER_HASH_MIN_BYTES
+        ? hashFileInWorker(localPath, { signal }).then((h) => h.sha256)
+        : undefined;
     wholeFileSha256?.catch(() => {});
     let stream: Readable = await store.open(object.key, { highWaterMark: READ_HIGH_WATER_MARK });
     if (!format) {

@@ -20,6 +20,7 @@ import {
   type StageResultRecord,
   sizeAnomaly,
 } from './ledger.ts';
+import { forEachLimited } from './limit.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
 import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
 import { attachProtection } from './protection-report.ts';
@@ -323,14 +324,15 @@ function filesOf(backup: Backup, result: IntegrityResult): number {
 export async function integrityStage(
   ctx: StageContext,
   ref: ShardRef,
-  options: { maxBytes?: number } = {},
+  options: { maxBytes?: number; concurrency?: number } = {},
 ): Promise<{ runId: string; shard: number; results: Array<{ backupId: string; status: StageStatus }> }> {
   const run = await loadRun(ctx, ref.runId);
   const backups = await loadShard(ctx, ref);
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
   const expanded: Record<string, number> = {};
-  for (const backup of backups) {
+  // Each pass streams with bounded buffers, so memory grows with the concurrency, not with the backups.
+  await forEachLimited(backups, options.concurrency ?? 1, async (backup, index) => {
     if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
       // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
       await ctx.ledger.recordResults([
@@ -346,8 +348,8 @@ export async function integrityStage(
           at: ctx.now().toISOString(),
         },
       ]);
-      results.push({ backupId: backup.id, status: 'SKIPPED' });
-      continue;
+      results[index] = { backupId: backup.id, status: 'SKIPPED' };
+      return;
     }
     ctx.signal?.throwIfAborted();
     ctx.events?.backupStarted?.(backup, 'integrity');
@@ -403,8 +405,8 @@ export async function integrityStage(
     digests[backup.id] = result.objectSha256;
     if (result.contentBytes > 0) expanded[backup.id] = result.contentBytes;
     ctx.events?.backupFinished?.(backup, 'integrity', result.status);
-    results.push({ backupId: backup.id, status: result.status });
-  }
+    results[index] = { backupId: backup.id, status: result.status };
+  });
   await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
   await writeJson(ctx.runStore, runKeys.expanded(ref.runId, ref.shard), expanded);
   return { runId: ref.runId, shard: ref.shard, results };

@@ -49,6 +49,8 @@ export interface LocalRunDeps {
   definitionText?: string;
   /** Seconds to wait between retries, by Task state (tests make them instant). */
   retryIntervals?: Partial<Record<TaskStateName, number>>;
+  /** Backups one integrity shard reads at once (default 1). */
+  concurrency?: number;
   /** Wraps the bound handlers (tests inject faults into the real ones). */
   wrapHandlers?(handlers: TaskHandlers): TaskHandlers;
 }
@@ -116,7 +118,7 @@ function asJson(value: unknown): Json {
 export function localTaskHandlers(ctx: StageContext, deps: LocalRunDeps): TaskHandlers {
   const context = () => ctx;
   const discover = makeDiscoverHandler(context);
-  const integrity = makeIntegrityHandler(context);
+  const integrity = makeIntegrityHandler(context, undefined, deps.concurrency);
   const recordFailure = makeRecordFailureHandler(context);
   const select = makeSelectRestoresHandler(context);
   const redundancy = makeRedundancyHandler(context, deps.openTarget, deps.cwd ? { cwd: deps.cwd } : {});

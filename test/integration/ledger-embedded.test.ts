@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,15 +140,25 @@ describe('embedded ledger folder', () => {
     );
   });
 
-  it('a folder that is not a LevelDB database is a clear LedgerError, not a crash', async () => {
+  it('issue 13: a damaged ledger database is a clear LedgerError, not a crash', async () => {
     const folder = join(scratch, 'garbage');
     const first = await openLedger(folder, { retentionDays: 10 });
     await first.close();
+    await writeFile(join(folder, 'ledger.sqlite'), 'not a database '.repeat(100));
+    const error = await openLedger(folder, { retentionDays: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LedgerError);
+    expect((error as Error).message).toMatch(/cannot open the ledger database in .*move it aside/);
+    // The failed open left no lock behind.
+    await expect(readFile(join(folder, 'backup-validator.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('an old ledger folder (LevelDB) that is damaged is a clear LedgerError, not a crash', async () => {
+    const folder = join(scratch, 'garbage-leveldb');
+    await mkdir(folder);
     await writeFile(join(folder, 'CURRENT'), 'MANIFEST-999999\n');
     const error = await openLedger(folder, { retentionDays: 10 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LedgerError);
     expect((error as Error).message).toMatch(/cannot open the ledger database in/);
-    // The failed open left no lock behind.
     await expect(readFile(join(folder, 'backup-validator.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

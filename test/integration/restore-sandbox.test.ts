@@ -98,6 +98,78 @@ describe('local sandbox launcher (the container entry point in a child process)'
     expect(result.findings[0]?.message).toMatch(/was killed by SIGKILL/);
   });
 
+  it('issue 13: with reuse, restores run one after another on one long-lived worker, each in its own folder', async () => {
+    const logs: string[] = [];
+    const scratch = path.join(arena.base, 'scratch-reuse');
+    const launcher = new LocalSandbox({ scratch, reuse: true, onLog: (l) => logs.push(l) });
+    try {
+      const healthy = await healthyArchive();
+      await writeFile(path.join(arena.store, 'evil.tar'), rawTar([{ name: '../escape.txt', body: 'x' }]));
+      const evil: RestoreJob = {
+        ...healthy,
+        backup: serializeBackup(await archiveBackup(arena.store, 'evil.tar')),
+      };
+      const results = [
+        await launcher.launch(healthy),
+        await launcher.launch(evil),
+        await launcher.launch(healthy),
+      ];
+      expect(results.map((r) => r.status)).toEqual(['PASS', 'FAIL', 'PASS']);
+      expect(results[1]?.findings.map((f) => f.code)).toEqual(['UNSAFE_PATH']);
+      expect(results[2]?.filesRestored).toBe(3);
+      const pids = new Set(logs.filter((l) => l.startsWith('sandbox worker pid ')));
+      expect(pids.size).toBe(1);
+      expect(logs.filter((l) => /^restore (PASS|FAIL)/.test(l))).toHaveLength(3);
+      expect(execFileSync('ls', ['-A', scratch]).toString()).toBe('');
+    } finally {
+      launcher.close();
+    }
+  });
+
+  it('issue 13: with reuse, a worker that crashes fails its restore and the next restore gets a new worker', async () => {
+    const flaky = path.join(arena.base, 'flaky.mjs');
+    // Answers the first job, dies on the second: a crash between jobs must not outlive that job.
+    await writeFile(
+      flaky,
+      `let jobs = 0;
+      process.on('message', () => {
+        if (++jobs === 2) process.exit(7);
+        process.send({ code: 0, stdout: JSON.stringify({ backupId: String(process.pid), status: 'PASS', durationMs: 1, filesRestored: 0, bytesRestored: 0, phases: {}, findings: [] }) + '\\n' });
+      });`,
+    );
+    const launcher = new LocalSandbox({ entry: flaky, reuse: true });
+    try {
+      const job = await healthyArchive();
+      const first = await launcher.launch(job);
+      const second = await launcher.launch(job);
+      const third = await launcher.launch(job);
+      expect(first.status).toBe('PASS');
+      expect(second.status).toBe('FAIL');
+      expect(second.findings[0]?.message).toMatch(/exited with code 7/);
+      expect(third.status).toBe('PASS');
+      expect(third.backupId).not.toBe(first.backupId);
+    } finally {
+      launcher.close();
+    }
+  });
+
+  it('issue 13: with maxWorkers, restores beyond the limit wait for a free worker', async () => {
+    const echo = path.join(arena.base, 'echo.mjs');
+    await writeFile(
+      echo,
+      `process.on('message', () => setTimeout(() => process.send({ code: 0, stdout: JSON.stringify({ backupId: String(process.pid), status: 'PASS', durationMs: 1, filesRestored: 0, bytesRestored: 0, phases: {}, findings: [] }) + '\\n' }), 50));`,
+    );
+    const launcher = new LocalSandbox({ entry: echo, reuse: true, maxWorkers: 1 });
+    try {
+      const job = await healthyArchive();
+      const results = await Promise.all([launcher.launch(job), launcher.launch(job), launcher.launch(job)]);
+      expect(results.map((r) => r.status)).toEqual(['PASS', 'PASS', 'PASS']);
+      expect(new Set(results.map((r) => r.backupId)).size).toBe(1);
+    } finally {
+      launcher.close();
+    }
+  });
+
   it('the bundle the image runs restores with plain node, its native SQLite probe included', async () => {
     // Inside the repository, so the bundle finds better-sqlite3 (left external) as the image does.
     const bundle = await bundleSandbox(path.resolve('node_modules/.cache/bv-sandbox-bundle/main.mjs'));

@@ -9,6 +9,8 @@ const DIGEST_BYTES = 32;
 /** Members per column chunk: columns grow a chunk at a time, never by copying. */
 const CHUNK = 1 << 16;
 const NAME_SLAB = 1 << 20;
+/** Slabs and columns start this small and double up to full size: most backups hold a few members, and a pass per backup must not allocate megabytes. */
+const FIRST_BYTES = 4096;
 /** SHA-256 of nothing: what links, directories and empty files hash to. */
 const EMPTY_DIGEST = Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex');
 /** Bytes a member costs besides its name and its index buckets: digest, size, type, listed line, name/link/hash fields. */
@@ -77,9 +79,10 @@ class NameArena {
     let done = 0;
     while (done < length) {
       const slab = Math.floor(this.used / NAME_SLAB);
-      if (slab === this.slabs.length) this.slabs.push(Buffer.allocUnsafe(NAME_SLAB));
       const within = this.used % NAME_SLAB;
       const n = Math.min(length - done, NAME_SLAB - within);
+      if (slab === this.slabs.length) this.slabs.push(Buffer.allocUnsafe(Math.min(NAME_SLAB, FIRST_BYTES)));
+      this.slabs[slab] = grown(this.slabs[slab] as Buffer, within + n, NAME_SLAB);
       bytes.copy(this.slabs[slab] as Buffer, within, done, done + n);
       done += n;
       this.used += n;
@@ -120,17 +123,33 @@ class NameArena {
   }
 }
 
-/** A typed-array column grown one chunk at a time. */
+/** `buffer`, or a copy at least `needed` bytes long (doubling, at most `limit`). */
+function grown(buffer: Buffer, needed: number, limit: number): Buffer {
+  if (needed <= buffer.length) return buffer;
+  const bigger = Buffer.allocUnsafe(Math.min(limit, Math.max(buffer.length * 2, needed)));
+  buffer.copy(bigger);
+  return bigger;
+}
+
+/** A typed-array column grown one chunk at a time (the last chunk doubling up to full size). */
 class Column<T extends Float64Array | Uint8Array | Int32Array | Uint32Array> {
   private readonly chunks: T[] = [];
   constructor(private readonly make: (length: number) => T) {}
   get(slot: number): number {
-    return (this.chunks[slot >>> 16] as T)[slot & (CHUNK - 1)] as number;
+    return ((this.chunks[slot >>> 16] as T)[slot & (CHUNK - 1)] as number | undefined) ?? 0;
   }
   set(slot: number, value: number): void {
     const chunk = slot >>> 16;
-    if (chunk === this.chunks.length) this.chunks.push(this.make(CHUNK));
-    (this.chunks[chunk] as T)[slot & (CHUNK - 1)] = value;
+    const within = slot & (CHUNK - 1);
+    if (chunk === this.chunks.length) this.chunks.push(this.make(64));
+    let column = this.chunks[chunk] as T;
+    if (within >= column.length) {
+      const bigger = this.make(Math.min(CHUNK, Math.max(column.length * 2, within + 1)));
+      bigger.set(column);
+      this.chunks[chunk] = bigger;
+      column = bigger;
+    }
+    column[within] = value;
   }
 }
 
@@ -204,8 +223,10 @@ export class MemberTable {
     this.types.set(slot, TYPE_CODE.get(type) ?? TYPES.length - 1);
     this.listedLines.set(slot, 0);
     const slab = Math.floor(slot / CHUNK);
-    if (slab === this.digests.length) this.digests.push(Buffer.allocUnsafe(CHUNK * DIGEST_BYTES));
-    digest.copy(this.digests[slab] as Buffer, (slot % CHUNK) * DIGEST_BYTES, 0, DIGEST_BYTES);
+    if (slab === this.digests.length) this.digests.push(Buffer.allocUnsafe(FIRST_BYTES));
+    const at = (slot % CHUNK) * DIGEST_BYTES;
+    this.digests[slab] = grown(this.digests[slab] as Buffer, at + DIGEST_BYTES, CHUNK * DIGEST_BYTES);
+    digest.copy(this.digests[slab] as Buffer, at, 0, DIGEST_BYTES);
 
     const bucket = this.bucketOf(hash, length);
     const earlier = (this.buckets[bucket] as number) - 1;
