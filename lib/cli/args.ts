@@ -42,6 +42,8 @@ Commands:
   history         past runs and per-series trends from the ledger
   report RUN|latest  a past run's report again (text, and --html/--json)
   demo            make a sample backup folder and run comprehensive on it
+  backup          write a backup (folders, Docker volumes, command output) and validate it
+                  at once (see "backup-validator backup --help")
 
 Options:
   --source <dir|s3://bucket/prefix>   where backups live (repeatable)

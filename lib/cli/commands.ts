@@ -71,7 +71,7 @@ function normalizeSources(sources: string[], cwd: string): string[] {
 }
 
 /** The restore sandbox and redundancy targets of a local run. */
-async function localDeps(io: CliIo): Promise<LocalRunDeps> {
+export async function localDeps(io: CliIo): Promise<LocalRunDeps> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
   const s3 = s3ClientConfigFromEnv(io.env);
@@ -125,7 +125,7 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
 }
 
 /** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
-async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
+export async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
   try {
     const detail = await ctx.ledger.getRun(runId);
     if (detail?.run.status !== 'RUNNING') return;

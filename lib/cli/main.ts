@@ -36,7 +36,7 @@ export function newRunId(now: Date): string {
     .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-async function loadConfigFile(
+export async function loadConfigFile(
   path: string | undefined,
   cwd: string,
 ): Promise<{ config: Config; document: unknown }> {
@@ -118,6 +118,10 @@ export function printReport(io: CliIo, report: RunReport, now: Date, inventoryOn
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let verbose = argv.includes('--verbose') || argv.includes('-v');
+  if (argv[0] === 'backup') {
+    const { backupMain } = await import('./backup-command.ts');
+    return backupMain(argv.slice(1), io);
+  }
   try {
     const parsed = parseCli(argv);
     if (parsed === 'help') {
