@@ -17,11 +17,13 @@ import { Readable } from 'node:stream';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { FolderBackupTarget } from '../../lib/adapters/backup-targets.ts';
+import { FolderBackupTarget, S3BackupTarget } from '../../lib/adapters/backup-targets.ts';
+import { S3Store } from '../../lib/adapters/s3-store.ts';
 import { planBackup } from '../../lib/core/backup/plan.ts';
 import { writeArchive } from '../../lib/core/backup/write.ts';
 import { createDecompressor } from '../../lib/core/compression.ts';
 import { BackupFailedError } from '../../lib/core/errors.ts';
+import { createCrc } from '../../lib/core/inspect/crc.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import { flipBit, sampleBytes, sha256Hex } from '../support/archives.ts';
 import { runCli } from '../support/cli.ts';
@@ -249,6 +251,47 @@ describe('issue 16: backup-validator backup', () => {
         else process.env[key] = saved[key];
       }
     }
+  });
+
+  it('issue 16: the S3 upload asks for a full-object CRC64NVME: on CreateMultipartUpload, every part and CompleteMultipartUpload', async () => {
+    const client = new S3Client({
+      endpoint: S3_ENV.AWS_ENDPOINT_URL_S3,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    const sent: Array<{ command: string; headers: Record<string, string> }> = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        sent.push({ command: String(context.commandName), headers: { ...request.headers } });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'recordChecksumHeaders' },
+    );
+    const bucket = `bv-backup-crc-${Date.now()}`;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const body = randomBytes(20 * 1024 * 1024);
+    const target = new S3BackupTarget(new S3Store(`s3://${bucket}/p`, { client }));
+    await target.write('x.tar.gz', Readable.from([body.subarray(0, 7_000_000), body.subarray(7_000_000)]));
+    const crc = createCrc('CRC64NVME');
+    crc.update(body);
+    const of = (command: string) => sent.filter((r) => r.command === command).map((r) => r.headers);
+    expect(of('CreateMultipartUploadCommand')[0]).toMatchObject({
+      'x-amz-checksum-algorithm': 'CRC64NVME',
+      'x-amz-checksum-type': 'FULL_OBJECT',
+    });
+    expect(of('UploadPartCommand').map((h) => typeof h['x-amz-checksum-crc64nvme'])).toEqual([
+      'string',
+      'string',
+    ]);
+    expect(of('CompleteMultipartUploadCommand')[0]).toMatchObject({
+      'x-amz-checksum-crc64nvme': crc.digestBase64(),
+      'x-amz-checksum-type': 'FULL_OBJECT',
+    });
+    const stored = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'p/x.tar.gz' }));
+    expect(Buffer.from((await stored.Body?.transformToByteArray()) ?? []).equals(body)).toBe(true);
   });
 
   it('issue 16: backs a Docker volume up, resolved through the engine API on a Unix socket (DOCKER_HOST)', async () => {
