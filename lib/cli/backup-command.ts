@@ -94,7 +94,8 @@ function parseBackupArgs(argv: string[]): BackupOptions | 'help' {
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  if (positionals.length > 1)
+    throw new UsageError(`unexpected argument "${positionals[1]}": one job at most`);
   const options: BackupOptions = {
     from: (values.from as string[] | undefined) ?? [],
     names: (values.name as string[] | undefined) ?? [],

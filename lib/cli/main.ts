@@ -15,6 +15,7 @@ import {
   withSeriesRows,
 } from '../core/render.ts';
 import { parseCli, USAGE } from './args.ts';
+import { backupArgv } from './backup-args.ts';
 import { checkInputs, unmatchedSeriesPatterns } from './inputs.ts';
 import { locationsOf } from './locations.ts';
 import { Progress } from './progress.ts';
@@ -118,9 +119,10 @@ export function printReport(io: CliIo, report: RunReport, now: Date, inventoryOn
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let verbose = argv.includes('--verbose') || argv.includes('-v');
-  if (argv[0] === 'backup') {
+  const backupArgs = backupArgv(argv);
+  if (backupArgs) {
     const { backupMain } = await import('./backup-command.ts');
-    return backupMain(argv.slice(1), io);
+    return backupMain(backupArgs, io);
   }
   try {
     const parsed = parseCli(argv);
