@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,7 +19,7 @@ import { type BackupInput, type BackupPlan, planBackup } from '../core/backup/pl
 import { METADATA_NAME, type WrittenArchive, writeArchive } from '../core/backup/write.ts';
 import { MANIFEST_NAME, SIDECAR_SUFFIX } from '../core/catalogue.ts';
 import type { Config } from '../core/config.ts';
-import { BackupFailedError, UsageError } from '../core/errors.ts';
+import { BackupFailedError, BackupValidatorError, UsageError } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
 import { locationsOverlap, resolveLocation } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
@@ -184,8 +185,13 @@ async function resolveInputs(from: string[], names: string[], io: CliIo): Promis
     } else if (given.startsWith('docker-volume:')) {
       const volume = given.slice('docker-volume:'.length);
       if (volume === '') throw new UsageError('--from docker-volume: needs a volume name', 'from');
-      const { dockerVolumeMountpoint } = await import('../adapters/docker-volumes.ts');
+      const { dockerVolumeMountpoint, unreadableMountpoint } = await import('../adapters/docker-volumes.ts');
       const mountpoint = await dockerVolumeMountpoint(volume, io.env);
+      await access(mountpoint, constants.R_OK | constants.X_OK).catch((error: unknown) => {
+        throw new BackupValidatorError(unreadableMountpoint(volume, mountpoint, (error as Error).message), {
+          cause: error,
+        });
+      });
       inputs.push({ kind: 'folder', path: mountpoint, member: uniqueMember(volume, taken), from: given });
     } else {
       const folder = path.resolve(io.cwd, given);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import {
   copyFile,
   mkdir,
@@ -316,6 +317,15 @@ describe('issue 16: backup-validator backup', () => {
             Scope: 'local',
           }),
         );
+      } else if (req.url === '/volumes/desktop') {
+        // Docker Desktop: the mount point is a path inside its VM.
+        res.end(
+          JSON.stringify({
+            Driver: 'local',
+            Mountpoint: join(dir, 'docker', 'vm-only', '_data'),
+            Name: 'desktop',
+          }),
+        );
       } else {
         res.statusCode = 404;
         res.end(JSON.stringify({ message: `get ${req.url?.split('/').pop()}: no such volume` }));
@@ -344,6 +354,16 @@ describe('issue 16: backup-validator backup', () => {
       );
       expect(missing.code).toBe(2);
       expect(missing.stderr).toMatch(/no such volume.*docker volume ls/);
+
+      const inVm = await backup(
+        ['--from', 'docker-volume:desktop', '--to', to, '--series', 'volumes'],
+        'docker-vm',
+        env,
+      );
+      expect(inVm.code).toBe(3);
+      expect(inVm.stderr).toMatch(
+        /its mount point .*vm-only\/_data cannot be read here.*command:docker run --rm -v desktop/,
+      );
     } finally {
       await new Promise<void>((resolve) => engine.close(() => resolve()));
     }
@@ -431,12 +451,37 @@ describe('issue 16: backup-validator backup', () => {
       events: {
         archiving: (entry) => {
           // The folder goes away once the archive has begun.
-          if (entry.member === 'vanishing/a') void rm(source, { recursive: true, force: true });
+          if (entry.member === 'vanishing/a') rmSync(source, { recursive: true, force: true });
         },
       },
     });
     await expect(written).rejects.toThrow(BackupFailedError);
     await expect(written).rejects.toThrow(/vanished while it was being backed up/);
+    expect(await backupFiles(to)).toEqual([]);
+  });
+
+  it('issue 16: a file rewritten mid-backup (same size, other bytes) fails it: SHA256SUMS would not match the archive', async () => {
+    const source = join(dir, 'changing');
+    await mkdir(source);
+    for (const name of ['a', 'b']) await writeFile(join(source, name), `${name}\n`.repeat(1000));
+    const spool = await mkdtemp(join(dir, 'spool-'));
+    const plan = await planBackup(
+      [{ kind: 'folder', path: source, member: 'changing', from: source }],
+      spool,
+    );
+    const to = join(dir, 'out-changing');
+    const written = writeArchive(plan, new FolderBackupTarget(to), {
+      key: 'changing-20250625T114622Z.tar.gz',
+      series: 'changing',
+      compression: 'gzip',
+      createdAt: new Date(),
+      events: {
+        archiving: (entry) => {
+          if (entry.member === 'changing/a') writeFileSync(join(source, 'b'), 'B\n'.repeat(1000));
+        },
+      },
+    });
+    await expect(written).rejects.toThrow(/changing\/b changed while it was being backed up \(its content\)/);
     expect(await backupFiles(to)).toEqual([]);
   });
 });

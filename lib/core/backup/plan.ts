@@ -1,7 +1,15 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import {
+  closeSync,
+  createWriteStream,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+} from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BackupFailedError, UsageError } from '../errors.ts';
@@ -59,26 +67,35 @@ function isGone(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-export async function hashFile(file: string, size: number, onBytes?: (n: number) => void): Promise<string> {
-  const handle = await open(file, 'r');
+/**
+ * SHA-256 of a file's first `size` bytes, read synchronously: on a busy machine each
+ * asynchronous read waits for a thread-pool turn, which for 20,000 small files cost more than
+ * the hashing (74 s against ~1 s, measured on a loaded 2-core machine).
+ */
+export function hashFileSync(file: string, size: number, buffer: Buffer): string {
+  const fd = openSync(file, 'r');
   try {
     const hash = createHash('sha256');
     let done = 0;
-    const buffer = Buffer.allocUnsafe(READ_CHUNK);
     while (done < size) {
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_CHUNK, size - done), done);
+      const bytesRead = readSync(fd, buffer, 0, Math.min(buffer.length, size - done), done);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
       done += bytesRead;
-      onBytes?.(bytesRead);
     }
     if (done !== size)
-      throw new BackupFailedError(`${file} shrank from ${size} to ${done} bytes while it was read`);
+      throw new BackupFailedError(
+        `${file} changed while it was being backed up (it shrank from ${size} to ${done} bytes): nothing was written; stop its writers or back up a snapshot`,
+      );
     return hash.digest('hex');
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
+
+/** Lets signals and timers in between synchronous reads: once per this many bytes or files. */
+const YIELD_BYTES = 64 * 1024 * 1024;
+const YIELD_FILES = 256;
 
 /**
  * Walks a folder in name order, without following links: regular files, folders and symbolic
@@ -95,7 +112,7 @@ async function walkFolder(input: Extract<BackupInput, { kind: 'folder' }>, plan:
   const visit = async (dir: string, member: string): Promise<void> => {
     let names: string[];
     try {
-      names = (await readdir(dir)).sort();
+      names = readdirSync(dir).sort();
     } catch (error) {
       if (isGone(error)) throw vanished(dir, input);
       throw error;
@@ -103,9 +120,9 @@ async function walkFolder(input: Extract<BackupInput, { kind: 'folder' }>, plan:
     for (const name of names) {
       const file = path.join(dir, name);
       const inside = `${member}/${name}`;
-      let stat: Awaited<ReturnType<typeof lstat>>;
+      let stat: ReturnType<typeof lstatSync>;
       try {
-        stat = await lstat(file);
+        stat = lstatSync(file);
       } catch (error) {
         if (isGone(error)) throw vanished(file, input);
         throw error;
@@ -125,7 +142,7 @@ async function walkFolder(input: Extract<BackupInput, { kind: 'folder' }>, plan:
         source.files++;
         source.bytes += stat.size;
       } else if (stat.isSymbolicLink()) {
-        plan.entries.push({ ...common, type: 'symlink', size: 0, linkpath: await readlink(file) });
+        plan.entries.push({ ...common, type: 'symlink', size: 0, linkpath: readlinkSync(file) });
       } else plan.skipped.push(file);
     }
   };
@@ -234,13 +251,23 @@ export async function planBackup(
       await spoolCommand(input, path.join(spoolDir, `command-${++spooled}`), plan, events, signal);
     else await walkFolder(input, plan);
   }
+  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  let sinceYield = 0;
+  let filesSinceYield = 0;
   for (const entry of plan.entries) {
     if (entry.type !== 'file') continue;
     plan.files++;
     plan.bytes += entry.size;
     if (entry.sha256 !== undefined) continue;
     try {
-      entry.sha256 = await hashFile(entry.file as string, entry.size, events.hashed);
+      entry.sha256 = hashFileSync(entry.file as string, entry.size, buffer);
+      events.hashed?.(entry.size);
+      sinceYield += entry.size;
+      if (sinceYield >= YIELD_BYTES || ++filesSinceYield >= YIELD_FILES) {
+        sinceYield = 0;
+        filesSinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } catch (error) {
       if (isGone(error))
         throw new BackupFailedError(

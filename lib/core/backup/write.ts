@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -89,25 +89,36 @@ function memberOf(name: string, data: Buffer, mtime: Date): Buffer[] {
   return [header, data, padding(data.length)];
 }
 
-/** The file's bytes, exactly as many as planned, checked against the hash of the first read. */
-async function* fileData(entry: PlannedEntry): AsyncGenerator<Buffer> {
-  let handle: Awaited<ReturnType<typeof open>>;
+/** What goes to the compressor at once: one thread-pool task per batch, not per small file. */
+const BATCH_BYTES = 1024 * 1024;
+
+function vanishedOrChanged(entry: PlannedEntry, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return new BackupFailedError(
+      `${entry.file} vanished while it was being backed up: nothing was written; run the backup again when the folder is stable`,
+    );
+  return error as Error;
+}
+
+/**
+ * The file's bytes, exactly as many as planned, read synchronously (as tar does: no thread-pool
+ * turn per read) and checked against the hash of the first read. Chunks are fresh buffers: they
+ * travel downstream.
+ */
+function* fileData(entry: PlannedEntry): Generator<Buffer> {
+  let fd: number;
   try {
-    handle = await open(entry.file as string, 'r');
+    fd = openSync(entry.file as string, 'r');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR')
-      throw new BackupFailedError(
-        `${entry.file} vanished while it was being backed up: nothing was written; run the backup again when the folder is stable`,
-      );
-    throw error;
+    throw vanishedOrChanged(entry, error);
   }
   try {
     const hash = createHash('sha256');
     let done = 0;
     while (done < entry.size) {
       const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, entry.size - done));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, done);
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, done);
       if (bytesRead === 0) break;
       const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
       hash.update(chunk);
@@ -119,12 +130,20 @@ async function* fileData(entry: PlannedEntry): AsyncGenerator<Buffer> {
         `${entry.file} changed while it was being backed up (${done === entry.size ? 'its content' : `its size, ${entry.size} then ${done} bytes`}): nothing was written; stop its writers or back up a snapshot`,
       );
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
+/** The whole tar stream, small pieces gathered into batches of about BATCH_BYTES. */
 async function* tarStream(plan: BackupPlan, head: Buffer[], events: PlanEvents): AsyncGenerator<Buffer> {
-  yield Buffer.concat(head);
+  let pending: Buffer[] = [...head];
+  let pendingBytes = head.reduce((sum, b) => sum + b.length, 0);
+  const take = (): Buffer => {
+    const batch = Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return batch;
+  };
   for (const entry of plan.entries) {
     events.archiving?.(entry);
     const header: Parameters<typeof encodeHeader>[0] = {
@@ -137,12 +156,29 @@ async function* tarStream(plan: BackupPlan, head: Buffer[], events: PlanEvents):
       gid: entry.gid,
     };
     if (entry.linkpath !== undefined) header.linkpath = entry.linkpath;
-    yield encodeHeader(header);
-    if (entry.type !== 'file') continue;
-    yield* fileData(entry);
-    if (entry.size % BLOCK !== 0) yield padding(entry.size);
+    const encoded = encodeHeader(header);
+    pending.push(encoded);
+    pendingBytes += encoded.length;
+    if (entry.type === 'file') {
+      for (const chunk of fileData(entry)) {
+        if (pendingBytes + chunk.length >= BATCH_BYTES) {
+          if (pendingBytes > 0) yield take();
+          yield chunk;
+        } else {
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+        }
+      }
+      if (entry.size % BLOCK !== 0) {
+        pending.push(padding(entry.size));
+        pendingBytes += BLOCK - (entry.size % BLOCK);
+      }
+    }
+    if (pendingBytes >= BATCH_BYTES) yield take();
   }
-  yield END_OF_ARCHIVE;
+  pending.push(END_OF_ARCHIVE);
+  pendingBytes += END_OF_ARCHIVE.length;
+  yield take();
 }
 
 /** Counts and hashes the stored bytes on their way to the target. */
