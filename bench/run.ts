@@ -20,6 +20,7 @@ const MODULES = [
   './s3-resume.ts',
   './cli-help.ts',
   './cli.ts',
+  './backup.ts',
 ];
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -834,7 +834,7 @@ export function objectInfoFromHead(key: string, output: HeadObjectCommandOutput)
 }
 
 /** Chunks of exactly `partSize` bytes (the last one shorter), copied out of the stream's buffers. */
-async function* readParts(body: Readable, partSize: number): AsyncGenerator<Buffer> {
+export async function* readParts(body: Readable, partSize: number): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {

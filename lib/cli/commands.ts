@@ -129,11 +129,11 @@ function normalizeSources(sources: string[], cwd: string): string[] {
 }
 
 /** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
-async function localDeps(
+export async function localDeps(
   io: CliIo,
   opened: OpenedContext,
   runId: string,
-  options: CliOptions,
+  options: Pick<CliOptions, 'concurrency'>,
   progress?: Progress,
 ): Promise<LocalRunDeps & { close(): void }> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
@@ -304,7 +304,7 @@ function abortedCounts(
 }
 
 /** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
-async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
+export async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
   try {
     const detail = await ctx.ledger.getRun(runId);
     if (detail?.run.status !== 'RUNNING') return;

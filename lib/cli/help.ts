@@ -127,7 +127,11 @@ export function optionsOf(command: string | undefined): string[] {
 
 export function usage(commands: readonly string[]): string {
   const width = Math.max(...commands.map((c) => c.length));
-  const list = commands.map((c) => `  ${c.padEnd(width)}  ${COMMAND_HELP[c]?.brief ?? ''}`).join('\n');
+  const list = [
+    ...commands.map((c) => `  ${c.padEnd(width)}  ${COMMAND_HELP[c]?.brief ?? ''}`),
+    // `backup` has options of its own (backup-command.ts): `backup --help` lists them.
+    `  ${'backup'.padEnd(width)}  write a backup (folders, Docker volumes, command output) and validate it at once`,
+  ].join('\n');
   return `Usage: backup-validator <command> [options]
 
 Commands:

@@ -9,6 +9,7 @@ import {
 } from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
 import { COMMANDS, parseCli, USAGE } from './args.ts';
+import { backupArgv } from './backup-args.ts';
 import { commandHelp } from './help.ts';
 import { INTERRUPT_EXIT, Interrupts } from './interrupt.ts';
 import { type CliIo, EXIT, exitCodeOf } from './io.ts';
@@ -21,6 +22,11 @@ export { type CliIo, EXIT, exitCodeOf, newRunId } from './io.ts';
  */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let verbose = argv.includes('--verbose') || argv.includes('-v');
+  const backupArgs = backupArgv(argv);
+  if (backupArgs) {
+    const { backupMain } = await import('./backup-command.ts');
+    return backupMain(backupArgs, io);
+  }
   try {
     const parsed = parseCli(argv);
     if (parsed === 'version') {

@@ -12,7 +12,7 @@ export interface ProgressOptions {
 }
 
 /** The pipeline's stages, in the order a run goes through them. */
-export type StageName = 'discover' | 'integrity' | 'restore' | 'redundancy' | 'report';
+export type StageName = 'backup' | 'discover' | 'integrity' | 'restore' | 'redundancy' | 'report';
 
 /** How often the line on a terminal is redrawn at most. */
 const REDRAW_MS = 100;

@@ -1,3 +1,4 @@
+import { type BackupJob, parseBackupJobs } from './backup/jobs.ts';
 import { UsageError } from './errors.ts';
 
 export type RestoreSelect = 'latest' | 'all' | 'random';
@@ -41,6 +42,8 @@ export interface Config {
   ledger: { retentionDays: number };
   /** Object names (globs) that are archives whatever their suffix; their first bytes tell the format. */
   archives: { patterns: string[] };
+  /** Named jobs of the `backup` command. */
+  backups?: Record<string, BackupJob>;
 }
 
 export type PolicyOverride = {
@@ -229,9 +232,9 @@ export function parseConfig(document: unknown): Config {
   if (document === undefined || document === null) return DEFAULT_CONFIG;
   if (!isRecord(document)) throw new UsageError('the configuration must be a JSON object');
   for (const key of Object.keys(document)) {
-    if (!['defaults', 'series', 'probes', 'ledger', 'archives'].includes(key)) {
+    if (!['defaults', 'series', 'probes', 'ledger', 'archives', 'backups'].includes(key)) {
       throw new UsageError(
-        `unknown configuration key "${key}" (expected defaults, series, probes, ledger, archives)`,
+        `unknown configuration key "${key}" (expected defaults, series, probes, ledger, archives, backups)`,
         key,
       );
     }
@@ -270,7 +273,9 @@ export function parseConfig(document: unknown): Config {
     const parsed = parseObject(document.archives, { patterns: archivePatterns }, 'archives');
     if (parsed.patterns !== undefined) archives.patterns = parsed.patterns as string[];
   }
-  return { defaults, series, probes, ledger, archives };
+  const config: Config = { defaults, series, probes, ledger, archives };
+  if (document.backups !== undefined) config.backups = parseBackupJobs(document.backups);
+  return config;
 }
 
 /** Glob over series names and paths: `*` within a segment, `**` across segments, `?` one character. */

@@ -79,3 +79,11 @@ export class InterruptedError extends BackupValidatorError {
     super(message, options);
   }
 }
+
+/**
+ * `backup` could not make a backup from its sources (a command failed or wrote nothing, a
+ * folder vanished or changed while it was read): nothing is left at the target; exit 1.
+ */
+export class BackupFailedError extends BackupValidatorError {
+  override name = 'BackupFailedError';
+}

@@ -143,3 +143,17 @@ export interface ChecksumReader {
   /** Undefined when the store keeps no checksum for the object. */
   checksums(key: string): Promise<StoredChecksums | undefined>;
 }
+
+/** Where `backup` writes: a folder or an S3 prefix. Errors are `StoreError`s. */
+export interface BackupTarget {
+  readonly url: string;
+  /** Whether an object exists under `key` (a backup is never written over another). */
+  exists(key: string): Promise<boolean>;
+  /**
+   * Writes a new object from `body`, visible under `key` only once complete. Returns the
+   * full-object checksum the store recorded for it, where it keeps one.
+   */
+  write(key: string, body: Readable): Promise<{ checksum?: { algorithm: string; base64: string } }>;
+  /** Removes an object this command wrote (a backup it could not finish). */
+  remove(key: string): Promise<void>;
+}
