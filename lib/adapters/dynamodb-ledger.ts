@@ -43,6 +43,7 @@ import {
   type StageSummary,
   seriesStatusOf,
   statusRank,
+  type VerificationEntry,
 } from '../core/ledger.ts';
 import type { Backup } from '../core/model.ts';
 import type { FirstSeenChecksum } from '../core/ports.ts';
@@ -78,6 +79,8 @@ const K = {
   runsIndexPk: 'RUNS',
   seriesIndexPk: 'SERIES',
   verifiedIndexPk: 'VERIFIED',
+  /** gsi1 partition of a series' backups, sorted by last verification (the gsi2 sort key's format). */
+  coverage: (series: string) => `COVERAGE#${keyPart(series)}`,
   /** Sorts before every ISO-8601 time, so never-verified backups fall in every "not verified since" range. */
   neverVerified: '!never',
 };
@@ -334,7 +337,7 @@ export class DynamoDbLedger implements Ledger {
       const unique = new Map(backups.map((b) => [b.id, b]));
       const known = await this.batchGet(
         [...unique.keys()].map((id) => ({ pk: K.backup(id), sk: K.backupSk })),
-        ['pk', 'firstSeenAt', ...CATALOGUE_FIELDS],
+        ['pk', 'firstSeenAt', 'gsi1pk', 'gsi2sk', ...CATALOGUE_FIELDS],
       );
       const firstSeenAt = this.now().toISOString();
       const changed = [...unique.values()].filter((b) => {
@@ -342,6 +345,7 @@ export class DynamoDbLedger implements Ledger {
         const wanted = catalogueFields(b);
         return (
           existing?.firstSeenAt === undefined ||
+          existing.gsi1pk === undefined ||
           CATALOGUE_FIELDS.some((field) => existing[field] !== wanted[field])
         );
       });
@@ -364,7 +368,8 @@ export class DynamoDbLedger implements Ledger {
               `SET ${sets.join(', ')}, #type = :type, backupId = :backupId, ` +
               'firstSeenAt = if_not_exists(firstSeenAt, :firstSeenAt), ' +
               'firstSeenRunId = if_not_exists(firstSeenRunId, :runId), ' +
-              'gsi2pk = :verified, gsi2sk = if_not_exists(gsi2sk, :never)',
+              'gsi2pk = :verified, gsi2sk = if_not_exists(gsi2sk, :never), ' +
+              'gsi1pk = :coverage, gsi1sk = if_not_exists(gsi1sk, :verifiedKey)',
             ExpressionAttributeNames: { ...names, '#type': 'type' },
             ExpressionAttributeValues: {
               ...values,
@@ -374,6 +379,8 @@ export class DynamoDbLedger implements Ledger {
               ':runId': runId,
               ':verified': K.verifiedIndexPk,
               ':never': `${K.neverVerified}#${keyPart(backup.id)}`,
+              ':coverage': K.coverage(backup.series),
+              ':verifiedKey': verifiedKeyOf(known.get(K.backup(backup.id)), backup.id),
             },
           }),
         );
@@ -473,6 +480,24 @@ export class DynamoDbLedger implements Ledger {
     return this.guard(`read the catalogue entry of ${backupId}`, async () => {
       const item = await this.getItem(K.backup(backupId), K.backupSk);
       return item === undefined ? undefined : toCatalogueEntry(item);
+    });
+  }
+
+  async verificationsOf(series: string): Promise<VerificationEntry[]> {
+    return this.guard(`read the verifications of series ${series}`, async () => {
+      const items = await this.query({
+        IndexName: LEDGER_TABLE.indexes.gsi1.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': K.coverage(series) },
+        ProjectionExpression: 'backupId, lastVerifiedAt, lastVerifiedFingerprint',
+      });
+      return items.map((item) => ({
+        backupId: String(item.backupId),
+        ...(item.lastVerifiedAt !== undefined ? { lastVerifiedAt: String(item.lastVerifiedAt) } : {}),
+        ...(item.lastVerifiedFingerprint !== undefined
+          ? { lastVerifiedFingerprint: String(item.lastVerifiedFingerprint) }
+          : {}),
+      }));
     });
   }
 
@@ -740,7 +765,8 @@ export class DynamoDbLedger implements Ledger {
             Key: { pk: K.backup(r.backupId), sk: K.backupSk },
             UpdateExpression:
               'SET #type = :type, backupId = :backupId, series = if_not_exists(series, :series), ' +
-              'lastVerifiedAt = :at, lastVerifiedRunId = :runId, gsi2pk = :gsi2pk, gsi2sk = :gsi2sk',
+              'lastVerifiedAt = :at, lastVerifiedRunId = :runId, gsi2pk = :gsi2pk, gsi2sk = :gsi2sk, ' +
+              `gsi1pk = :coverage, gsi1sk = :gsi2sk${r.fingerprint ? ', lastVerifiedFingerprint = :fingerprint' : ''}`,
             ConditionExpression: 'attribute_not_exists(lastVerifiedAt) OR lastVerifiedAt < :at',
             ExpressionAttributeNames: { '#type': 'type' },
             ExpressionAttributeValues: {
@@ -751,6 +777,8 @@ export class DynamoDbLedger implements Ledger {
               ':runId': r.runId,
               ':gsi2pk': K.verifiedIndexPk,
               ':gsi2sk': `${r.at}#${keyPart(r.backupId)}`,
+              ':coverage': K.coverage(r.series),
+              ...(r.fingerprint ? { ':fingerprint': r.fingerprint } : {}),
             },
           }),
         ),
@@ -1026,6 +1054,12 @@ function toResult(item: Item): StageResultRecord {
     at: String(item.at),
     ...(item.findingsOmitted !== undefined ? { findingsOmitted: Number(item.findingsOmitted) } : {}),
   };
+}
+
+/** A backup item's place in its series' coverage order: when it was last verified (its gsi2 sort key), or never. */
+function verifiedKeyOf(existing: Item | undefined, backupId: string): string {
+  const known = existing?.gsi2sk;
+  return typeof known === 'string' ? known : `${K.neverVerified}#${keyPart(backupId)}`;
 }
 
 function toCatalogueEntry(item: Item): CatalogueEntry {

@@ -28,6 +28,8 @@ export const FINDING_SEVERITY = {
   ORPHAN_REFERENCE: 'warning',
   /** Added: a name timestamp later than now beyond the clock-skew allowance. */
   FUTURE_TIMESTAMP: 'warning',
+  /** Added: an object passed its coverage window unverified and the budget cannot catch up (error when the policy says so). */
+  COVERAGE_BEHIND: 'warning',
 } as const satisfies Record<string, Severity>;
 
 export type FindingCode = keyof typeof FINDING_SEVERITY;

@@ -2,9 +2,12 @@ import type { KnownSeries, RpoCheck } from './compliance.ts';
 
 export type { KnownSeries };
 
+import type { VerificationEntry } from './coverage.ts';
 import type { Finding, StageStatus, Status } from './findings.ts';
 import type { Backup, BackupKind } from './model.ts';
 import type { ChecksumHistory } from './ports.ts';
+
+export type { VerificationEntry };
 
 /**
  * The ledger: what was catalogued, validated and copied, kept across runs.
@@ -48,6 +51,11 @@ export interface Ledger extends ChecksumHistory {
   seriesHistory(series: string, limit: number): Promise<StageResultRecord[]>;
   /** Every verified copy of one backup. */
   copiesOf(backupId: string): Promise<CopyRecord[]>;
+  /**
+   * The last verification of every catalogued backup of one series, never-verified ones first,
+   * then oldest first: one Query (coverage's reading order).
+   */
+  verificationsOf(series: string): Promise<VerificationEntry[]>;
   /** Catalogued backups whose last verification is older than `date`, or that were never verified. */
   notVerifiedSince(date: Date): Promise<CatalogueEntry[]>;
   /** The compliance baseline of one series (empty when the series has none yet). */
@@ -123,6 +131,8 @@ export interface StageResultRecord {
   at: string;
   /** Findings left out because the item would pass the store's size limit (the first ones are kept). */
   findingsOmitted?: number;
+  /** Integrity: the fingerprint of the version read (coverage tells a changed backup by it). */
+  fingerprint?: string;
 }
 
 export interface RunDetail {

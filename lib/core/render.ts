@@ -65,6 +65,7 @@ const CHECK_OF: Record<Finding['code'], string> = {
   NO_BACKUPS: 'compliance',
   ORPHAN_REFERENCE: 'checksum',
   FUTURE_TIMESTAMP: 'compliance',
+  COVERAGE_BEHIND: 'compliance',
 };
 
 export const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;

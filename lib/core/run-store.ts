@@ -45,6 +45,8 @@ export const runKeys = {
   shard: (runId: string, shard: number) => `runs/${runId}/shards/${shard}.json`,
   restore: (runId: string, restore: number) => `runs/${runId}/restores/${restore}.json`,
   digests: (runId: string, shard: number) => `runs/${runId}/digests/${shard}.json`,
+  /** The coverage plan: every candidate and whether it is read (docs/contract.md, coverage). */
+  coverage: (runId: string) => `runs/${runId}/coverage.json`,
   report: (runId: string) => `reports/${runId}.json`,
   reportHtml: (runId: string) => `reports/${runId}.html`,
 };

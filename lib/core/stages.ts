@@ -7,8 +7,20 @@ import {
   SeriesTracker,
   vanishedSeriesFinding,
 } from './compliance.ts';
-import { type Config, parseConfig, policyFor } from './config.ts';
+import { type Config, DEFAULT_CONFIG, parseConfig, policyFor } from './config.ts';
 import { checkIntegrityConfirmed } from './confirm.ts';
+import { addCompute, emptyUsage, listRequests, runCost, type Usage } from './cost.ts';
+import {
+  backupFingerprint,
+  type CoveragePlan,
+  coverageCandidate,
+  coverageEnabled,
+  coverageOf,
+  type ListedForCoverage,
+  listedForCoverage,
+  planCoverage,
+  readRequestsOf,
+} from './coverage.ts';
 import { sourceFindings } from './discovery-findings.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
@@ -20,7 +32,7 @@ import {
   type StageResultRecord,
   sizeAnomaly,
 } from './ledger.ts';
-import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
+import type { Backup, IntegrityResult, RestoreResult, RunCost, RunReport } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
 import {
@@ -75,6 +87,10 @@ export interface Discovery {
   bytes: number;
   runFindings: Finding[];
   sources: Array<{ url: string } & CatalogueStats>;
+  /** Milliseconds the discovery took (the cost estimate's discover time). */
+  durationMs?: number;
+  /** Present when a coverage policy chose what integrity reads: the plan is in the run store. */
+  coverage?: { candidates: number; read: number; deferred: number };
 }
 
 export interface DiscoverInput {
@@ -138,6 +154,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
 
   const tracker = new SeriesTracker();
   const shards: ShardRef[] = [];
+  const coverageBySeries = new Map<string, boolean>();
+  const toCover: ListedForCoverage[] = [];
   const sources: Discovery['sources'] = [];
   let pending: Backup[] = [];
   let pendingBytes = 0;
@@ -172,6 +190,12 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
       ctx.events?.discovered?.(backup);
+      let covered = coverageBySeries.get(backup.series);
+      if (covered === undefined) {
+        covered = coverageEnabled(policyFor(config, backup.series));
+        coverageBySeries.set(backup.series, covered);
+      }
+      if (covered) toCover.push(listedForCoverage(backup));
       backups++;
       bytes += backup.bytes;
       if (
@@ -205,6 +229,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   }
   const rpo = rpoChecks(tracker, config, now);
   await ctx.ledger.recordSeriesRpo(input.runId, now.toISOString(), rpo);
+  const plan = toCover.length > 0 ? await coveragePlanOf(ctx, toCover, config) : undefined;
+  if (plan) await writeJson(ctx.runStore, runKeys.coverage(input.runId), plan);
   const discovery: Discovery = {
     runId: input.runId,
     shards,
@@ -213,9 +239,44 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     bytes,
     runFindings: [...runFindings, ...rpoFindings(rpo)],
     sources,
+    durationMs: Math.max(0, ctx.now().getTime() - Date.parse(startedAt)),
+    ...(plan
+      ? {
+          coverage: {
+            candidates: plan.candidates.length,
+            read: plan.candidates.filter((c) => c.read).length,
+            deferred: Object.keys(plan.deferred).length,
+          },
+        }
+      : {}),
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
+}
+
+/** What coverage reads this run: the ledger's verifications of each covered series (one Query each), then the budget. */
+export async function coveragePlanOf(
+  ctx: Pick<StageContext, 'ledger'>,
+  listed: readonly ListedForCoverage[],
+  config: Config,
+): Promise<CoveragePlan> {
+  const series = [...new Set(listed.map((l) => l.series))];
+  const entries = new Map<string, Awaited<ReturnType<Ledger['verificationsOf']>>[number]>();
+  for (const name of series) {
+    for (const entry of await ctx.ledger.verificationsOf(name)) entries.set(entry.backupId, entry);
+  }
+  return planCoverage(
+    listed.map((l) => coverageCandidate(l, entries.get(l.id))),
+    config,
+  );
+}
+
+async function loadCoveragePlan(
+  ctx: Pick<StageContext, 'runStore'>,
+  runId: string,
+): Promise<CoveragePlan | undefined> {
+  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  return discovery.coverage ? readJson<CoveragePlan>(ctx.runStore, runKeys.coverage(runId)) : undefined;
 }
 
 /** When a backup was first seen (recorded with the catalogue), which a future-dated backup's RPO is judged from. */
@@ -271,9 +332,27 @@ export async function integrityStage(
 ): Promise<{ runId: string; shard: number; results: Array<{ backupId: string; status: StageStatus }> }> {
   const run = await loadRun(ctx, ref.runId);
   const backups = await loadShard(ctx, ref);
+  const deferred = (await loadCoveragePlan(ctx, ref.runId))?.deferred ?? {};
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
   for (const backup of backups) {
+    if (Object.hasOwn(deferred, backup.id)) {
+      // Not read this run: the coverage budget went to backups verified longer ago (the report says so).
+      await ctx.ledger.recordResults([
+        {
+          runId: ref.runId,
+          backupId: backup.id,
+          series: backup.series,
+          stage: 'integrity',
+          status: 'SKIPPED',
+          durationMs: 0,
+          findings: [],
+          at: ctx.now().toISOString(),
+        },
+      ]);
+      results.push({ backupId: backup.id, status: 'SKIPPED' });
+      continue;
+    }
     if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
       // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
       await ctx.ledger.recordResults([
@@ -315,6 +394,7 @@ export async function integrityStage(
         files,
         findings: result.findings,
         at,
+        fingerprint: backupFingerprint(backup),
       },
     ];
     if (result.status !== 'SKIPPED') {
@@ -472,9 +552,20 @@ export async function reportStage(
     byBackup.set(r.backupId, list);
   }
   const outcomes: BackupOutcome[] = [];
+  const plan = discovery.coverage
+    ? await readJson<CoveragePlan>(ctx.runStore, runKeys.coverage(runId))
+    : undefined;
+  const passed = new Set<string>();
+  const spent = new Spending();
   for await (const backup of backupsOfRun(ctx, runId)) {
     const records = byBackup.get(backup.id) ?? [];
     const integrity = records.find((r) => r.stage === 'integrity');
+    spent.add(
+      backup,
+      integrity,
+      records.find((r) => r.stage === 'restore'),
+    );
+    if (integrity?.status === 'PASS' || integrity?.status === 'WARN') passed.add(backup.id);
     const unchecked = integrity ? undefined : failedSteps.find((s) => s.stage === 'integrity');
     const restore = records.find((r) => r.stage === 'restore');
     const outcome: BackupOutcome = {
@@ -492,18 +583,28 @@ export async function reportStage(
       );
     }
     if (restore) outcome.restore = restoreFromRecord(restore);
+    const deferred = plan?.deferred[backup.id];
+    if (deferred !== undefined && integrity?.status === 'SKIPPED') outcome.deferred = deferred;
     outcomes.push(outcome);
   }
+  const finishedAt = ctx.now();
+  const coverage = plan ? coverageOf(plan, run.config, finishedAt, (c) => passed.has(c.id)) : undefined;
   const report = buildReport({
     runId,
     command: run.command,
     trigger: run.trigger,
     sources: run.sources,
     startedAt: new Date(run.startedAt),
-    finishedAt: ctx.now(),
+    finishedAt,
     outcomes,
-    runFindings: [...discovery.runFindings, ...failedSteps.map(failedStepFinding)],
+    runFindings: [
+      ...discovery.runFindings,
+      ...(coverage?.findings ?? []),
+      ...failedSteps.map(failedStepFinding),
+    ],
   });
+  if (coverage) report.coverage = coverage.series;
+  report.cost = spent.cost(run, discovery);
   const reportKey = runKeys.report(runId);
   await writeJson(ctx.runStore, reportKey, report);
   await ctx.ledger.finishRun(runId, {
@@ -512,4 +613,58 @@ export async function reportStage(
     finishedAt: report.finishedAt,
   });
   return { status: report.status, reportKey, report };
+}
+
+/** What a run spent, counted from what its stages recorded (docs/cost.md says what is estimated). */
+class Spending {
+  private usage: Usage = emptyUsage();
+  private integritySeconds = 0;
+  private restoreSeconds = 0;
+  private restores = 0;
+
+  add(backup: Backup, integrity?: StageResultRecord, restore?: StageResultRecord): void {
+    const s3 = backup.source.startsWith('s3://');
+    for (const record of [integrity, restore]) {
+      if (record === undefined || record.status === 'SKIPPED') continue;
+      if (s3) {
+        this.usage.s3GetRequests += readRequestsOf(backup);
+        this.usage.s3BytesRead += backup.bytes;
+        this.usage.s3HeadRequests += backup.members.filter((m) =>
+          m.checksumAlgorithms?.includes('SHA256'),
+        ).length;
+      }
+      if (record === integrity) this.integritySeconds += record.durationMs / 1000;
+      else {
+        this.restoreSeconds += record.durationMs / 1000;
+        this.restores++;
+      }
+    }
+  }
+
+  cost(run: RunInfo, discovery: Discovery): RunCost {
+    for (const source of discovery.sources) {
+      if (source.url.startsWith('s3://')) this.usage.s3ListRequests += listRequests(source.objects);
+    }
+    const estimated = [
+      'S3 GET: one request per object and reference file read; retried, resumed and confirming second reads are not counted',
+      'S3 HEAD: one per object that lists a SHA-256 checksum; LIST: one per 1,000 objects listed',
+      'folder sources cost no S3 requests; DynamoDB (the ledger), CloudWatch and the reports bucket are not counted',
+    ];
+    if (run.trigger === 'cli') {
+      estimated.push('this run computed on this machine: no Lambda, Fargate or Step Functions usage');
+      return runCost(this.usage, run.config.prices ?? DEFAULT_CONFIG.prices, estimated);
+    }
+    estimated.push(
+      'Lambda: measured discover and read times at the deployed sizes, 2 s for each other invocation',
+      "Fargate: measured restore times plus 60 s start-up per task; Step Functions: transitions from the definition's shape",
+    );
+    const usage = addCompute(this.usage, {
+      discoverSeconds: (discovery.durationMs ?? 0) / 1000,
+      integritySeconds: this.integritySeconds,
+      shards: discovery.shards.length,
+      restoreSeconds: this.restoreSeconds,
+      restores: this.restores,
+    });
+    return runCost(usage, run.config.prices ?? DEFAULT_CONFIG.prices, estimated);
+  }
 }

@@ -98,4 +98,9 @@ export const FINDING_GUIDE: Record<FindingCode, { means: string; todo: string }>
     means: "The backup's name carries a time in the future; its age is judged from when it was first seen.",
     todo: "Fix the clock or the naming of the backup job's host.",
   },
+  COVERAGE_BEHIND: {
+    means:
+      'Some backups were not read within the coverage window, and the per-run budget cannot catch up: damage there could go unnoticed.',
+    todo: 'Raise coverage.budget, run more often, or lengthen coverage.withinDays; `backup-validator plan` shows what is needed.',
+  },
 };
