@@ -276,9 +276,11 @@ export class DynamoDbLedger implements Ledger {
             TableName: this.tableName,
             Key: { pk: K.run(runId), sk: K.runSk },
             UpdateExpression:
-              outcome.error === undefined
-                ? 'SET #status = :status, finishedAt = :finishedAt, counts = :counts REMOVE #error'
-                : 'SET #status = :status, finishedAt = :finishedAt, counts = :counts, #error = :error',
+              (outcome.error === undefined
+                ? 'SET #status = :status, finishedAt = :finishedAt, counts = :counts'
+                : 'SET #status = :status, finishedAt = :finishedAt, counts = :counts, #error = :error') +
+              (outcome.summary !== undefined ? ', summary = :summary' : '') +
+              (outcome.error === undefined ? ' REMOVE #error' : ''),
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
             ExpressionAttributeValues: {
@@ -286,6 +288,7 @@ export class DynamoDbLedger implements Ledger {
               ':finishedAt': finishedAt,
               ':counts': outcome.counts,
               ...(outcome.error !== undefined ? { ':error': outcome.error } : {}),
+              ...(outcome.summary !== undefined ? { ':summary': JSON.stringify(outcome.summary) } : {}),
             },
             ReturnValues: 'ALL_NEW',
           }),
@@ -1036,6 +1039,9 @@ function toRun(item: Item): RunRecord {
     status: item.status as RunRecord['status'],
     ...(item.counts !== undefined ? { counts: item.counts as RunRecord['counts'] } : {}),
     ...(item.error !== undefined ? { error: String(item.error) } : {}),
+    ...(typeof item.summary === 'string'
+      ? { summary: JSON.parse(item.summary) as RunRecord['summary'] }
+      : {}),
   };
 }
 

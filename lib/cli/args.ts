@@ -9,6 +9,7 @@ export const COMMANDS = [
   'history',
   'report',
   'demo',
+  'plan',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -42,6 +43,8 @@ Commands:
   history         past runs and per-series trends from the ledger
   report RUN|latest  a past run's report again (text, and --html/--json)
   demo            make a sample backup folder and run comprehensive on it
+  plan            estimate a run and a month of runs from the listing alone: what is read
+                  under the coverage budget, whether the window is reachable, the cost
 
 Options:
   --source <dir|s3://bucket/prefix>   where backups live (repeatable)

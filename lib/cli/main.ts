@@ -14,6 +14,7 @@ import {
   table,
   withSeriesRows,
 } from '../core/render.ts';
+import { renderCoverageAndCost } from '../core/render-coverage.ts';
 import { parseCli, USAGE } from './args.ts';
 import { checkInputs, unmatchedSeriesPatterns } from './inputs.ts';
 import { locationsOf } from './locations.ts';
@@ -112,6 +113,8 @@ export function printReport(io: CliIo, report: RunReport, now: Date, inventoryOn
   else out.push(inventoryOnly ? renderInventory(report, now) : renderMatrix(report, now));
   const findings = renderFindings(report);
   if (findings) out.push('', findings);
+  const coverage = renderCoverageAndCost(report, seriesLabeller(report.sources));
+  if (coverage && !inventoryOnly) out.push('', coverage);
   out.push('', renderSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
 }
@@ -141,6 +144,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return await showReport(parsed, io, config, locations);
     }
     if (parsed.command === 'demo') return await runDemo(parsed, io, progress);
+    if (parsed.command === 'plan') {
+      const { runPlan } = await import('./plan-command.ts');
+      return await runPlan(parsed, io, config, locations);
+    }
     const { report, html } = await runCommand(parsed, io, { config, document, progress, now, locations });
     for (const pattern of unmatchedSeriesPatterns(
       config,

@@ -298,7 +298,10 @@ export function coverageOf(
     const why = !row.reachable
       ? pool.tooLarge
         ? `a backup is larger by itself than the coverage budget of ${row.budgetOwner} (${describeBudget(budget)}): it can never be read under it`
-        : `reading every backup once in ${policy.coverage.withinDays} days needs ${describeBudget(needed)} per run (a run every ${policy.coverage.runEveryDays} day(s)), the budget of ${row.budgetOwner} is ${describeBudget(budget)}`
+        : `reading every backup once in ${policy.coverage.withinDays} days needs ${describeBudget({
+            bytes: budget.bytes > 0 ? needed.bytes : 0,
+            requests: budget.requests > 0 ? needed.requests : 0,
+          })} per run (a run every ${policy.coverage.runEveryDays} day(s)), the budget of ${row.budgetOwner} is ${describeBudget(budget)}`
       : `the budget of ${row.budgetOwner} (${describeBudget(budget)}) needs ${runsToClear} runs to read what is overdue`;
     const oldest = row.oldestUnverified
       ? `; ${row.oldestUnverified.backup} unverified for ${row.oldestUnverified.ageDays} days`

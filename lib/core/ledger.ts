@@ -104,6 +104,21 @@ export interface RunRecord {
   counts?: RunCounts;
   /** Why an ERROR run stopped. */
   error?: string;
+  /** The run's cost estimate and coverage, as its report gave them (absent before coverage). */
+  summary?: RunSummary;
+}
+
+/** What `history` shows of a run's cost and coverage, kept with the run. */
+export interface RunSummary {
+  /** Estimated US dollars. */
+  costUsd?: number;
+  coverage?: Array<{
+    series: string;
+    share: number;
+    oldestUnverifiedDays?: number;
+    forecastMetAt: string | null;
+    behind: boolean;
+  }>;
 }
 
 export interface RunOutcome {
@@ -111,6 +126,7 @@ export interface RunOutcome {
   counts: RunCounts;
   finishedAt?: string;
   error?: string;
+  summary?: RunSummary;
 }
 
 export interface StageResultRecord {

@@ -60,8 +60,23 @@ export function runMetrics(
         value: report.findings.filter((f) => f.code === 'RPO_EXCEEDED').length,
         unit: 'Count',
       },
+      ...(report.cost ? { CostEstimateUsd: { value: report.cost.estimate.total, unit: 'None' } } : {}),
+      ...(report.coverage
+        ? { CoverageBehind: { value: report.coverage.filter((c) => c.behind).length, unit: 'Count' } }
+        : {}),
     }),
   ];
+  // Coverage per series, and without a dimension (the dashboard graphs the lowest share).
+  for (const c of report.coverage ?? []) {
+    docs.push(
+      emf(namespace, at, { Series: c.series }, [[], ['Series']], {
+        CoverageShare: { value: c.share, unit: 'None' },
+        ...(c.oldestUnverified
+          ? { OldestUnverifiedDays: { value: c.oldestUnverified.ageDays, unit: 'None' } }
+          : {}),
+      }),
+    );
+  }
   const newestBySeries = new Map<string, RunReport['backups'][number]>();
   for (const b of report.backups) {
     const seen = newestBySeries.get(b.series);

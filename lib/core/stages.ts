@@ -28,6 +28,7 @@ import { ARCHIVED_CLASSES } from './integrity.ts';
 import {
   type KnownSeries,
   type Ledger,
+  type RunSummary,
   type RunTrigger,
   type StageResultRecord,
   sizeAnomaly,
@@ -611,9 +612,31 @@ export async function reportStage(
     status: report.status,
     counts: report.counts,
     finishedAt: report.finishedAt,
+    summary: runSummaryOf(report),
   });
   return { status: report.status, reportKey, report };
 }
+
+/** The run's cost and coverage as `history` shows them (a bounded number of series: the item has a size limit). */
+function runSummaryOf(report: RunReport): RunSummary {
+  return {
+    ...(report.cost ? { costUsd: report.cost.estimate.total } : {}),
+    ...(report.coverage
+      ? {
+          coverage: report.coverage.slice(0, SUMMARY_SERIES).map((c) => ({
+            series: c.series,
+            share: c.share,
+            ...(c.oldestUnverified ? { oldestUnverifiedDays: c.oldestUnverified.ageDays } : {}),
+            forecastMetAt: c.forecastMetAt,
+            behind: c.behind,
+          })),
+        }
+      : {}),
+  };
+}
+
+/** Series whose coverage a run's ledger item keeps (the report has them all). */
+const SUMMARY_SERIES = 500;
 
 /** What a run spent, counted from what its stages recorded (docs/cost.md says what is estimated). */
 class Spending {
