@@ -585,7 +585,12 @@ export async function reportStage(
     }
     if (restore) outcome.restore = restoreFromRecord(restore);
     const deferred = plan?.deferred[backup.id];
-    if (deferred !== undefined && integrity?.status === 'SKIPPED') outcome.deferred = deferred;
+    if (
+      deferred !== undefined &&
+      integrity?.status === 'SKIPPED' &&
+      (!restore || restore.status === 'SKIPPED')
+    )
+      outcome.deferred = deferred;
     outcomes.push(outcome);
   }
   const finishedAt = ctx.now();
