@@ -108,7 +108,9 @@ describe('issue 15: coverage through the stages and the ledger, weekly on a fake
     await writeArchives(source, [2], 4000, 'rewritten');
     const second = await run('w2', source, config);
     expect(read(second)).toEqual([2, 4, 5]);
-    expect(second.backups.find((b) => dayOf(b.id) === 2)?.findings.map((f) => f.code)).toContain('CHECKSUM_CHANGED');
+    expect(second.backups.find((b) => dayOf(b.id) === 2)?.findings.map((f) => f.code)).toContain(
+      'CHECKSUM_CHANGED',
+    );
 
     now = new Date(now.getTime() + 7 * DAY);
     const third = await run('w3', source, config);
