@@ -39,6 +39,9 @@ export interface ComputeShape {
   /** Seconds restores took inside the sandbox, summed. */
   restoreSeconds: number;
   restores: number;
+  /** Seconds the sandbox spent checking backups too large for a Lambda, and how many (each its own task). */
+  sandboxIntegritySeconds?: number;
+  sandboxIntegrities?: number;
 }
 
 /**
@@ -49,8 +52,10 @@ export interface ComputeShape {
 export function addCompute(usage: Usage, shape: ComputeShape): Usage {
   const integrityGb = DEPLOYED_SIZES.integrityLambdaMb / 1024;
   const otherGb = DEPLOYED_SIZES.otherLambdaMb / 1024;
-  const small = 3 + shape.restores; // select, redundancy, report, and one trigger per restore
-  const sandboxSeconds = shape.restoreSeconds + shape.restores * SANDBOX_STARTUP_SECONDS;
+  const tasks = shape.restores + (shape.sandboxIntegrities ?? 0);
+  const small = 3 + tasks; // select, redundancy, report, and one trigger per task
+  const sandboxSeconds =
+    shape.restoreSeconds + (shape.sandboxIntegritySeconds ?? 0) + tasks * SANDBOX_STARTUP_SECONDS;
   const extraStorage = Math.max(0, DEPLOYED_SIZES.sandboxStorageGib - DEPLOYED_SIZES.includedStorageGib);
   return {
     ...usage,
@@ -63,7 +68,7 @@ export function addCompute(usage: Usage, shape: ComputeShape): Usage {
     fargateVcpuSeconds: usage.fargateVcpuSeconds + sandboxSeconds * DEPLOYED_SIZES.sandboxVcpu,
     fargateGbSeconds: usage.fargateGbSeconds + sandboxSeconds * DEPLOYED_SIZES.sandboxMemoryGib,
     fargateStorageGbSeconds: usage.fargateStorageGbSeconds + sandboxSeconds * extraStorage,
-    stepFunctionsTransitions: usage.stepFunctionsTransitions + 8 + 2 * shape.shards + 3 * shape.restores,
+    stepFunctionsTransitions: usage.stepFunctionsTransitions + 8 + 2 * shape.shards + 3 * tasks,
   };
 }
 

@@ -66,17 +66,6 @@ export function runMetrics(
         : {}),
     }),
   ];
-  // Coverage per series, and without a dimension (the dashboard graphs the lowest share).
-  for (const c of report.coverage ?? []) {
-    docs.push(
-      emf(namespace, at, { Series: c.series }, [[], ['Series']], {
-        CoverageShare: { value: c.share, unit: 'None' },
-        ...(c.oldestUnverified
-          ? { OldestUnverifiedDays: { value: c.oldestUnverified.ageDays, unit: 'None' } }
-          : {}),
-      }),
-    );
-  }
   const newestBySeries = new Map<string, RunReport['backups'][number]>();
   for (const b of report.backups) {
     const seen = newestBySeries.get(b.series);
@@ -94,6 +83,17 @@ export function runMetrics(
     }
     // Both without a dimension (the dashboard's and alarms' view) and per series.
     docs.push(emf(namespace, at, { Series: series }, [[], ['Series']], metrics));
+  }
+  // Coverage per series, and without a dimension (the dashboard graphs the lowest share).
+  for (const c of report.coverage ?? []) {
+    docs.push(
+      emf(namespace, at, { Series: c.series }, [[], ['Series']], {
+        CoverageShare: { value: c.share, unit: 'None' },
+        ...(c.oldestUnverified
+          ? { OldestUnverifiedDays: { value: c.oldestUnverified.ageDays, unit: 'None' } }
+          : {}),
+      }),
+    );
   }
   return docs;
 }

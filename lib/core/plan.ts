@@ -12,6 +12,7 @@ import type { Finding } from './findings.ts';
 import type { Backup, RunCost, SeriesCoverage } from './model.ts';
 import {
   coveragePlanOf,
+  LAMBDA_INTEGRITY_MAX_BYTES,
   LAMBDA_S3_STREAM_BYTES_PER_SECOND,
   SHARD_LIMITS,
   type StageContext,
@@ -44,12 +45,19 @@ interface Reads {
   s3Requests: number;
   s3Bytes: number;
   s3Heads: number;
+  /** Backups too large for a Lambda's 15 minutes: the sandbox checks them. */
+  sandboxBackups: number;
+  sandboxBytes: number;
 }
 
 function addRead(reads: Reads, backup: Pick<Backup, 'bytes' | 'source' | 'members'>, requests: number): void {
   reads.backups++;
   reads.bytes += backup.bytes;
   reads.requests += requests;
+  if (backup.bytes > LAMBDA_INTEGRITY_MAX_BYTES) {
+    reads.sandboxBackups++;
+    reads.sandboxBytes += backup.bytes;
+  }
   if (backup.source.startsWith('s3://')) {
     reads.s3Requests += requests;
     reads.s3Bytes += backup.bytes;
@@ -67,7 +75,16 @@ export async function planRun(
   config: Config,
 ): Promise<RunPlan> {
   const started = ctx.now();
-  const reads: Reads = { backups: 0, bytes: 0, requests: 0, s3Requests: 0, s3Bytes: 0, s3Heads: 0 };
+  const reads: Reads = {
+    backups: 0,
+    bytes: 0,
+    requests: 0,
+    s3Requests: 0,
+    s3Bytes: 0,
+    s3Heads: 0,
+    sandboxBackups: 0,
+    sandboxBytes: 0,
+  };
   const toCover: ListedForCoverage[] = [];
   const covered = new Map<string, { s3: boolean; heads: number }>();
   const newest = new Map<string, Backup>();
@@ -110,6 +127,10 @@ export async function planRun(
     reads.backups++;
     reads.bytes += c.bytes;
     reads.requests += c.requests;
+    if (c.bytes > LAMBDA_INTEGRITY_MAX_BYTES) {
+      reads.sandboxBackups++;
+      reads.sandboxBytes += c.bytes;
+    }
     if (where.s3) {
       reads.s3Requests += c.requests;
       reads.s3Bytes += c.bytes;
@@ -139,15 +160,17 @@ export async function planRun(
   );
   const withCompute = addCompute(usage, {
     discoverSeconds: seconds,
-    integritySeconds: reads.bytes / LAMBDA_S3_STREAM_BYTES_PER_SECOND,
+    integritySeconds: (reads.bytes - reads.sandboxBytes) / LAMBDA_S3_STREAM_BYTES_PER_SECOND,
     shards,
     restoreSeconds: restoreBytes / LAMBDA_S3_STREAM_BYTES_PER_SECOND,
     restores: restored.length,
+    sandboxIntegritySeconds: reads.sandboxBytes / LAMBDA_S3_STREAM_BYTES_PER_SECOND,
+    sandboxIntegrities: reads.sandboxBackups,
   });
   const run = runCost(withCompute, config.prices, [
     `reads and restores at ${LAMBDA_S3_STREAM_BYTES_PER_SECOND / 1e6} MB/s (the planning figure of one S3 stream), discovery as long as this listing took`,
     'S3 GET: one per object and reference file read; HEAD: one per object listing a SHA-256; LIST: one per 1,000 objects',
-    'Lambda at the deployed sizes, 2 s for each small invocation; Fargate from its start (60 s) to the end of the restore; Step Functions transitions from the definition',
+    'Lambda at the deployed sizes, 2 s for each small invocation; backups over the Lambda limit checked in the sandbox; Fargate from its start (60 s) to the end of the task; Step Functions transitions from the definition',
     'DynamoDB (the ledger), CloudWatch and the reports bucket are not counted',
   ]);
   const coverage = plan

@@ -649,6 +649,8 @@ class Spending {
   private integritySeconds = 0;
   private restoreSeconds = 0;
   private restores = 0;
+  private sandboxIntegritySeconds = 0;
+  private sandboxIntegrities = 0;
 
   add(backup: Backup, integrity?: StageResultRecord, restore?: StageResultRecord): void {
     const s3 = backup.source.startsWith('s3://');
@@ -661,7 +663,11 @@ class Spending {
           m.checksumAlgorithms?.includes('SHA256'),
         ).length;
       }
-      if (record === integrity) this.integritySeconds += record.durationMs / 1000;
+      if (record === integrity && backup.bytes > LAMBDA_INTEGRITY_MAX_BYTES) {
+        // Too large for a Lambda: the sandbox checked it (one task, counted with the restores).
+        this.sandboxIntegritySeconds += record.durationMs / 1000;
+        this.sandboxIntegrities++;
+      } else if (record === integrity) this.integritySeconds += record.durationMs / 1000;
       else {
         this.restoreSeconds += record.durationMs / 1000;
         this.restores++;
@@ -692,6 +698,8 @@ class Spending {
       shards: discovery.shards.length,
       restoreSeconds: this.restoreSeconds,
       restores: this.restores,
+      sandboxIntegritySeconds: this.sandboxIntegritySeconds,
+      sandboxIntegrities: this.sandboxIntegrities,
     });
     return runCost(usage, run.config.prices ?? DEFAULT_CONFIG.prices, estimated);
   }
