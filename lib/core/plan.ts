@@ -152,11 +152,17 @@ export async function planRun(
   usage.s3GetRequests += reads.s3Requests;
   usage.s3BytesRead += reads.s3Bytes;
   usage.s3HeadRequests += reads.s3Heads;
+  // A shard holds at least one backup, so never more shards than backups.
   const shards = Math.max(
     1,
-    Math.ceil(backups / SHARD_LIMITS.backups),
-    Math.ceil(bytes / SHARD_LIMITS.bytes),
-    Math.ceil(objects / SHARD_LIMITS.objects),
+    Math.min(
+      backups,
+      Math.max(
+        Math.ceil(backups / SHARD_LIMITS.backups),
+        Math.ceil(bytes / SHARD_LIMITS.bytes),
+        Math.ceil(objects / SHARD_LIMITS.objects),
+      ),
+    ),
   );
   const withCompute = addCompute(usage, {
     discoverSeconds: seconds,
