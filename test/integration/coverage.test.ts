@@ -266,6 +266,15 @@ describe('issue 15: coverage, cost and plan from the CLI', () => {
         defaults: { rpoMinutes: 0, coverage: { withinDays: 30, budget: { bytes: size + 1 } } },
       }),
     );
+    const planned = await runCli(
+      ['plan', '--source', source, '--config', config, '--ledger', join(dir, 'ledger')],
+      dir,
+    );
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).toMatch(/The next run reads 1 backup\(s\).*restores 1/);
+    const unbounded = await runCli(['plan', '--source', source, '--ledger', join(dir, 'ledger')], dir);
+    expect(unbounded.stdout).toMatch(/The next run reads 3 backup\(s\)/);
+    expect(unbounded.stdout).toContain('No coverage policy: every run reads every backup');
     const result = await runCli(
       [
         'comprehensive',
