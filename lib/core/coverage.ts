@@ -19,6 +19,8 @@ export interface CoverageCandidate {
   fresh?: 'new' | 'changed';
   /** Chosen to be read this run. */
   read?: boolean;
+  /** The discovery shard that holds the backup. */
+  shard?: number;
 }
 
 /** What the ledger keeps of a backup's verification (one Query per series, oldest first). */
@@ -63,6 +65,7 @@ export interface ListedForCoverage {
   requests: number;
   createdAt: string;
   fingerprint: string;
+  shard?: number;
 }
 
 export function listedForCoverage(backup: Backup): ListedForCoverage {

@@ -196,7 +196,6 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
         covered = coverageEnabled(policyFor(config, backup.series));
         coverageBySeries.set(backup.series, covered);
       }
-      if (covered) toCover.push(listedForCoverage(backup));
       backups++;
       bytes += backup.bytes;
       if (
@@ -210,6 +209,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       pending.push(backup);
       pendingBytes += backup.bytes;
       pendingObjects += backup.objects;
+      // The shard it lands in (flushed later under this index): integrity reads only that shard's deferrals.
+      if (covered) toCover.push({ ...listedForCoverage(backup), shard: shards.length });
     }
     for (const known of await ctx.ledger.seriesOfSource(url)) {
       if (!tracker.newest.has(known.series) && !futureDated.some((b) => b.series === known.series))
@@ -231,7 +232,20 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   const rpo = rpoChecks(tracker, config, now);
   await ctx.ledger.recordSeriesRpo(input.runId, now.toISOString(), rpo);
   const plan = toCover.length > 0 ? await coveragePlanOf(ctx, toCover, config) : undefined;
-  if (plan) await writeJson(ctx.runStore, runKeys.coverage(input.runId), plan);
+  if (plan) {
+    await writeJson(ctx.runStore, runKeys.coverage(input.runId), plan);
+    const byShard = new Map<number, Record<string, string>>();
+    for (const c of plan.candidates) {
+      const why = plan.deferred[c.id];
+      if (why === undefined || c.shard === undefined) continue;
+      const map = byShard.get(c.shard) ?? {};
+      map[c.id] = why;
+      byShard.set(c.shard, map);
+    }
+    for (const ref of shards) {
+      await writeJson(ctx.runStore, runKeys.deferred(input.runId, ref.shard), byShard.get(ref.shard) ?? {});
+    }
+  }
   const discovery: Discovery = {
     runId: input.runId,
     shards,
@@ -272,12 +286,15 @@ export async function coveragePlanOf(
   );
 }
 
-async function loadCoveragePlan(
+/** The backups of one shard the coverage budget leaves unread this run, with why (none without a policy). */
+async function deferredOfShard(
   ctx: Pick<StageContext, 'runStore'>,
-  runId: string,
-): Promise<CoveragePlan | undefined> {
-  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
-  return discovery.coverage ? readJson<CoveragePlan>(ctx.runStore, runKeys.coverage(runId)) : undefined;
+  ref: ShardRef,
+): Promise<Record<string, string>> {
+  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(ref.runId));
+  return discovery.coverage
+    ? readJson<Record<string, string>>(ctx.runStore, runKeys.deferred(ref.runId, ref.shard))
+    : {};
 }
 
 /** When a backup was first seen (recorded with the catalogue), which a future-dated backup's RPO is judged from. */
@@ -333,7 +350,7 @@ export async function integrityStage(
 ): Promise<{ runId: string; shard: number; results: Array<{ backupId: string; status: StageStatus }> }> {
   const run = await loadRun(ctx, ref.runId);
   const backups = await loadShard(ctx, ref);
-  const deferred = (await loadCoveragePlan(ctx, ref.runId))?.deferred ?? {};
+  const deferred = await deferredOfShard(ctx, ref);
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
   for (const backup of backups) {

@@ -9,7 +9,13 @@ import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import type { RunPlan } from '../../lib/core/plan.ts';
-import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
+import {
+  discoverStage,
+  integrityStage,
+  reportStage,
+  SHARD_LIMITS,
+  type StageContext,
+} from '../../lib/core/stages.ts';
 import { runCli } from '../support/cli.ts';
 import { freshLedger } from '../support/ledger.ts';
 
@@ -132,6 +138,24 @@ describe('issue 15: coverage through the stages and the ledger, weekly on a fake
     expect(entries.every((e) => e.lastVerifiedFingerprint !== undefined)).toBe(true);
     const runs = await ledger.recentRuns(1);
     expect(runs[0]?.summary?.coverage?.[0]).toMatchObject({ series: `${source}/db`, behind: false });
+  });
+
+  it('backups spread over several integrity shards: each shard skips exactly its own deferred backups', async () => {
+    const source = join(dir, 'src');
+    const size = await writeArchives(source, [1, 2, 3, 4, 5, 6, 7], 3000);
+    const saved = SHARD_LIMITS.backups;
+    SHARD_LIMITS.backups = 2;
+    try {
+      const report = await run('shards', source, {
+        defaults: { rpoMinutes: 0, coverage: { withinDays: 30, budget: { bytes: 4 * size + 10 } } },
+      });
+      expect(read(report)).toEqual([1, 2, 3, 4]);
+      expect(report.backups.filter((b) => b.deferred !== undefined).map((b) => dayOf(b.id))).toEqual([
+        5, 6, 7,
+      ]);
+    } finally {
+      SHARD_LIMITS.backups = saved;
+    }
   });
 
   it('a budget too small for the data is COVERAGE_BEHIND from the first run; an error when the policy says so', async () => {
