@@ -145,12 +145,15 @@ export function planCoverage(candidates: CoverageCandidate[], config: Config): C
     pools.set(owner, pool);
   }
   const deferred: Record<string, string> = {};
+  const none = { bytes: 0, requests: 0 };
   for (const [owner, pool] of pools) {
     const budget = policyFor(config, (pool[0] as CoverageCandidate).series).coverage.budget;
+    const tooLarge = `not read this run: larger by itself than the coverage budget of ${owner} (${describeBudget(budget)})`;
+    const spentOn = `not read this run: the coverage budget of ${owner} (${describeBudget(budget)}) was spent on backups verified longer ago or never`;
     const used = { bytes: 0, requests: 0 };
     let spent = false;
     for (const c of pool.sort(readOrder)) {
-      const alone = fits({ bytes: 0, requests: 0 }, c, budget);
+      const alone = fits(none, c, budget);
       if (!spent && alone && fits(used, c, budget)) {
         c.read = true;
         used.bytes += c.bytes;
@@ -158,14 +161,8 @@ export function planCoverage(candidates: CoverageCandidate[], config: Config): C
         continue;
       }
       c.read = false;
-      if (!alone) {
-        deferred[c.id] =
-          `not read this run: larger by itself than the coverage budget of ${owner} (${describeBudget(budget)})`;
-      } else {
-        spent = true;
-        deferred[c.id] =
-          `not read this run: the coverage budget of ${owner} (${describeBudget(budget)}) was spent on backups verified longer ago or never`;
-      }
+      if (alone) spent = true;
+      deferred[c.id] = alone ? spentOn : tooLarge;
     }
   }
   return { candidates, deferred };
