@@ -14,6 +14,7 @@ import {
   planCoverage,
 } from '../../lib/core/coverage.ts';
 import { UsageError } from '../../lib/core/errors.ts';
+import { renderHtmlReport } from '../../lib/html-report/page.ts';
 
 const DAY = 86_400_000;
 const KiB = 1024;
@@ -260,5 +261,69 @@ describe('issue 15: a simulated year of nightly backups, checked weekly under a 
     const read = plan.candidates.filter((c) => c.read).map((c) => c.id);
     expect(read.filter((id) => !id.startsWith('w'))).toHaveLength(2);
     expect(read.filter((id) => id.startsWith('w')).sort()).toEqual(['w1', 'w2']);
+  });
+});
+
+describe('issue 15: coverage and cost in the HTML report', () => {
+  it('shows each series coverage and the cost estimate, names escaped', () => {
+    const series = '/src/<script>db';
+    const page = renderHtmlReport({
+      report: {
+        schemaVersion: 1,
+        runId: 'r1',
+        command: 'integrity',
+        trigger: 'cli',
+        sources: ['/src'],
+        startedAt: '2025-01-01T00:00:00.000Z',
+        finishedAt: '2025-01-01T00:01:00.000Z',
+        status: 'WARN',
+        counts: { backups: 0, pass: 0, warn: 1, fail: 0, skipped: 0, series: 0, seriesRows: 1 },
+        backups: [],
+        findings: [],
+        coverage: [
+          {
+            series,
+            withinDays: 30,
+            budgetOwner: 'defaults',
+            budget: { bytes: 10, requests: 0 },
+            backups: 2,
+            bytes: 20,
+            bytesVerifiedInWindow: 10,
+            share: 0.5,
+            readThisRun: { backups: 1, bytes: 10, requests: 1 },
+            deferred: 1,
+            oldestUnverified: { backup: `${series}-1`, since: '2024-11-01T00:00:00.000Z', ageDays: 61 },
+            neededPerRun: { bytes: 20, requests: 2 },
+            reachable: false,
+            forecastMetAt: null,
+            behind: true,
+          },
+        ],
+        cost: {
+          region: 'us-east-1',
+          usage: {
+            s3GetRequests: 3,
+            s3ListRequests: 1,
+            s3HeadRequests: 0,
+            s3BytesRead: 10,
+            lambdaGbSeconds: 0,
+            lambdaRequests: 0,
+            fargateVcpuSeconds: 0,
+            fargateGbSeconds: 0,
+            fargateStorageGbSeconds: 0,
+            stepFunctionsTransitions: 0,
+          },
+          estimate: { s3: 0.0012, lambda: 0, fargate: 0, stepFunctions: 0, total: 0.0012 },
+          estimated: ['S3 GET: <one per object>'],
+        },
+      },
+    });
+    expect(page).toContain('<h2>Coverage</h2>');
+    expect(page).toMatch(
+      /50\.0%<\/td><td>1 \(10 B\)<\/td><td>1<\/td><td>61 days<\/td><td>never at this budget<\/td><td>BEHIND/,
+    );
+    expect(page).toContain('$0.0012 at us-east-1 prices');
+    expect(page).toContain('&lt;one per object&gt;');
+    expect(page).not.toContain('<script>');
   });
 });
