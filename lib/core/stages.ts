@@ -231,7 +231,9 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   }
   const rpo = rpoChecks(tracker, config, now);
   await ctx.ledger.recordSeriesRpo(input.runId, now.toISOString(), rpo);
-  const plan = toCover.length > 0 ? await coveragePlanOf(ctx, toCover, config) : undefined;
+  // Only commands that read backups have a budget to spend; `discover` and `restore` read none for integrity.
+  const reads = input.command === 'integrity' || input.command === 'comprehensive';
+  const plan = reads && toCover.length > 0 ? await coveragePlanOf(ctx, toCover, config) : undefined;
   if (plan) {
     await writeJson(ctx.runStore, runKeys.coverage(input.runId), plan);
     const byShard = new Map<number, Record<string, string>>();
@@ -583,7 +585,14 @@ export async function reportStage(
       integrity,
       records.find((r) => r.stage === 'restore'),
     );
-    if (integrity?.status === 'PASS' || integrity?.status === 'WARN') passed.add(backup.id);
+    const restored = records.find((r) => r.stage === 'restore')?.status;
+    if (
+      integrity?.status === 'PASS' ||
+      integrity?.status === 'WARN' ||
+      restored === 'PASS' ||
+      restored === 'WARN'
+    )
+      passed.add(backup.id);
     const unchecked = integrity ? undefined : failedSteps.find((s) => s.stage === 'integrity');
     const restore = records.find((r) => r.stage === 'restore');
     const outcome: BackupOutcome = {
