@@ -12,7 +12,14 @@ export interface BenchContext {
   log(line: string): void;
 }
 
-const MODULES = ['./integrity.ts', './zstd.ts', './restore.ts', './discovery.ts', './s3-resume.ts'];
+const MODULES = [
+  './integrity.ts',
+  './zstd.ts',
+  './restore.ts',
+  './discovery.ts',
+  './s3-resume.ts',
+  './cli-help.ts',
+];
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dataDir = path.resolve(here, '..', 'bench-data');

@@ -16,6 +16,7 @@ import { text } from 'node:stream/consumers';
 import { pathToFileURL } from 'node:url';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { openStore } from '../../lib/adapters/stores.ts';
+import { abortableStore } from '../../lib/core/abortable-store.ts';
 import type { RestoreResult } from '../../lib/core/model.ts';
 import { parseRestoreJob, type RestoreJob, sandboxRecords } from '../../lib/core/restore/launcher.ts';
 import { runSandboxJob } from '../../lib/core/restore/sandbox-job.ts';
@@ -97,7 +98,8 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
     let result: RestoreResult;
     try {
       result = await runSandboxJob(job, {
-        store: openStore(job.source),
+        // A stop (SIGTERM, the token gone) ends a read in flight at once, however slow the store.
+        store: abortableStore(openStore(job.source), controller.signal),
         root: scratch,
         signal: controller.signal,
         onProgress: (p) => io.stderr(`${p.phase}: ${p.files} files, ${p.bytes} bytes`),

@@ -1,3 +1,4 @@
+import { immutabilityStage } from '../../lib/core/immutability.ts';
 import {
   integrityStage,
   LAMBDA_INTEGRITY_MAX_BYTES,
@@ -6,9 +7,14 @@ import {
 } from '../../lib/core/stages.ts';
 import { lambdaContext } from '../shared/environment.ts';
 
-/** `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally. */
+/**
+ * `maxBytes`: backups above it are left to the sandbox (a Lambda has 15 minutes); none locally.
+ * The shard's immutability check (issue 15) goes first: a few small requests per object and no
+ * read, so a retry after it failed costs little, and a failure for good reaches the Catch.
+ */
 export function makeIntegrityHandler(context: () => StageContext, maxBytes?: number) {
   return async (event: ShardRef) => {
+    const immutability = await immutabilityStage(context(), event);
     const { runId, shard, results } = await integrityStage(
       context(),
       event,
@@ -23,6 +29,7 @@ export function makeIntegrityHandler(context: () => StageContext, maxBytes?: num
       warn: count('WARN'),
       fail: count('FAIL'),
       toSandbox: count('SKIPPED'),
+      immutability,
     };
   };
 }

@@ -1,4 +1,6 @@
 import { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
+import { checksumReaderOf } from '../../lib/adapters/s3-checksums.ts';
+import { openProtection } from '../../lib/adapters/s3-immutability.ts';
 import { openCopyTarget, openStore } from '../../lib/adapters/stores.ts';
 import type { StageContext } from '../../lib/core/stages.ts';
 
@@ -23,6 +25,8 @@ export function lambdaContext(env: NodeJS.ProcessEnv = process.env): StageContex
     ledger: new DynamoDbLedger({ tableName }),
     runStore: openCopyTarget(runStoreUrl),
     openSource: (url) => openStore(url),
+    openProtection: (url) => openProtection(url),
+    checksumsOf: checksumReaderOf,
     now: () => new Date(),
   };
   return cached;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,12 +7,15 @@ import { finding } from '../core/findings.ts';
 import type { RestoreResult } from '../core/model.ts';
 import type { RestoreJob, SandboxLauncher } from '../core/restore/launcher.ts';
 import { killProcessTree } from '../core/restore/process-tree.ts';
+import { removeSandboxFolder, sandboxFolderMade } from './sandbox-folders.ts';
 
 const REPOSITORY_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SANDBOX_ENTRY = path.join(REPOSITORY_ROOT, 'containers/restore-sandbox/main.ts');
 /** Jobs larger than this go through a file: environment variables have size limits. */
 const INLINE_JOB_LIMIT = 64 * 1024;
 const STDERR_TAIL = 2000;
+/** A restore asked to stop (SIGTERM: it stops, cleans up, answers) is killed if still running after this. */
+const STOP_GRACE_MS = 10_000;
 
 export interface LocalSandboxOptions {
   /** The entry point to run: the container's source by default, or its bundle (run with plain node). */
@@ -40,6 +43,7 @@ export class LocalSandbox implements SandboxLauncher {
     const scratchBase = this.options.scratch ?? tmpdir();
     await mkdir(scratchBase, { recursive: true });
     const folder = await mkdtemp(path.join(scratchBase, 'bv-sandbox-'));
+    sandboxFolderMade(folder);
     try {
       const resultFile = path.join(folder, 'result.json');
       const sandboxRoot = path.join(folder, 'sandbox');
@@ -65,7 +69,7 @@ export class LocalSandbox implements SandboxLauncher {
       if (outcome.code === 0 && result) return result;
       return crashed(job, performance.now() - started, outcome, result);
     } finally {
-      await rm(folder, { recursive: true, force: true });
+      await removeSandboxFolder(folder);
     }
   }
 
@@ -107,13 +111,19 @@ export class LocalSandbox implements SandboxLauncher {
             kill();
           }, this.options.timeoutMs)
         : undefined;
-      const onAbort = () => child.kill('SIGTERM');
-      signal?.addEventListener('abort', onAbort, { once: true });
+      let stopTimer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        child.kill('SIGTERM');
+        stopTimer = setTimeout(kill, STOP_GRACE_MS);
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
       child.once('error', (error) => {
         stderr += `\n${error.message}`;
       });
       child.once('close', (code, exitSignal) => {
         if (timer) clearTimeout(timer);
+        if (stopTimer) clearTimeout(stopTimer);
         signal?.removeEventListener('abort', onAbort);
         resolve({ code, signal: exitSignal, stdout, stderr, timedOut });
       });

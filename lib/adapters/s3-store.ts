@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
@@ -58,10 +59,28 @@ export const S3_CLIENT_DEFAULTS: S3ClientConfig = {
 };
 
 /**
- * A body that breaks (reset, early end) is resumed with a ranged GET pinned to the same ETag;
- * after this many resumes in a row that bring no new byte the read fails.
+ * A body that breaks (reset, early end) is resumed with a ranged GET pinned to the same ETag.
+ * Reads in a row that bring no new byte are bounded by the attempt budget of one request
+ * (`maxAttempts`): when that many brought nothing, the read fails.
  */
-export const MAX_RESUMES_WITHOUT_PROGRESS = 4;
+export const MAX_READS_WITHOUT_PROGRESS = S3_CLIENT_DEFAULTS.maxAttempts as number;
+
+/**
+ * The wait before a resume. After a read that brought bytes: none, at once (the connection
+ * broke, the store is answering; a wait would only add to the read's time). After reads that
+ * brought nothing: as the SDK's standard strategy waits between attempts (full jitter over
+ * 100 ms, doubling, at most 20 s), so a store that keeps failing is not hammered.
+ */
+export function resumeDelayMs(readsWithoutProgress: number, random: () => number = Math.random): number {
+  if (readsWithoutProgress <= 0) return 0;
+  return Math.floor(random() * Math.min(20_000, 100 * 2 ** (readsWithoutProgress - 1)));
+}
+
+/** The body a read is consuming, so closing the read's stream can destroy it. */
+interface BodyInFlight {
+  body: Readable | undefined;
+  closed: boolean;
+}
 
 const CREDENTIAL_ERRORS = new Set([
   'InvalidAccessKeyId',
@@ -188,10 +207,20 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
     // A response without Content-Length (chunked): the size comes from the object's metadata.
     if (size === undefined) size = (await this.head(key)).size;
-    return Readable.from(this.resumingBody(key, first, etag, size), {
+    const reading: BodyInFlight = { body: first.Body as Readable | undefined, closed: false };
+    const stream = Readable.from(this.resumingBody(key, first, etag, size, reading), {
       objectMode: false,
       highWaterMark: options?.highWaterMark ?? DEFAULT_READ_HIGH_WATER_MARK,
     });
+    // Destroying the stream waits for the generator, which may wait for a chunk that never
+    // comes: the body is destroyed first, so a reader giving up on a stalled read releases it.
+    const destroyGenerator = stream._destroy.bind(stream);
+    stream._destroy = (error, callback) => {
+      reading.closed = true;
+      reading.body?.destroy();
+      destroyGenerator(error, callback);
+    };
+    return stream;
   }
 
   private async get(
@@ -219,14 +248,16 @@ export class S3Store implements ObjectStore, CopyTarget {
     first: GetObjectCommandOutput,
     etag: string | undefined,
     size: number,
+    reading: BodyInFlight,
   ): AsyncGenerator<Buffer> {
     let response: GetObjectCommandOutput | undefined = first;
     let offset = 0;
-    let stalled = 0;
+    let withoutProgress = 0;
     let fault = '';
     try {
       for (;;) {
         const body = response?.Body as Readable | undefined;
+        reading.body = body;
         const before = offset;
         try {
           if (!body) throw new Error('S3 returned no body');
@@ -238,7 +269,7 @@ export class S3Store implements ObjectStore, CopyTarget {
           if (offset === size) return;
           fault = `the body ended after ${offset} of ${size} bytes`;
         } catch (error) {
-          if (error instanceof StoreError) throw error;
+          if (error instanceof StoreError || reading.closed) throw error;
           if (isChecksumMismatch(error)) {
             throw new StoreError(
               `${this.locationOf(key)} was damaged in transit: ${messageOf(error)}; read it again`,
@@ -252,15 +283,18 @@ export class S3Store implements ObjectStore, CopyTarget {
         } finally {
           body?.destroy();
         }
-        stalled = offset > before ? 1 : stalled + 1;
-        if (stalled > MAX_RESUMES_WITHOUT_PROGRESS) {
+        withoutProgress = offset > before ? 0 : withoutProgress + 1;
+        if (withoutProgress >= MAX_READS_WITHOUT_PROGRESS) {
           throw new StoreError(
-            `cannot read ${this.locationOf(key)}: ${fault}, and ${MAX_RESUMES_WITHOUT_PROGRESS} resumed reads in a row brought nothing new`,
+            `cannot read ${this.locationOf(key)}: ${fault}, and ${withoutProgress} reads in a row brought nothing new`,
             'unreachable',
             this.locationOf(key),
           );
         }
         response = undefined;
+        const wait = resumeDelayMs(withoutProgress);
+        if (wait > 0) await delay(wait);
+        if (reading.closed) return;
         response = await this.get(key, etag, offset);
         if (!response.ContentRange?.startsWith(`bytes ${offset}-`)) {
           throw new StoreError(

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.ts';
+import { optionsOf, usage } from './help.ts';
 
 export const COMMANDS = [
   'discover',
@@ -33,39 +34,14 @@ export interface CliOptions {
   dir?: string;
 }
 
-export const USAGE = `Usage: backup-validator <command> [options]
+export const USAGE = usage(COMMANDS);
 
-Commands:
-  discover        catalogue backups and series; print the inventory
-  integrity       discover, then checksum/archive/access checks
-  restore         discover, then restore tests in a sandbox
-  comprehensive   discover, integrity, restore, redundancy and compliance, then the report
-  history         past runs and per-series trends from the ledger
-  report RUN|latest  a past run's report again (text, and --html/--json)
-  demo            make a sample backup folder and run comprehensive on it
-  plan            estimate a run and a month of runs from the listing alone: what is read
-                  under the coverage budget, whether the window is reachable, the cost
+/** What `--help`, `help` and `help <command>` ask for: the general usage, or one command's. */
+export interface HelpRequest {
+  help: Command | undefined;
+}
 
-Options:
-  --source <dir|s3://bucket/prefix>   where backups live (repeatable)
-  --config <file>                     configuration document (JSON, see docs/contract.md)
-  --json <file>                       write the run report (JSON) to this file
-  --html <file>                       write the run report as a self-contained HTML page
-  --ledger <dir|dynamodb://table>     run history (default $XDG_STATE_HOME/backup-validator/ledger,
-                                      else ~/.local/state/backup-validator/ledger)
-  --run-store <dir|s3://bucket>       run artifacts (default: the ledger folder's runs/)
-  --quiet                             no progress on stderr
-  --verbose                           stack traces on errors
-  --runs <n>                          history: how many recent runs (default 10)
-  --series <name>                     history: one series only
-  --dir <dir>                         demo: where to make the sample (default ./backup-validator-demo)
-  -h, --help                          this text
-  --version                           the version
-
-Exit codes: 0 every backup PASS or WARN; 1 at least one FAIL; 2 bad usage or configuration;
-3 the run could not finish (store or ledger unreachable, crash).`;
-
-export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
+export function parseCli(argv: string[]): CliOptions | HelpRequest | 'version' {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -89,16 +65,18 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message, undefined, { cause: error });
+    throw optionError(error as Error & { code?: string }, argv);
   }
   const { values, positionals } = parsed;
-  if (values.help) return 'help';
   if (values.version) return 'version';
-  const [command, ...extra] = positionals;
-  if (command === undefined) throw new UsageError('no command given');
-  if (!(COMMANDS as readonly string[]).includes(command)) {
+  const [first, ...rest] = positionals;
+  const asksHelp = first === 'help';
+  const [command, ...extra] = asksHelp ? rest : positionals;
+  if (command !== undefined && !isCommand(command)) {
     throw new UsageError(`unknown command "${command}" (expected one of: ${COMMANDS.join(', ')})`);
   }
+  if (values.help || asksHelp) return { help: command };
+  if (command === undefined) throw new UsageError('no command given');
   const runRef = command === 'report' ? extra.shift() : undefined;
   if (command === 'report' && runRef === undefined)
     throw new UsageError(
@@ -109,7 +87,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
   if (!Number.isInteger(runs) || runs < 1)
     throw new UsageError(`--runs must be a whole number >= 1, got "${values.runs}"`);
   const options: CliOptions = {
-    command: command as Command,
+    command,
     sources: (values.source as string[] | undefined) ?? [],
     quiet: Boolean(values.quiet),
     verbose: Boolean(values.verbose),
@@ -125,4 +103,50 @@ export function parseCli(argv: string[]): CliOptions | 'help' | 'version' {
   if (options.sources.some((s) => s.trim() === ''))
     throw new UsageError('--source needs a folder or s3:// URL');
   return options;
+}
+
+function isCommand(name: string): name is Command {
+  return (COMMANDS as readonly string[]).includes(name);
+}
+
+/** parseArgs' own messages talk of positional arguments: say instead which options the command takes. */
+function optionError(error: Error & { code?: string }, argv: string[]): UsageError {
+  const command = argv.find(isCommand);
+  const unknown = /^Unknown option '([^']+)'/.exec(error.message)?.[1];
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined) {
+    const valid = optionsOf(command);
+    const near = closest(unknown, valid);
+    return new UsageError(
+      `unknown option ${unknown}${command ? ` for ${command}` : ''}${near ? ` (did you mean ${near}?)` : ''}; ` +
+        `the options${command ? ` of ${command}` : ''} are: ${valid.join(', ')}`,
+      undefined,
+      { cause: error },
+    );
+  }
+  return new UsageError(error.message, undefined, { cause: error });
+}
+
+/** The valid option nearest to a mistyped one (at most two edits away), if any. */
+function closest(given: string, valid: readonly string[]): string | undefined {
+  let best: { option: string; distance: number } | undefined;
+  for (const option of valid) {
+    const distance = editDistance(given, option);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { option, distance };
+  }
+  return best?.option;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }

@@ -1,16 +1,22 @@
 import { dirname, join, resolve } from 'node:path';
 import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
 import { FolderStore } from '../adapters/folder-store.ts';
-import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
+import { removeLiveSandboxFolders } from '../adapters/sandbox-folders.ts';
+import { abortableStore } from '../core/abortable-store.ts';
 import { seriesIdOf } from '../core/catalogue.ts';
 import { type Config, policyFor } from '../core/config.ts';
-import { LedgerError } from '../core/errors.ts';
+import { BackupValidatorError, InterruptedError, LedgerError } from '../core/errors.ts';
+import { type StageStatus, type Status, worstStatus } from '../core/findings.ts';
 import type { LoadHistoryOptions } from '../core/history.ts';
+import { immutabilityStage } from '../core/immutability.ts';
+import type { RunCounts } from '../core/ledger.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
-import type { CopyTarget } from '../core/ports.ts';
+import type { CopyTarget, ObjectStore } from '../core/ports.ts';
 import { redundancyTargetsOf } from '../core/redundancy.ts';
+import { readJson, runKeys } from '../core/run-store.ts';
 import {
+  type Discovery,
   discoverStage,
   integrityStage,
   recordFailureStage,
@@ -21,8 +27,8 @@ import type { HtmlReportInput } from '../html-report/page.ts';
 import type { LocalRunDeps } from '../pipeline/local-runner.ts';
 import type { CliOptions } from './args.ts';
 import type { DemoManifest } from './demo-data.ts';
+import { type CliIo, EXIT, newRunId } from './io.ts';
 import type { Locations } from './locations.ts';
-import { type CliIo, EXIT, newRunId } from './main.ts';
 import type { Progress } from './progress.ts';
 
 export interface RunSetup {
@@ -31,25 +37,65 @@ export interface RunSetup {
   document: unknown;
   progress: Progress;
   now: () => Date;
+  /** Aborted by Ctrl-C / SIGTERM: the run stops, cleans up and is recorded as ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface OpenedContext {
   ctx: StageContext;
   ledger: OpenedLedger;
+  /** Opens a folder or URL the run named (source, run store, redundancy target). */
+  open(url: string): CopyTarget;
   close(): Promise<void>;
 }
+
+/** A location with a scheme (`s3://`, `file://`) needs the stores module, and with it the S3 SDK. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]+:\/\//i;
+
+/**
+ * Opens the run's folders and URLs; the AWS SDK is loaded only when one of `locations` (all the
+ * run may open: sources, run store, redundancy targets) is a URL, so a folder run never pays for it.
+ */
+async function storeOpener(io: CliIo, locations: string[]): Promise<StoreOpener> {
+  if (!locations.some((l) => URL_SCHEME.test(l))) {
+    return {
+      open: (url) => {
+        if (URL_SCHEME.test(url)) throw new BackupValidatorError(`${url} was not among the run's locations`);
+        return new FolderStore(resolve(io.cwd, url));
+      },
+    };
+  }
+  const [{ openCopyTarget, s3ClientConfigFromEnv }, { openProtection }, { checksumReaderOf }] =
+    await Promise.all([
+      import('../adapters/stores.ts'),
+      import('../adapters/s3-immutability.ts'),
+      import('../adapters/s3-checksums.ts'),
+    ]);
+  const s3 = s3ClientConfigFromEnv(io.env);
+  return {
+    open: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openProtection: (url) => openProtection(url, { s3 }),
+    checksumsOf: checksumReaderOf,
+  };
+}
+
+interface StoreOpener extends Pick<StageContext, 'openProtection' | 'checksumsOf'> {
+  open(url: string): CopyTarget;
+}
+
+const unwrapped = new WeakMap<ObjectStore, ObjectStore>();
 
 export async function openContext(
   io: CliIo,
   config: Config,
   locations: Locations,
   progress?: Progress,
+  sources: string[] = [],
+  signal?: AbortSignal,
 ): Promise<OpenedContext> {
-  const s3 = s3ClientConfigFromEnv(io.env);
-  const runStoreUrl = locations.runStore;
-  const runStore: CopyTarget = runStoreUrl.startsWith('s3://')
-    ? openCopyTarget(runStoreUrl, { s3 })
-    : new FolderStore(runStoreUrl);
+  const opener = await storeOpener(io, [...sources, locations.runStore, ...redundancyTargetsOf(config)]);
+  const { open } = opener;
+  const runStore = open(locations.runStore);
   // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
   const ledger = await openLedger(locations.ledger, {
     retentionDays: config.ledger.retentionDays,
@@ -58,11 +104,22 @@ export async function openContext(
   const ctx: StageContext = {
     ledger,
     runStore,
-    openSource: (url) => openStore(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openSource: (url) => {
+      const store = open(url);
+      if (!signal) return store;
+      const abortable = abortableStore(store, signal);
+      unwrapped.set(abortable, store);
+      return abortable;
+    },
     now: () => new Date(),
   };
+  if (opener.openProtection) ctx.openProtection = opener.openProtection;
+  const { checksumsOf } = opener;
+  // A source's stored checksums are read through the store itself, not its abortable wrapper.
+  if (checksumsOf) ctx.checksumsOf = (store) => checksumsOf(unwrapped.get(store) ?? store);
   if (progress) ctx.events = progress;
-  return { ctx, ledger, close: () => ledger.close() };
+  if (signal) ctx.signal = signal;
+  return { ctx, ledger, open, close: () => ledger.close() };
 }
 
 /** Sources as the user gave them, folders made absolute so ids do not depend on the working folder. */
@@ -71,13 +128,21 @@ function normalizeSources(sources: string[], cwd: string): string[] {
 }
 
 /** The restore sandbox and redundancy targets of a local run. */
-async function localDeps(io: CliIo): Promise<LocalRunDeps> {
+async function localDeps(
+  io: CliIo,
+  opened: OpenedContext,
+  runId: string,
+  progress?: Progress,
+): Promise<LocalRunDeps> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-runner.ts');
-  const s3 = s3ClientConfigFromEnv(io.env);
+  const { withStageProgress } = await import('./stage-progress.ts');
   return {
-    restore: localRestore(new LocalSandbox({ env: io.env })),
-    openTarget: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    ...(progress ? { wrapHandlers: (h) => withStageProgress(progress, opened.ctx, runId, h) } : {}),
+    restore: localRestore(
+      new LocalSandbox({ env: io.env, ...(io.sandboxEntry ? { entry: io.sandboxEntry } : {}) }),
+    ),
+    openTarget: opened.open,
     cwd: io.cwd,
   };
 }
@@ -95,33 +160,132 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     redundancyTargetsOf(setup.config),
     io.cwd,
   );
-  const opened = await openContext(io, setup.config, setup.locations, setup.progress);
+  const opened = await openContext(
+    io,
+    setup.config,
+    setup.locations,
+    setup.progress,
+    normalizeSources(options.sources, io.cwd),
+    setup.signal,
+  );
   const runId = newRunId(setup.now());
   try {
-    let report: RunReport;
-    if (options.command === 'comprehensive') {
-      const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
-      report = await runPipelineLocally(
-        opened.ctx,
-        {
-          runId,
-          trigger: 'cli',
-          sources: normalizeSources(options.sources, io.cwd),
-          config: setup.document,
-        },
-        await localDeps(io),
-      );
-    } else report = await runStages(opened.ctx, runId, options, io, setup);
+    const report = await untilAborted(runReport(opened, runId, options, io, setup), setup.signal);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
     return { report, html: await htmlReportInput(report, opened.ctx.ledger, setup.config) };
   } catch (error) {
+    if (setup.signal?.aborted) throw await markAborted(opened.ctx, runId, setup.signal.reason);
     await markStopped(opened.ctx, runId, error);
     throw error;
   } finally {
     setup.progress.end();
     await opened.close();
   }
+}
+
+async function runReport(
+  opened: OpenedContext,
+  runId: string,
+  options: CliOptions,
+  io: CliIo,
+  setup: RunSetup,
+): Promise<RunReport> {
+  if (options.command !== 'comprehensive') return runStages(opened, runId, options, io, setup);
+  const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
+  return runPipelineLocally(
+    opened.ctx,
+    { runId, trigger: 'cli', sources: normalizeSources(options.sources, io.cwd), config: setup.document },
+    await localDeps(io, opened, runId, setup.progress),
+  );
+}
+
+/**
+ * How long an aborted run waits for its work to stop (reads destroyed, restores asked to stop
+ * and killed after their own grace) before it is recorded as ABORTED anyway.
+ */
+const ABORT_GRACE_MS = 20_000;
+
+/** The work's outcome; once aborted, at most ABORT_GRACE_MS more (a report finished meanwhile still counts). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => undefined);
+  return new Promise<T>((resolveWork, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => reject(signal.reason), ABORT_GRACE_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolveWork, reject).finally(() => {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+  });
+}
+
+/**
+ * An interrupted run: recorded as ABORTED with what it had checked, the sandbox folders it left
+ * removed; the returned error says what was done (and gives the exit code).
+ */
+async function markAborted(ctx: StageContext, runId: string, reason: unknown): Promise<InterruptedError> {
+  const signal = reason instanceof InterruptedError ? reason.signal : 'SIGINT';
+  const removed = await removeLiveSandboxFolders();
+  const cleaned = removed > 0 ? `; removed ${removed} sandbox folder(s)` : '';
+  let done: string;
+  try {
+    const detail = await ctx.ledger.getRun(runId);
+    if (detail?.run.status !== 'RUNNING') {
+      const why = detail ? `run ${runId} had already ended as ${detail.run.status}` : 'no run was recorded';
+      return new InterruptedError(signal, `interrupted by ${signal} before any check: ${why}${cleaned}`);
+    }
+    const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId)).catch(
+      () => undefined,
+    );
+    const counts = abortedCounts(detail.results, discovery);
+    const checked = counts.pass + counts.warn + counts.fail;
+    const tally = (['pass', 'warn', 'fail'] as const)
+      .filter((k) => counts[k] > 0)
+      .map((k) => `${counts[k]} ${k}`);
+    done = discovery
+      ? `${checked} of ${discovery.backups} backups checked${tally.length > 0 ? ` (${tally.join(', ')})` : ''}`
+      : 'during discovery, before any backup was checked';
+    await ctx.ledger.finishRun(runId, {
+      status: 'ABORTED',
+      counts,
+      finishedAt: ctx.now().toISOString(),
+      error: `interrupted by ${signal}: ${done}`,
+    });
+  } catch (error) {
+    return new InterruptedError(
+      signal,
+      `interrupted by ${signal}; run ${runId} could not be recorded as ABORTED: ${(error as Error).message}${cleaned}`,
+    );
+  }
+  return new InterruptedError(signal, `interrupted: ${done}; run ${runId} recorded as ABORTED${cleaned}`);
+}
+
+/** Backups with an integrity or restore verdict in this run, each counted once at its worst. */
+function abortedCounts(
+  results: ReadonlyArray<{ backupId: string; stage: string; status: StageStatus }>,
+  discovery: Discovery | undefined,
+): RunCounts {
+  const verdicts = new Map<string, Status>();
+  for (const r of results) {
+    if ((r.stage !== 'integrity' && r.stage !== 'restore') || r.status === 'SKIPPED') continue;
+    verdicts.set(r.backupId, worstStatus([verdicts.get(r.backupId) ?? 'PASS', r.status]));
+  }
+  const statuses = [...verdicts.values()];
+  const count = (status: Status) => statuses.filter((s) => s === status).length;
+  const backups = discovery?.backups ?? verdicts.size;
+  return {
+    backups,
+    pass: count('PASS'),
+    warn: count('WARN'),
+    fail: count('FAIL'),
+    series: discovery?.series ?? 0,
+    skipped: Math.max(0, backups - verdicts.size),
+  };
 }
 
 /** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
@@ -142,12 +306,14 @@ async function markStopped(ctx: StageContext, runId: string, error: unknown): Pr
 
 /** The CLI's discover / integrity / restore: the pipeline's stages run in this process, in order. */
 async function runStages(
-  ctx: StageContext,
+  opened: OpenedContext,
   runId: string,
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
 ): Promise<RunReport> {
+  const { ctx } = opened;
+  setup.progress.stage('discover');
   const discovery = await discoverStage(ctx, {
     runId,
     trigger: 'cli',
@@ -159,10 +325,11 @@ async function runStages(
     setup.progress.begin('integrity', discovery.backups, discovery.bytes);
     for (const shard of discovery.shards) {
       try {
+        await immutabilityStage(ctx, shard);
         await integrityStage(ctx, shard);
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
-        if (error instanceof LedgerError) throw error;
+        if (error instanceof LedgerError || ctx.signal?.aborted) throw error;
         await recordFailureStage(
           ctx,
           {
@@ -179,8 +346,13 @@ async function runStages(
   }
   if (options.command === 'restore') {
     const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
-    await runRestoresLocally(ctx, runId, await localDeps(io));
+    const { beginRestores } = await import('./stage-progress.ts');
+    await runRestoresLocally(ctx, runId, {
+      ...(await localDeps(io, opened, runId)),
+      selected: (selection) => beginRestores(setup.progress, ctx, runId, selection),
+    });
   }
+  setup.progress.stage('report');
   return (await reportStage(ctx, runId)).report;
 }
 
@@ -252,9 +424,13 @@ export function demoMismatches(manifest: DemoManifest, report: RunReport): strin
   return problems;
 }
 
-export async function runDemo(options: CliOptions, io: CliIo, progress: Progress): Promise<number> {
+export async function runDemo(
+  options: CliOptions,
+  io: CliIo,
+  progress: Progress,
+  main: (argv: string[], io: CliIo) => Promise<number>,
+): Promise<number> {
   const { makeDemoBackups } = await import('./demo-data.ts');
-  const { main } = await import('./main.ts');
   const { mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
   const dir = resolve(io.cwd, options.dir ?? 'backup-validator-demo');
   const marker = resolve(io.cwd, DEMO_MARKER);
@@ -286,7 +462,7 @@ export async function runDemo(options: CliOptions, io: CliIo, progress: Progress
   }
   io.stdout.write(
     `\ndemo: as intended. The healthy backups PASS; each damaged or stale one FAILs with the finding it was made to show.\n` +
-      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: npx backup-validator history --ledger ${ledger}\n`,
+      `Sample folder: ${dir}\nReport: ${json}\nHTML report (open it in a browser): ${html}\nNext: backup-validator history --ledger ${ledger}\n(from the clone without installing the command: npm start -- history --ledger ${ledger})\n`,
   );
   return EXIT.ok;
 }

@@ -10,8 +10,8 @@ import { planRun, type RunPlan } from '../core/plan.ts';
 import { humanBytes } from '../core/render.ts';
 import { renderCost, renderCoverage } from '../core/render-coverage.ts';
 import type { CliOptions } from './args.ts';
+import { type CliIo, EXIT } from './io.ts';
 import type { Locations } from './locations.ts';
-import { type CliIo, EXIT } from './main.ts';
 
 /** `backup-validator plan`: lists the sources and reads the ledger, never a backup, and writes nothing but --json. */
 export async function runPlan(

@@ -5,8 +5,9 @@ import { StoreError, UsageError } from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
 import { readJson, runKeys } from '../core/run-store.ts';
 import { openContext } from './commands.ts';
+import { type CliIo, exitCodeOf } from './io.ts';
 import type { Locations } from './locations.ts';
-import { type CliIo, exitCodeOf, printReport } from './main.ts';
+import { printReport } from './print.ts';
 
 /**
  * `report RUN_ID|latest`: a past run as the run printed it, from the report its Report step kept in
@@ -24,7 +25,9 @@ export async function showReport(
     const ref = options.runRef ?? 'latest';
     const runId =
       ref === 'latest'
-        ? (await ledger.recentRuns(50)).find((r) => r.status !== 'RUNNING' && r.status !== 'ERROR')?.runId
+        ? (await ledger.recentRuns(50)).find(
+            (r) => r.status !== 'RUNNING' && r.status !== 'ERROR' && r.status !== 'ABORTED',
+          )?.runId
         : ref;
     if (runId === undefined)
       throw new UsageError(
@@ -43,7 +46,10 @@ export async function showReport(
         );
       throw error;
     }
-    printReport(io, report, new Date(report.finishedAt), report.command === 'discover');
+    printReport(io, report, new Date(report.finishedAt), {
+      inventoryOnly: report.command === 'discover',
+      weights: config.defaults.weights,
+    });
     if (options.json) await writeFile(resolve(io.cwd, options.json), `${JSON.stringify(report, null, 2)}\n`);
     if (options.html) {
       const { htmlReportInput } = await import('../html-report/input.ts');

@@ -10,6 +10,8 @@ export interface Policy {
   weights: { checksum: number; access: number; archive: number };
   restore: { select: RestoreSelect; maxBytes: number; maxExpansionRatio: number; maxEntries: number };
   redundancy: { copies: number; targets: string[] };
+  /** Protection against deletion asked of S3 backups; absent: not checked. */
+  immutability?: ImmutabilityPolicy;
   coverage: CoveragePolicy;
 }
 
@@ -26,6 +28,17 @@ export interface CoveragePolicy {
   /** The severity of COVERAGE_BEHIND. */
   behind: 'warning' | 'error';
 }
+
+/** `none`: report what protects each backup, warn where nothing does; `governance`/`compliance`: require that Object Lock mode. */
+export type ImmutabilityRequirement = 'none' | 'governance' | 'compliance';
+
+export interface ImmutabilityPolicy {
+  require: ImmutabilityRequirement;
+  /** Days after its creation a backup must stay undeletable (retention) and unexpired (lifecycle); 0: no minimum. */
+  minRetentionDays: number;
+}
+
+export const DEFAULT_IMMUTABILITY: ImmutabilityPolicy = { require: 'none', minRetentionDays: 0 };
 
 export interface ProbeConfig {
   /** Glob on the restored file's path (relative to the restore root). */
@@ -127,6 +140,15 @@ const select: Check = (v, key) => {
   }
   return v;
 };
+const requirement: Check = (v, key) => {
+  if (v !== 'none' && v !== 'governance' && v !== 'compliance') {
+    throw new UsageError(
+      `configuration key "${key}" must be "none", "governance" or "compliance", got ${JSON.stringify(v)}`,
+      key,
+    );
+  }
+  return v;
+};
 const targets: Check = (v, key) => {
   if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t.length === 0)) {
     throw new UsageError(`configuration key "${key}" must be a list of folders or s3:// URLs`, key);
@@ -211,6 +233,7 @@ const POLICY_SCHEMA = {
   weights: { checksum: fraction, access: fraction, archive: fraction },
   restore: { select, maxBytes: integer, maxExpansionRatio: nonNegative, maxEntries: integer },
   redundancy: { copies: integer, targets },
+  immutability: { require: requirement, minRetentionDays: nonNegative },
   coverage: {
     withinDays: nonNegative,
     budget: { bytes: size, requests: integer },
@@ -281,6 +304,9 @@ function mergePolicy(base: Policy, override: PolicyOverride): Policy {
     weights: { ...base.weights, ...override.weights },
     restore: { ...base.restore, ...override.restore },
     redundancy: { ...base.redundancy, ...override.redundancy },
+    ...(base.immutability || override.immutability
+      ? { immutability: { ...DEFAULT_IMMUTABILITY, ...base.immutability, ...override.immutability } }
+      : {}),
     coverage: {
       ...base.coverage,
       ...override.coverage,

@@ -67,3 +67,15 @@ export class SandboxError extends BackupValidatorError {
     super(message, options);
   }
 }
+
+/** The run was stopped by a signal (Ctrl-C, SIGTERM): recorded as ABORTED, never a verdict. */
+export class InterruptedError extends BackupValidatorError {
+  override name = 'InterruptedError';
+  constructor(
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    message = `interrupted by ${signal}`,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -28,6 +28,10 @@ export const FINDING_SEVERITY = {
   ORPHAN_REFERENCE: 'warning',
   /** Added: a name timestamp later than now beyond the clock-skew allowance. */
   FUTURE_TIMESTAMP: 'warning',
+  /** Added (issue 15): no Object Lock / versioning protection where the policy asks for it; an error when required. */
+  IMMUTABILITY_MISSING: 'warning',
+  /** Added (issue 15): retention or lifecycle would remove a backup before the policy allows; an error when required. */
+  RETENTION_SHORT: 'warning',
   /** Added: an object passed its coverage window unverified and the budget cannot catch up (error when the policy says so). */
   COVERAGE_BEHIND: 'warning',
 } as const satisfies Record<string, Severity>;
@@ -50,8 +54,9 @@ export function finding(
   code: FindingCode,
   message: string,
   where: { backup?: string; series?: string; object?: string } = {},
+  severity: Severity = FINDING_SEVERITY[code],
 ): Finding {
-  return { code, severity: FINDING_SEVERITY[code], ...where, message };
+  return { code, severity, ...where, message };
 }
 
 export type Status = 'PASS' | 'WARN' | 'FAIL';

@@ -26,6 +26,8 @@ export interface SeriesTrend {
   scores: TrendPoint[];
   /** Oldest first: restore durations in ms. */
   restoreMs: TrendPoint[];
+  /** The latest immutability verdict of the series' backups (issue 15), when a policy asked for one. */
+  immutability?: { status: Status; runId: string; at: string };
 }
 
 export interface HistoryData {
@@ -65,6 +67,9 @@ export async function loadHistory(
   const series = await Promise.all(
     wanted.map(async (s) => {
       const trend = trendOf(s, await ledger.seriesHistory(s.series, points * 4), points);
+      const immutability = s.stages.immutability;
+      if (immutability)
+        trend.immutability = { status: immutability.status, runId: immutability.runId, at: immutability.at };
       return withRpo(trend, options.rpoMinutesFor?.(s.series) ?? 0, now, s.rpo);
     }),
   );
@@ -134,14 +139,47 @@ export function trendOf(
   };
 }
 
-/** The `--json` shape of `history`. */
+/** What `history` says of a run still RUNNING: its age, and that its process may be gone. */
+export interface UnfinishedRun {
+  startedAgoSeconds: number;
+  note: string;
+}
+
+export const UNFINISHED_NOTE = 'no end recorded — the process may have been killed';
+
+/**
+ * A run left RUNNING: one whose process was killed (SIGKILL, out of memory, power) never
+ * records its end, so history gives its age instead of showing it running forever.
+ */
+export function unfinishedRun(run: RunRecord, now: string): UnfinishedRun | undefined {
+  if (run.status !== 'RUNNING') return undefined;
+  const ms = Date.parse(now) - Date.parse(run.startedAt);
+  return {
+    startedAgoSeconds: Number.isNaN(ms) ? 0 : Math.max(0, Math.floor(ms / 1000)),
+    note: UNFINISHED_NOTE,
+  };
+}
+
+/** The status shown for a run: a RUNNING one with its age (`RUNNING (started 3 h ago; no end recorded …)`). */
+export function runStatusText(run: RunRecord, now: string, unicode = true): string {
+  const unfinished = unfinishedRun(run, now);
+  if (!unfinished) return run.status;
+  const note = unicode ? unfinished.note : unfinished.note.replace('—', '-');
+  return `RUNNING (started ${formatAge(unfinished.startedAgoSeconds * 1000)} ago; ${note})`;
+}
+
+/** The `--json` shape of `history`; a run still RUNNING carries `unfinished` (its age and why). */
 export function historyJson(data: HistoryData): {
   schemaVersion: 1;
   generatedAt: string;
-  runs: RunRecord[];
+  runs: Array<RunRecord & { unfinished?: UnfinishedRun }>;
   series: SeriesTrend[];
 } {
-  return { schemaVersion: 1, generatedAt: data.generatedAt, runs: data.runs, series: data.series };
+  const runs = data.runs.map((run) => {
+    const unfinished = unfinishedRun(run, data.generatedAt);
+    return unfinished ? { ...run, unfinished } : run;
+  });
+  return { schemaVersion: 1, generatedAt: data.generatedAt, runs, series: data.series };
 }
 
 const BARS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'] as const;
@@ -193,7 +231,7 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
       r.runId,
       r.startedAt.replace('T', ' ').slice(0, 16),
       r.trigger,
-      r.status,
+      runStatusText(r, data.generatedAt, options.unicode),
       String(r.counts?.pass ?? '-'),
       String(r.counts?.warn ?? '-'),
       String(r.counts?.fail ?? '-'),
@@ -226,6 +264,11 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
   for (const s of data.series) {
     const when = s.lastCheckedAt ? `  last checked ${s.lastCheckedAt.replace('T', ' ').slice(0, 16)}` : '';
     lines.push(`  ${s.series}  ${s.status ?? 'not checked yet'}${when}`);
+    if (s.immutability) {
+      lines.push(
+        `    immutability: ${s.immutability.status} (run ${s.immutability.runId}${s.immutability.status === 'PASS' ? '' : ': its report says what can delete the backups'})`,
+      );
+    }
     if (s.rpoExceeded) {
       const { newestBackupAgeMinutes, rpoMinutes } = s.rpoExceeded;
       lines.push(

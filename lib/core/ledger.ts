@@ -6,6 +6,7 @@ import type { VerificationEntry } from './coverage.ts';
 import type { Finding, StageStatus, Status } from './findings.ts';
 import type { Backup, BackupKind } from './model.ts';
 import type { ChecksumHistory } from './ports.ts';
+import { humanBytes } from './units.ts';
 
 export type { VerificationEntry };
 
@@ -65,12 +66,15 @@ export interface Ledger extends ChecksumHistory {
   close(): Promise<void>;
 }
 
-export type Stage = 'integrity' | 'restore' | 'redundancy' | 'compliance';
-export const STAGES: readonly Stage[] = ['integrity', 'restore', 'redundancy', 'compliance'];
+export type Stage = 'integrity' | 'restore' | 'redundancy' | 'compliance' | 'immutability';
+export const STAGES: readonly Stage[] = ['integrity', 'restore', 'redundancy', 'compliance', 'immutability'];
 
 export type RunTrigger = 'schedule' | 'console' | 'cli' | 'event';
-/** `ERROR`: the run stopped before it could give every backup a verdict. */
-export type RunStatus = 'RUNNING' | Status | 'ERROR';
+/**
+ * `ERROR`: the run stopped before it could give every backup a verdict. `ABORTED`: a signal
+ * (Ctrl-C, SIGTERM) stopped it; its counts say what was checked before.
+ */
+export type RunStatus = 'RUNNING' | Status | 'ERROR' | 'ABORTED';
 
 export interface RunCounts {
   backups: number;
@@ -102,7 +106,7 @@ export interface RunRecord {
   finishedAt?: string;
   status: RunStatus;
   counts?: RunCounts;
-  /** Why an ERROR run stopped. */
+  /** Why an ERROR or ABORTED run stopped. */
   error?: string;
   /** The run's cost estimate and coverage, as its report gave them (absent before coverage). */
   summary?: RunSummary;
@@ -310,17 +314,17 @@ export function sizeAnomaly(
   const previous = baseline.sizes.filter((p) => p.backupId !== backupId);
   if (previous.length < BASELINE_MIN_POINTS) return undefined;
   const reasons: string[] = [];
-  const check = (what: string, value: number, reference: number | undefined) => {
+  const check = (what: string, value: number, reference: number | undefined, show: (n: number) => string) => {
     if (reference === undefined || reference <= 0) return;
     const ratio = value / reference;
     if (ratio < 0.5 || ratio > 2) {
       reasons.push(
-        `${what} ${value} is ${Math.round(ratio * 100)}% of the median ${reference} of the last ${previous.length} backups`,
+        `${what} ${show(value)} is ${Math.round(ratio * 100)}% of the median ${show(reference)} of the last ${previous.length} backups`,
       );
     }
   };
-  check('size', bytes, median(previous.map((p) => p.bytes)));
-  check('file count', files, median(previous.map((p) => p.files)));
+  check('size', bytes, median(previous.map((p) => p.bytes)), humanBytes);
+  check('file count', files, median(previous.map((p) => p.files)), (n) => n.toLocaleString('en-US'));
   return reasons.length > 0 ? reasons.join('; ') : undefined;
 }
 

@@ -68,3 +68,76 @@ export interface ChecksumHistory {
 export interface Notifier {
   notify(subject: string, body: string): Promise<void>;
 }
+
+/** Object Lock retention modes, as S3 names them. */
+export type LockMode = 'GOVERNANCE' | 'COMPLIANCE';
+
+/** One lifecycle rule of a bucket, reduced to what decides whether and when it removes an object. */
+export interface LifecycleRule {
+  id: string;
+  /** Key prefix the rule applies to (bucket-wide keys; '' for every key). */
+  prefix: string;
+  /** Tags the rule's filter needs (the object's tags are not read: such a rule may apply). */
+  tags: string[];
+  objectSizeGreaterThan?: number;
+  objectSizeLessThan?: number;
+  /** Current versions expire this many days after creation. */
+  expirationDays?: number;
+  /** Current versions expire on this date (ISO-8601). */
+  expirationDate?: string;
+  /** Noncurrent versions are removed this many days after they become noncurrent. */
+  noncurrentDays?: number;
+}
+
+/** What protects a bucket's objects against deletion, as its configuration says. */
+export interface BucketProtection {
+  bucket: string;
+  versioning: 'Enabled' | 'Suspended' | 'Off';
+  objectLock: boolean;
+  defaultRetention?: { mode: LockMode; days: number };
+  /** Enabled rules only. */
+  lifecycle: LifecycleRule[];
+}
+
+/** One object's Object Lock state. */
+export interface ObjectProtection {
+  retention?: { mode: LockMode; retainUntil: string };
+  legalHold: boolean;
+}
+
+/**
+ * Reads (never changes) the deletion protection of a source's bucket and objects. Errors are
+ * `StoreError`s; only S3 sources have one.
+ */
+export interface ProtectionProbe {
+  /** The store's root key prefix inside its bucket (lifecycle filters name bucket-wide keys). */
+  readonly prefix: string;
+  bucket(): Promise<BucketProtection>;
+  /** Object Lock state of one object (key relative to the store's root); only asked of Object Lock buckets. */
+  object(key: string): Promise<ObjectProtection>;
+}
+
+/** Checksum algorithms S3 stores with an object. */
+export type ChecksumAlgorithm = 'SHA256' | 'SHA1' | 'CRC32' | 'CRC32C' | 'CRC64NVME';
+
+/** The checksums a store keeps with one object, as it reports them (S3 HeadObject/GetObjectAttributes). */
+export interface StoredChecksums {
+  size: number;
+  /**
+   * FULL_OBJECT: a checksum of the whole object, whatever its parts. COMPOSITE: a checksum of the
+   * parts' checksums (multipart uploads; the value ends in `-<parts>`), so it depends on the part boundaries.
+   */
+  type?: 'FULL_OBJECT' | 'COMPOSITE';
+  /** Values as the store reports them (base64, a COMPOSITE one with its `-<parts>` suffix). */
+  values: Partial<Record<ChecksumAlgorithm, string>>;
+  /** Number of parts of a multipart object. */
+  partsCount?: number;
+  /** Each part's size in order, when the store lists them. */
+  partSizes?: number[];
+}
+
+/** Reads the checksums a store keeps with its objects, without reading the objects. */
+export interface ChecksumReader {
+  /** Undefined when the store keeps no checksum for the object. */
+  checksums(key: string): Promise<StoredChecksums | undefined>;
+}

@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Config, type Policy, policyFor } from './config.ts';
+import { copyProofTally, proveCopy } from './copy-proof.ts';
 import { StoreError } from './errors.ts';
 import { type Finding, finding, type StageStatus } from './findings.ts';
 import type { StageResultRecord } from './ledger.ts';
 import { refuseTargetsInSources } from './locations.ts';
 import type { Backup } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
-import { readJson, runKeys } from './run-store.ts';
+import { type CopyProof, protectionKeys } from './protection-report.ts';
+import { readJson, runKeys, writeJson } from './run-store.ts';
 import {
   backupsOfRun,
   type Discovery,
@@ -170,6 +172,7 @@ async function copyAndVerify(
   let copied = 0;
   let missing = 0;
   const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  const proofs: Record<string, CopyProof[]> = {};
   for (const ref of discovery.shards) {
     let digests: RunDigests = {};
     try {
@@ -200,6 +203,8 @@ async function copyAndVerify(
         for (const url of policy.targets) {
           const target = openTarget(url);
           const verifiedObjects: Array<{ key: string; sha256: string }> = [];
+          const proofOf = copyProofTally(url);
+          proofs[backup.id] = [...(proofs[backup.id] ?? []), proofOf.proof];
           let ok = true;
           for (const { key, size } of objectKeys(backup)) {
             try {
@@ -226,7 +231,10 @@ async function copyAndVerify(
                 }
                 copied++;
               }
-              const actual = await sha256Of(target, key);
+              const proof = await proveCopy(ctx, source, target, key, expected);
+              if (proof) proofOf.record(proof);
+              const actual = proof ? expected : await sha256Of(target, key);
+              if (!proof) proofOf.read();
               if (actual !== expected) {
                 ok = false;
                 findings.push(
@@ -254,6 +262,7 @@ async function copyAndVerify(
             }
           }
           if (!ok) continue;
+          proofOf.proof.verified = true;
           verified++;
           await ctx.ledger.recordCopy({
             backupId: backup.id,
@@ -292,5 +301,6 @@ async function copyAndVerify(
       await ctx.ledger.recordResults([record]);
     }
   }
+  if (Object.keys(proofs).length > 0) await writeJson(ctx.runStore, protectionKeys.copies(runId), proofs);
   return { checked, copied, missing };
 }

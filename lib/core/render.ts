@@ -3,16 +3,9 @@ import type { Finding } from './findings.ts';
 import type { RunReport } from './model.ts';
 import { type SeriesRow, seriesRows } from './report.ts';
 
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
+import { humanBytes } from './units.ts';
+
+export { humanBytes };
 
 export function humanAge(ms: number): string {
   if (ms < 0) return 'future';
@@ -65,6 +58,8 @@ const CHECK_OF: Record<Finding['code'], string> = {
   NO_BACKUPS: 'compliance',
   ORPHAN_REFERENCE: 'checksum',
   FUTURE_TIMESTAMP: 'compliance',
+  IMMUTABILITY_MISSING: 'compliance',
+  RETENTION_SHORT: 'compliance',
   COVERAGE_BEHIND: 'compliance',
 };
 

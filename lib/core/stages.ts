@@ -34,7 +34,8 @@ import {
   sizeAnomaly,
 } from './ledger.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunCost, RunReport } from './model.ts';
-import type { CopyTarget, ObjectStore } from './ports.ts';
+import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
+import { attachProtection } from './protection-report.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
 import {
   deserializeBackup,
@@ -55,8 +56,14 @@ export interface StageContext {
   /** Run artifacts: shards, restore jobs, reports. Never a source. */
   runStore: CopyTarget;
   openSource(url: string): ObjectStore;
+  /** Deletion protection of an S3 source (issue 15); undefined for folders. */
+  openProtection?(url: string): ProtectionProbe | undefined;
+  /** The stored checksums of a store's objects, where it keeps them (S3): copies are proven without reading them. */
+  checksumsOf?(store: ObjectStore): ChecksumReader | undefined;
   now(): Date;
   events?: StageEvents;
+  /** Aborts the run (Ctrl-C, SIGTERM): stages stop between backups and record nothing half-done. */
+  signal?: AbortSignal;
 }
 
 export interface StageEvents {
@@ -187,6 +194,7 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     for await (const backup of catalogue(ctx.openSource(url), stats, {
       archivePatterns: config.archives.patterns,
     })) {
+      ctx.signal?.throwIfAborted();
       listed++;
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
@@ -391,6 +399,7 @@ export async function integrityStage(
       results.push({ backupId: backup.id, status: 'SKIPPED' });
       continue;
     }
+    ctx.signal?.throwIfAborted();
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
     const result = await checkIntegrityConfirmed(backup, ctx.openSource(backup.source), {
@@ -398,7 +407,10 @@ export async function integrityStage(
       history: ctx.ledger,
       archivePatterns: run.config.archives?.patterns ?? [],
       onProgress: (delta) => ctx.events?.bytesRead?.(delta),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
+    // A check cut short by the abort is no verdict: nothing of it is recorded.
+    ctx.signal?.throwIfAborted();
     const at = ctx.now().toISOString();
     const files = filesOf(backup, result);
     const records: StageResultRecord[] = [
@@ -637,6 +649,12 @@ export async function reportStage(
   });
   if (coverage) report.coverage = coverage.series;
   report.cost = spent.cost(run, discovery);
+  await attachProtection(
+    ctx.runStore,
+    runId,
+    discovery.shards.map((s) => s.shard),
+    report,
+  );
   const reportKey = runKeys.report(runId);
   await writeJson(ctx.runStore, reportKey, report);
   await ctx.ledger.finishRun(runId, {

@@ -98,6 +98,16 @@ export const FINDING_GUIDE: Record<FindingCode, { means: string; todo: string }>
     means: "The backup's name carries a time in the future; its age is judged from when it was first seen.",
     todo: "Fix the clock or the naming of the backup job's host.",
   },
+  IMMUTABILITY_MISSING: {
+    means:
+      'Nothing stops a credential that can write to the bucket from deleting or overwriting this backup: no Object Lock retention or legal hold (or, where the policy allows it, no versioning).',
+    todo: 'Enable versioning and Object Lock on the bucket with a default retention in the mode the policy asks for; set retention on the existing objects.',
+  },
+  RETENTION_SHORT: {
+    means:
+      "The backup's Object Lock retention ends, or a lifecycle rule expires it, before the policy's minimum retention or the series' RPO window.",
+    todo: 'Lengthen the default retention or the lifecycle expiration, or lower minRetentionDays if the policy is wrong.',
+  },
   COVERAGE_BEHIND: {
     means:
       'Some backups were not read within the coverage window, and the per-run budget cannot catch up: damage there could go unnoticed.',

@@ -1,4 +1,4 @@
-import type { HistoryData } from '../core/history.ts';
+import { type HistoryData, unfinishedRun } from '../core/history.ts';
 import { humanAge, humanBytes, humanDuration } from '../core/render.ts';
 import { lineChart } from './charts.ts';
 import { escapeHtml as h } from './escape.ts';
@@ -16,9 +16,11 @@ export function renderHistoryHtml(
       ? `${c.pass} pass, ${c.warn} warn, ${c.fail} fail${c.skipped ? `, ${c.skipped} not checked` : ''}`
       : '';
     const age = humanAge(Date.parse(data.generatedAt) - Date.parse(r.startedAt));
+    const unfinished = unfinishedRun(r, data.generatedAt);
+    const status = `${runBadge(r.status)}${unfinished ? ` ${h(unfinished.note)}` : ''}`;
     return (
       `<tr><th scope="row"><code>${h(r.runId)}</code></th><td>${h(r.command ?? '')}</td><td>${h(r.trigger)}</td>` +
-      `<td>${h(r.startedAt.slice(0, 16).replace('T', ' '))} (${h(age)} ago)</td><td>${badge(r.status)}</td><td>${h(counts)}${r.error ? ` ${h(r.error)}` : ''}</td></tr>`
+      `<td>${h(r.startedAt.slice(0, 16).replace('T', ' '))} (${h(age)} ago)</td><td>${status}</td><td>${h(counts)}${r.error ? ` ${h(r.error)}` : ''}</td></tr>`
     );
   });
   const label = (at: string) => at.slice(0, 10);
@@ -69,4 +71,11 @@ ${series.join('') || '<p>No series recorded yet.</p>'}
 </main>
 </body></html>
 `;
+}
+
+/** A run's status: a verdict's badge, or the run state itself (RUNNING, ERROR, ABORTED) spelt out. */
+function runBadge(status: string): string {
+  return status === 'PASS' || status === 'WARN' || status === 'FAIL'
+    ? badge(status)
+    : `<span class="badge s--">${h(status)}</span>`;
 }

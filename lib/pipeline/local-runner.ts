@@ -12,7 +12,13 @@ import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
 import { type SandboxLauncher, sandboxRecords } from '../core/restore/launcher.ts';
 import { deserializeBackup, readJson, runKeys } from '../core/run-store.ts';
-import { loadRestoreJob, type RestoreItem, restoreItemsFor, selectRestoresStage } from '../core/select.ts';
+import {
+  loadRestoreJob,
+  type RestoreItem,
+  type RestoreSelection,
+  restoreItemsFor,
+  selectRestoresStage,
+} from '../core/select.ts';
 import { recordFailureStage, type StageContext } from '../core/stages.ts';
 import {
   definitionForLocalRun,
@@ -55,8 +61,13 @@ export function localRestore(launcher: SandboxLauncher): LocalRestore {
   return async (ctx, item) => {
     const job = await loadRestoreJob(ctx, item.runId, item.restore);
     const backup = deserializeBackup(job.backup);
+    ctx.signal?.throwIfAborted();
     ctx.events?.backupStarted?.(backup, 'restore');
-    const result = await launcher.launch(job, { signal: AbortSignal.timeout(item.timeoutSeconds * 1000) });
+    const timeout = AbortSignal.timeout(item.timeoutSeconds * 1000);
+    const signal = ctx.signal ? AbortSignal.any([timeout, ctx.signal]) : timeout;
+    const result = await launcher.launch(job, { signal });
+    // A restore killed by the run's abort is no verdict: nothing of it is recorded.
+    ctx.signal?.throwIfAborted();
     await ctx.ledger.recordResults(sandboxRecords(job, result, ctx.now()));
     ctx.events?.backupFinished?.(backup, 'restore', result.status);
     return { backupId: result.backupId, status: result.status, durationMs: result.durationMs };
@@ -67,12 +78,15 @@ export function localRestore(launcher: SandboxLauncher): LocalRestore {
 export async function runRestoresLocally(
   ctx: StageContext,
   runId: string,
-  deps: Pick<LocalRunDeps, 'restore'>,
+  deps: Pick<LocalRunDeps, 'restore'> & { selected?(selection: RestoreSelection): Promise<void> },
 ): Promise<void> {
-  for (const item of restoreItemsFor(runId, await selectRestoresStage(ctx, runId))) {
+  const selection = await selectRestoresStage(ctx, runId);
+  await deps.selected?.(selection);
+  for (const item of restoreItemsFor(runId, selection)) {
     try {
       await deps.restore(ctx, item);
     } catch (error) {
+      ctx.signal?.throwIfAborted();
       await recordFailureStage(
         ctx,
         { stage: 'restore', item, error: { Error: (error as Error).name, Cause: (error as Error).message } },
@@ -132,8 +146,10 @@ export async function runPipelineLocally(
   input: LocalRunInput,
   deps: LocalRunDeps,
 ): Promise<RunReport> {
+  ctx.signal?.throwIfAborted();
   const machine = new StateMachine(definitionForLocalRun(LOCAL_ARNS, deps.definitionText) as never);
-  const bound = localTaskHandlers(ctx, deps);
+  const inFlight = new Set<Promise<unknown>>();
+  const bound = tracked(localTaskHandlers(ctx, deps), inFlight);
   const execution = machine.run(asJson({ ...input, command: 'comprehensive' }), {
     overrides: {
       taskResourceLocalHandlers: (deps.wrapHandlers ? deps.wrapHandlers(bound) : bound) as never,
@@ -141,9 +157,17 @@ export async function runPipelineLocally(
     },
     context: { Execution: { Name: input.runId }, Task: { Token: `local:${input.runId}` } } as never,
   });
+  // An abort stops the execution (no Retry, no Catch recording failures) and waits for the Task
+  // handlers in flight, which the same signal stops, so nothing writes after the run is closed.
+  const onAbort = () => execution.abort();
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await execution.result;
   } catch (error) {
+    if (ctx.signal?.aborted) {
+      await Promise.allSettled([...inFlight]);
+      ctx.signal.throwIfAborted();
+    }
     const cause = (error as { cause?: { name?: string } }).cause;
     const failedValidation =
       error instanceof ExecutionError &&
@@ -157,6 +181,26 @@ export async function runPipelineLocally(
         },
       );
     }
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
   }
   return readJson<RunReport>(ctx.runStore, runKeys.report(input.runId));
+}
+
+/** The handlers, each call kept in `inFlight` until it settles. */
+function tracked(handlers: TaskHandlers, inFlight: Set<Promise<unknown>>): TaskHandlers {
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      (input: TaskInput) => {
+        const call = handler(input);
+        inFlight.add(call);
+        void call.then(
+          () => inFlight.delete(call),
+          () => inFlight.delete(call),
+        );
+        return call;
+      },
+    ]),
+  ) as TaskHandlers;
 }

@@ -3,6 +3,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IConstruct, Node } from 'constructs';
+import { PROTECTION_PERMISSIONS } from '../adapters/s3-immutability.ts';
 import type { S3Location } from './inputs.ts';
 import { acknowledgeWildcardResources } from './nag.ts';
 
@@ -59,6 +60,33 @@ export function grantSourceRead(grantee: Grantee, sources: S3Location[]): void {
     new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectAttributes'], resources: objects }),
   );
   add(grantee, statements);
+  acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
+}
+
+/** The bucket-level reads of the immutability check (issue 15): versioning, Object Lock, lifecycle. */
+export const PROTECTION_BUCKET_ACTIONS = [
+  PROTECTION_PERMISSIONS.versioning,
+  PROTECTION_PERMISSIONS.objectLock,
+  PROTECTION_PERMISSIONS.lifecycle,
+];
+/** The object-level reads of the immutability check: retention and legal hold. */
+export const PROTECTION_OBJECT_ACTIONS = [PROTECTION_PERMISSIONS.retention, PROTECTION_PERMISSIONS.legalHold];
+
+/**
+ * What the immutability check reads of the sources, to the function that runs it: the source
+ * buckets' protection settings and the retention and legal hold of objects below the prefixes.
+ * Only Get* actions: nothing that could change a retention, a hold or a rule.
+ */
+export function grantSourceProtectionRead(grantee: Grantee, sources: S3Location[]): void {
+  if (sources.length === 0) return;
+  const objects = sources.map(objectsArn);
+  add(grantee, [
+    new PolicyStatement({
+      actions: [...PROTECTION_BUCKET_ACTIONS],
+      resources: [...new Set(sources.map((s) => bucketArn(s.bucket)))],
+    }),
+    new PolicyStatement({ actions: [...PROTECTION_OBJECT_ACTIONS], resources: objects }),
+  ]);
   acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
 }
 

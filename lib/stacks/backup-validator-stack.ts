@@ -52,7 +52,14 @@ import {
   loadDefinitionText,
   type PipelineFunctionName,
 } from '../pipeline/definition.ts';
-import { grantKeyUse, grantLedger, grantRedundancyWrite, grantRunStore, grantSourceRead } from './access.ts';
+import {
+  grantKeyUse,
+  grantLedger,
+  grantRedundancyWrite,
+  grantRunStore,
+  grantSourceProtectionRead,
+  grantSourceRead,
+} from './access.ts';
 import { type ResolvedInputs, resolveInputs, type StackInputs } from './inputs.ts';
 import { acknowledge } from './nag.ts';
 import { PipelineFunction } from './pipeline-function.ts';
@@ -286,6 +293,7 @@ export class BackupValidatorStack extends Stack {
     grantRunStore(functions.discover, this.reportsBucket, 'readwrite');
 
     grantSourceRead(functions.integrity, inputs.sources);
+    grantSourceProtectionRead(functions.integrity, inputs.sources);
     grantLedger(functions.integrity, this.ledger, 'readwrite');
     grantRunStore(functions.integrity, this.reportsBucket, 'readwrite');
 

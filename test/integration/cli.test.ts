@@ -44,7 +44,10 @@ describe('backup-validator CLI', () => {
 
   it.each([
     [['frobnicate'], 'unknown command "frobnicate"'],
-    [['integrity', '--sauce', 'x'], "Unknown option '--sauce'"],
+    [
+      ['integrity', '--sauce', 'x'],
+      'unknown option --sauce for integrity (did you mean --source?); the options of integrity are: --source,',
+    ],
     [['integrity'], 'no source to validate'],
     [['history', '--runs', 'zero'], '--runs must be a whole number'],
   ])('exits 2 on bad usage: %j', async (args, message) => {

@@ -6,7 +6,12 @@ import { CreateBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
-import { S3Store } from '../../lib/adapters/s3-store.ts';
+import {
+  MAX_READS_WITHOUT_PROGRESS,
+  resumeDelayMs,
+  S3_CLIENT_DEFAULTS,
+  S3Store,
+} from '../../lib/adapters/s3-store.ts';
 import { StoreError } from '../../lib/core/errors.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
@@ -284,6 +289,33 @@ describe('issue 10 (faults): S3 reads behind a fault-injecting proxy', () => {
       /connection broke after \d+ of \d+ bytes \(connection reset\)/,
     );
     expect(verdicts(await run(sources.url), sources)).toEqual(HEALTHY_LATER);
+  });
+
+  it('issue 10 (faults): a stream that keeps resetting without progress ends in CHECK_FAILED within the retry bound', async () => {
+    const sources = await writeSources();
+    const report = await run(sources.url, [
+      { fault: { kind: 'reset', after: 0 }, times: Number.POSITIVE_INFINITY, keys: /tar\.gz$/ },
+    ]);
+    const byName = verdicts(report, sources);
+    expect(byName[NAMES.archive]).toBe('FAIL CHECK_FAILED');
+    const archive = report.backups.find((b) => b.id.endsWith(NAMES.archive));
+    expect(archive?.findings[0]?.message).toMatch(
+      new RegExp(`${MAX_READS_WITHOUT_PROGRESS} reads in a row brought nothing new`),
+    );
+    // The read stops at the bound (one request per attempt, resumes pinned to the listed ETag);
+    // a store that cannot be read is no damage, so no confirming read follows.
+    const reads = lastRequests.filter((r) => r.method === 'GET' && r.path.endsWith(NAMES.archive));
+    expect(reads.length).toBe(MAX_READS_WITHOUT_PROGRESS);
+    expect(reads.filter((r) => r.range !== undefined).every((r) => r.ifMatch !== undefined)).toBe(true);
+  });
+
+  it('issue 10 (faults): a resume after progress starts at once; after reads that brought nothing it backs off as the SDK does', () => {
+    expect(resumeDelayMs(0, () => 0.999)).toBe(0);
+    expect(resumeDelayMs(1, () => 0.999)).toBeLessThan(100);
+    expect(resumeDelayMs(1, () => 0.5)).toBe(50);
+    expect(resumeDelayMs(3, () => 0.5)).toBe(200);
+    expect(resumeDelayMs(30, () => 0.999)).toBeLessThan(20_000);
+    expect(MAX_READS_WITHOUT_PROGRESS).toBe(S3_CLIENT_DEFAULTS.maxAttempts);
   });
 
   it('issue 10 (faults): an object overwritten between listing and reading is "changed since listing", then judged on its new content', async () => {

@@ -69,7 +69,13 @@ describe('IAM: least privilege per function', () => {
   it('reads sources only below their prefixes, listing with an s3:prefix condition', () => {
     const statements = s3Statements(statementsOfRole(template, functionRole('integrity')));
     const reads = statements.find((s) => resourcesOf(s).includes('arn:aws:s3:::prod-backups/db/*'));
-    expect(actionsOf(reads as Statement).sort()).toEqual(['s3:GetObject', 's3:GetObjectAttributes']);
+    // Issue 15: the immutability check's object reads (retention, legal hold) share the statement.
+    expect(actionsOf(reads as Statement).sort()).toEqual([
+      's3:GetObject',
+      's3:GetObjectAttributes',
+      's3:GetObjectLegalHold',
+      's3:GetObjectRetention',
+    ]);
     expect(resourcesOf(reads as Statement).sort()).toEqual([
       'arn:aws:s3:::other-backups/*',
       'arn:aws:s3:::prod-backups/db/*',
@@ -98,6 +104,48 @@ describe('IAM: least privilege per function', () => {
         resourcesOf(s).includes('arn:aws:s3:::prod-backups/db/*'),
       ),
     ).toBe(true);
+  });
+
+  it('issue 15: gives the integrity function (which runs the immutability check) exactly the protection Get* reads, on the sources only', () => {
+    const protection = [
+      's3:GetBucketObjectLockConfiguration',
+      's3:GetBucketVersioning',
+      's3:GetLifecycleConfiguration',
+      's3:GetObjectLegalHold',
+      's3:GetObjectRetention',
+    ];
+    const statements = s3Statements(statementsOfRole(template, functionRole('integrity')));
+    const buckets = statements.find((s) => actionsOf(s).includes('s3:GetBucketVersioning'));
+    expect(actionsOf(buckets as Statement).sort()).toEqual(protection.slice(0, 3));
+    expect(resourcesOf(buckets as Statement).sort()).toEqual([
+      'arn:aws:s3:::other-backups',
+      'arn:aws:s3:::prod-backups',
+    ]);
+    const objects = statements.find((s) => actionsOf(s).includes('s3:GetObjectRetention'));
+    expect(
+      actionsOf(objects as Statement)
+        .filter((a) => protection.includes(a))
+        .sort(),
+    ).toEqual(protection.slice(3));
+    expect(resourcesOf(objects as Statement).sort()).toEqual([
+      'arn:aws:s3:::other-backups/*',
+      'arn:aws:s3:::prod-backups/db/*',
+      'arn:aws:s3:::prod-backups/files/*',
+    ]);
+    // No other role reads protection settings, and no role may change them.
+    for (const name of Object.keys(FUNCTION_SPECS)) {
+      const actions = statementsOfRole(template, functionRole(name)).flatMap(actionsOf);
+      const granted = actions.filter((a) => protection.includes(a)).sort();
+      expect(granted, name).toEqual(name === 'integrity' ? protection : []);
+      expect(
+        actions.filter((a) =>
+          /^s3:(Put|Delete)(ObjectRetention|ObjectLegalHold|Bucket|Lifecycle)|^s3:BypassGovernanceRetention/.test(
+            a,
+          ),
+        ),
+        name,
+      ).toEqual([]);
+    }
   });
 
   it('lets only the redundancy function write, and only to the redundancy targets, never delete', () => {

@@ -14,6 +14,8 @@ export type Fault =
   | { kind: 'reset'; after: number }
   /** `after` bytes of the body, sent chunked without Content-Length, and a clean end. */
   | { kind: 'early-end'; after: number }
+  /** The headers and `after` bytes of the body, then nothing more until the client goes away. */
+  | { kind: 'stall'; after: number }
   /**
    * The whole body with one bit flipped at `at` (default: the middle); with `checksum`, sent
    * with the CRC32 of the unflipped body in x-amz-checksum-crc32, as S3 does for an object
@@ -27,8 +29,8 @@ export interface FaultRule {
   times: number;
   /** Keys (bucket/key) the rule applies to; all object reads by default. */
   keys?: RegExp;
-  /** Only ranged reads (`resume`), only whole reads (`first`), or both (default). */
-  reads?: 'first' | 'resume';
+  /** Only ranged reads (`resume`), only whole reads (`first`), or both (default); `list`: listings instead of reads. */
+  reads?: 'first' | 'resume' | 'list';
 }
 
 export interface SeenRequest {
@@ -67,6 +69,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const path = decodeURIComponent(url.pathname.slice(1));
     const isObjectRead = req.method === 'GET' && path.includes('/') && !path.endsWith('/');
+    const isListing =
+      req.method === 'GET' && path !== '' && !isObjectRead && url.searchParams.has('list-type');
     const range = req.headers.range;
     const ifMatch = req.headers['if-match'] as string | undefined;
     const seen: SeenRequest = { method: req.method ?? 'GET', path };
@@ -77,9 +81,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     requests.push(seen);
 
     let fault: Fault | undefined;
-    if (isObjectRead) {
+    if (isObjectRead || isListing) {
       rules.forEach((rule, index) => {
         if (fault) return;
+        if ((rule.reads === 'list') !== isListing) return;
         if (rule.keys && !rule.keys.test(path)) return;
         if (rule.reads === 'first' && range) return;
         if (rule.reads === 'resume' && !range) return;
@@ -140,6 +145,18 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
             res.writeHead(status, { ...headers, 'x-amz-checksum-crc32': crc.toString('base64') });
             res.end(flipped);
           });
+          return;
+        }
+        if (active.kind === 'stall') {
+          res.writeHead(status, headers);
+          let sent = 0;
+          up.on('data', (chunk: Buffer) => {
+            const part = chunk.subarray(0, Math.max(0, active.after - sent));
+            sent += part.length;
+            if (part.length > 0) res.write(part);
+            if (sent >= active.after) up.pause();
+          });
+          res.on('close', () => up.destroy());
           return;
         }
         if (active.kind === 'early-end') {

@@ -64,7 +64,9 @@ describe('renderHistory', () => {
     const text = renderHistory(sample(), { width: 100, unicode: true });
     expect(text).toMatch(/RUN ID\s+STARTED\s+TRIGGER\s+STATUS\s+PASS\s+WARN\s+FAIL/);
     expect(text).toMatch(/run-2\s+2025-01-31 02:00\s+schedule\s+FAIL\s+3\s+1\s+1/);
-    expect(text).toMatch(/run-3\s+2025-02-01 00:00\s+cli\s+RUNNING\s+-\s+-\s+-/);
+    expect(text).toMatch(
+      /run-3\s+2025-02-01 00:00\s+cli\s+RUNNING \(started \d+ \w+ ago; no end recorded — the process may have been killed\)\s+-\s+-\s+-/,
+    );
     expect(text).toContain('db-nightly  WARN');
     expect(text).toMatch(/size\s+▁▂▃▄▅▆▇█ {2}last 8\.0 MiB/);
     expect(text).toMatch(/score\s+██▁█ {2}last 1\.00/);
@@ -192,9 +194,9 @@ describe('baseline rule and size anomaly', () => {
     add('c', 900, 10);
     expect(sizeAnomaly(baseline, 1000, 10)).toBeUndefined();
     expect(sizeAnomaly(baseline, 499, 10)).toMatch(
-      /^size 499 is 50% of the median 1000 of the last 3 backups$/,
+      /^size 499 B is 50% of the median 1000 B of the last 3 backups$/,
     );
-    expect(sizeAnomaly(baseline, 2001, 10)).toMatch(/size 2001/);
+    expect(sizeAnomaly(baseline, 2001, 10)).toMatch(/^size 2.0 KiB is 200% of the median 1000 B/);
     expect(sizeAnomaly(baseline, 1000, 21)).toMatch(/^file count 21 is 210% of the median 10/);
     expect(sizeAnomaly(baseline, 1000, 5)).toBeUndefined();
     expect(sizeAnomaly(baseline, 1000, 4)).toMatch(/file count 4/);
@@ -298,5 +300,44 @@ describe('loadHistory over a real ledger', () => {
     expect(strict.series[0]?.status).toBe('FAIL');
     expect(strict.series[0]?.rpoExceeded).toEqual({ rpoMinutes: 10_080, newestBackupAgeMinutes: 8 * 1440 });
     await ledger.close();
+  });
+});
+
+describe('issue 10: a run left RUNNING', () => {
+  const data = {
+    generatedAt: '2025-02-01T03:00:00.000Z',
+    runs: [
+      {
+        runId: 'killed',
+        trigger: 'cli' as const,
+        sources: ['/x'],
+        startedAt: '2025-02-01T00:00:00.000Z',
+        status: 'RUNNING' as const,
+      },
+      {
+        runId: 'stopped',
+        trigger: 'cli' as const,
+        sources: ['/x'],
+        startedAt: '2025-02-01T00:00:00.000Z',
+        status: 'ABORTED' as const,
+        counts: { backups: 12, pass: 2, warn: 0, fail: 1, series: 1, skipped: 9 },
+      },
+    ],
+    series: [],
+  };
+
+  it('issue 10: history shows a RUNNING run with its age and that its process may have been killed', () => {
+    const text = renderHistory(data, { width: 200, unicode: true });
+    expect(text).toContain('RUNNING (started 3 h ago; no end recorded — the process may have been killed)');
+    expect(renderHistory(data, { width: 200, unicode: false })).toContain(
+      'RUNNING (started 3 h ago; no end recorded - the process may have been killed)',
+    );
+    expect(text).toMatch(/stopped\s+2025-02-01 00:00\s+cli\s+ABORTED\s+2\s+0\s+1\s+9/);
+    const json = historyJson(data);
+    expect(json.runs[0]).toMatchObject({
+      status: 'RUNNING',
+      unfinished: { startedAgoSeconds: 3 * 3600, note: 'no end recorded — the process may have been killed' },
+    });
+    expect(json.runs[1]).not.toHaveProperty('unfinished');
   });
 });

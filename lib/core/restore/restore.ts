@@ -38,6 +38,7 @@ import {
   reportArchiveProblems,
   reportRootManifest,
 } from '../references.ts';
+import { humanTime } from '../units.ts';
 import { isOutOfSpace, RestoreAbort } from './abort.ts';
 import { extractSingleFile, extractTar } from './extract.ts';
 import { RestoreLimits } from './limits.ts';
@@ -124,7 +125,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     findings.push(
       finding(
         'RTO_EXCEEDED',
-        `the restore took ${formatSeconds(durationMs)}, longer than the series' RTO of ${policy.rtoMinutes} min: a real recovery would miss its target; speed up the restore path or revisit the RTO`,
+        `the restore took ${humanTime(durationMs)}, longer than the series' RTO of ${humanTime(policy.rtoMinutes * 60_000)}: a real recovery would miss its target; speed up the restore path or revisit the RTO`,
         where,
       ),
     );
@@ -804,8 +805,4 @@ function withoutUndefined(f: Finding): Finding {
 
 function hex32(value: number): string {
   return value.toString(16).padStart(8, '0');
-}
-
-function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }
