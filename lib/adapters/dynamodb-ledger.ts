@@ -27,6 +27,7 @@ import {
   type StageSummary,
   seriesStatusOf,
   statusRank,
+  type VerificationEntry,
 } from '../core/ledger.ts';
 import type { Backup } from '../core/model.ts';
 import type { FirstSeenChecksum } from '../core/ports.ts';
@@ -76,6 +77,8 @@ const K = {
   runsIndexPk: 'RUNS',
   seriesIndexPk: 'SERIES',
   verifiedIndexPk: 'VERIFIED',
+  /** gsi1 partition of a series' backups, sorted by last verification (the gsi2 sort key's format). */
+  coverage: (series: string) => `COVERAGE#${keyPart(series)}`,
   /** Sorts before every ISO-8601 time, so never-verified backups fall in every "not verified since" range. */
   neverVerified: '!never',
 };
@@ -278,9 +281,11 @@ export class DynamoDbLedger implements Ledger {
             TableName: this.tableName,
             Key: { pk: K.run(runId), sk: K.runSk },
             UpdateExpression:
-              outcome.error === undefined
-                ? 'SET #status = :status, finishedAt = :finishedAt, counts = :counts REMOVE #error'
-                : 'SET #status = :status, finishedAt = :finishedAt, counts = :counts, #error = :error',
+              (outcome.error === undefined
+                ? 'SET #status = :status, finishedAt = :finishedAt, counts = :counts'
+                : 'SET #status = :status, finishedAt = :finishedAt, counts = :counts, #error = :error') +
+              (outcome.summary !== undefined ? ', summary = :summary' : '') +
+              (outcome.error === undefined ? ' REMOVE #error' : ''),
             ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
             ExpressionAttributeValues: {
@@ -288,6 +293,7 @@ export class DynamoDbLedger implements Ledger {
               ':finishedAt': finishedAt,
               ':counts': outcome.counts,
               ...(outcome.error !== undefined ? { ':error': outcome.error } : {}),
+              ...(outcome.summary !== undefined ? { ':summary': JSON.stringify(outcome.summary) } : {}),
             },
             ReturnValues: 'ALL_NEW',
           }),
@@ -339,7 +345,7 @@ export class DynamoDbLedger implements Ledger {
       const unique = new Map(backups.map((b) => [b.id, b]));
       const known = await this.batchGet(
         [...unique.keys()].map((id) => ({ pk: K.backup(id), sk: K.backupSk })),
-        ['pk', 'firstSeenAt', ...CATALOGUE_FIELDS],
+        ['pk', 'firstSeenAt', 'gsi1pk', 'gsi2sk', ...CATALOGUE_FIELDS],
       );
       const firstSeenAt = this.now().toISOString();
       const changed = [...unique.values()].filter((b) => {
@@ -347,6 +353,7 @@ export class DynamoDbLedger implements Ledger {
         const wanted = catalogueFields(b);
         return (
           existing?.firstSeenAt === undefined ||
+          existing.gsi1pk === undefined ||
           CATALOGUE_FIELDS.some((field) => existing[field] !== wanted[field])
         );
       });
@@ -369,7 +376,8 @@ export class DynamoDbLedger implements Ledger {
               `SET ${sets.join(', ')}, #type = :type, backupId = :backupId, ` +
               'firstSeenAt = if_not_exists(firstSeenAt, :firstSeenAt), ' +
               'firstSeenRunId = if_not_exists(firstSeenRunId, :runId), ' +
-              'gsi2pk = :verified, gsi2sk = if_not_exists(gsi2sk, :never)',
+              'gsi2pk = :verified, gsi2sk = if_not_exists(gsi2sk, :never), ' +
+              'gsi1pk = :coverage, gsi1sk = if_not_exists(gsi1sk, :verifiedKey)',
             ExpressionAttributeNames: { ...names, '#type': 'type' },
             ExpressionAttributeValues: {
               ...values,
@@ -379,6 +387,8 @@ export class DynamoDbLedger implements Ledger {
               ':runId': runId,
               ':verified': K.verifiedIndexPk,
               ':never': `${K.neverVerified}#${keyPart(backup.id)}`,
+              ':coverage': K.coverage(backup.series),
+              ':verifiedKey': verifiedKeyOf(known.get(K.backup(backup.id)), backup.id),
             },
           }),
         );
@@ -478,6 +488,24 @@ export class DynamoDbLedger implements Ledger {
     return this.guard(`read the catalogue entry of ${backupId}`, async () => {
       const item = await this.getItem(K.backup(backupId), K.backupSk);
       return item === undefined ? undefined : toCatalogueEntry(item);
+    });
+  }
+
+  async verificationsOf(series: string): Promise<VerificationEntry[]> {
+    return this.guard(`read the verifications of series ${series}`, async () => {
+      const items = await this.query({
+        IndexName: LEDGER_TABLE.indexes.gsi1.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': K.coverage(series) },
+        ProjectionExpression: 'backupId, lastVerifiedAt, lastVerifiedFingerprint',
+      });
+      return items.map((item) => ({
+        backupId: String(item.backupId),
+        ...(item.lastVerifiedAt !== undefined ? { lastVerifiedAt: String(item.lastVerifiedAt) } : {}),
+        ...(item.lastVerifiedFingerprint !== undefined
+          ? { lastVerifiedFingerprint: String(item.lastVerifiedFingerprint) }
+          : {}),
+      }));
     });
   }
 
@@ -745,7 +773,8 @@ export class DynamoDbLedger implements Ledger {
             Key: { pk: K.backup(r.backupId), sk: K.backupSk },
             UpdateExpression:
               'SET #type = :type, backupId = :backupId, series = if_not_exists(series, :series), ' +
-              'lastVerifiedAt = :at, lastVerifiedRunId = :runId, gsi2pk = :gsi2pk, gsi2sk = :gsi2sk',
+              'lastVerifiedAt = :at, lastVerifiedRunId = :runId, gsi2pk = :gsi2pk, gsi2sk = :gsi2sk, ' +
+              `gsi1pk = :coverage, gsi1sk = :gsi2sk${r.fingerprint ? ', lastVerifiedFingerprint = :fingerprint' : ''}`,
             ConditionExpression: 'attribute_not_exists(lastVerifiedAt) OR lastVerifiedAt < :at',
             ExpressionAttributeNames: { '#type': 'type' },
             ExpressionAttributeValues: {
@@ -756,6 +785,8 @@ export class DynamoDbLedger implements Ledger {
               ':runId': r.runId,
               ':gsi2pk': K.verifiedIndexPk,
               ':gsi2sk': `${r.at}#${keyPart(r.backupId)}`,
+              ':coverage': K.coverage(r.series),
+              ...(r.fingerprint ? { ':fingerprint': r.fingerprint } : {}),
             },
           }),
         ),
@@ -1020,6 +1051,9 @@ function toRun(item: Item): RunRecord {
     status: item.status as RunRecord['status'],
     ...(item.counts !== undefined ? { counts: item.counts as RunRecord['counts'] } : {}),
     ...(item.error !== undefined ? { error: String(item.error) } : {}),
+    ...(typeof item.summary === 'string'
+      ? { summary: JSON.parse(item.summary) as RunRecord['summary'] }
+      : {}),
   };
 }
 
@@ -1038,6 +1072,12 @@ function toResult(item: Item): StageResultRecord {
     at: String(item.at),
     ...(item.findingsOmitted !== undefined ? { findingsOmitted: Number(item.findingsOmitted) } : {}),
   };
+}
+
+/** A backup item's place in its series' coverage order: when it was last verified (its gsi2 sort key), or never. */
+function verifiedKeyOf(existing: Item | undefined, backupId: string): string {
+  const known = existing?.gsi2sk;
+  return typeof known === 'string' ? known : `${K.neverVerified}#${keyPart(backupId)}`;
 }
 
 function toCatalogueEntry(item: Item): CatalogueEntry {

@@ -10,6 +10,7 @@ export const COMMANDS = [
   'history',
   'report',
   'demo',
+  'plan',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 

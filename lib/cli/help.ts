@@ -101,6 +101,14 @@ export const COMMAND_HELP: Record<string, CommandHelp | undefined> = {
     options: ['dir', 'json', 'html', 'ledger', 'run-store', 'quiet', 'verbose', 'help'],
     example: 'backup-validator demo --dir /tmp/bv-demo',
   },
+  plan: {
+    brief: 'estimate a run and a month of runs from the listing alone',
+    summary:
+      'list the sources (reading no backup) and say what the next run reads under the coverage budget, whether the coverage window is reachable, and what a run and a month of runs cost (docs/cost.md)',
+    usage: '--source <dir|s3://bucket/prefix> [options]',
+    options: ['source', 'config', 'json', 'ledger', 'quiet', 'verbose', 'help'],
+    example: 'backup-validator plan --source s3://my-bucket/db --config policy.json',
+  },
 };
 
 const EXIT_CODES = `Exit codes: 0 every backup PASS or WARN; 1 at least one FAIL; 2 bad usage or configuration;

@@ -7,7 +7,7 @@ import type { CliOptions } from './args.ts';
 import { type Locations, refuseOutputsInSources } from './locations.ts';
 
 /** Commands that validate sources; the others take none. */
-const SOURCE_COMMANDS = new Set(['discover', 'integrity', 'restore', 'comprehensive']);
+const SOURCE_COMMANDS = new Set(['discover', 'integrity', 'restore', 'comprehensive', 'plan']);
 
 /** Options that mean something to one command only: given to another, they are a mistake. */
 const ONLY_FOR: Record<string, { command: string; given: (o: CliOptions) => boolean }> = {

@@ -59,6 +59,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       const { runDemo } = await import('./commands.ts');
       return await runDemo(parsed, io, progress, main);
     }
+    if (parsed.command === 'plan') {
+      const { runPlan } = await import('./plan-command.ts');
+      return await runPlan(parsed, io, config, locations);
+    }
     const { runCommand } = await import('./commands.ts');
     const interrupts = io.signals ? new Interrupts(io.signals, io.stderr) : undefined;
     let outcome: Awaited<ReturnType<typeof runCommand>>;

@@ -11,6 +11,7 @@ import {
   table,
   withSeriesRows,
 } from '../core/render.ts';
+import { renderCoverageAndCost } from '../core/render-coverage.ts';
 import type { CliIo } from './io.ts';
 
 function renderInventory(report: RunReport, now: Date): string {
@@ -73,6 +74,8 @@ export function printReport(io: CliIo, report: RunReport, now: Date, options: Pr
   if (findings) out.push('', findings);
   const protection = renderProtection(report);
   if (protection) out.push('', protection);
+  const coverage = options.inventoryOnly ? '' : renderCoverageAndCost(report, seriesLabeller(report.sources));
+  if (coverage) out.push('', coverage);
   out.push('', renderSummary(report));
   io.stdout.write(`${out.join('\n')}\n`);
 }

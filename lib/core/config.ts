@@ -1,5 +1,6 @@
 import { type BackupJob, parseBackupJobs } from './backup/jobs.ts';
 import { UsageError } from './errors.ts';
+import { DEFAULT_PRICES, type PriceTable } from './prices.ts';
 
 export type RestoreSelect = 'latest' | 'all' | 'random';
 
@@ -12,6 +13,21 @@ export interface Policy {
   redundancy: { copies: number; targets: string[] };
   /** Protection against deletion asked of S3 backups; absent: not checked. */
   immutability?: ImmutabilityPolicy;
+  coverage: CoveragePolicy;
+}
+
+/**
+ * Every object read within `withinDays` (0: no coverage policy, every run reads everything), at
+ * most `budget` per run (0: unlimited). The budget is shared by the series whose policy takes it
+ * from the same place (`defaults`, or one `series` entry).
+ */
+export interface CoveragePolicy {
+  withinDays: number;
+  budget: { bytes: number; requests: number };
+  /** How often the scheduled run comes, which the forecast and the feasibility use. */
+  runEveryDays: number;
+  /** The severity of COVERAGE_BEHIND. */
+  behind: 'warning' | 'error';
 }
 
 /** `none`: report what protects each backup, warn where nothing does; `governance`/`compliance`: require that Object Lock mode. */
@@ -44,11 +60,13 @@ export interface Config {
   archives: { patterns: string[] };
   /** Named jobs of the `backup` command. */
   backups?: Record<string, BackupJob>;
+  /** Prices that turn a run's usage into a cost estimate (docs/cost.md). */
+  prices: PriceTable;
 }
 
 export type PolicyOverride = {
   [K in keyof Policy]?: Policy[K] extends object ? Partial<Policy[K]> : Policy[K];
-};
+} & { coverage?: Partial<Omit<CoveragePolicy, 'budget'>> & { budget?: Partial<CoveragePolicy['budget']> } };
 
 /** Limits used when the configuration leaves a restore limit at 0 ("built-in safe default"). */
 export const SAFE_RESTORE_LIMITS = {
@@ -64,6 +82,7 @@ export const DEFAULT_POLICY: Policy = {
   weights: { checksum: 0.4, access: 0.4, archive: 0.2 },
   restore: { select: 'latest', maxBytes: 0, maxExpansionRatio: 0, maxEntries: 0 },
   redundancy: { copies: 0, targets: [] },
+  coverage: { withinDays: 0, budget: { bytes: 0, requests: 0 }, runEveryDays: 1, behind: 'warning' },
 };
 
 export const DEFAULT_CONFIG: Config = {
@@ -72,6 +91,7 @@ export const DEFAULT_CONFIG: Config = {
   probes: [],
   ledger: { retentionDays: 400 },
   archives: { patterns: ['*.snapshot'] },
+  prices: DEFAULT_PRICES,
 };
 
 /** Restore limits with zeros replaced by the safe defaults. */
@@ -149,6 +169,66 @@ const archivePatterns: Check = (v, key) => {
   return [...v];
 };
 
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4,
+  pb: 1000 ** 5,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  pib: 1024 ** 5,
+};
+
+/** `"2 TiB"`, `"500GB"`, `"1.5 GiB"` or a number of bytes, as a whole number of bytes; undefined when not a size. */
+export function parseSize(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] as string).toLowerCase() || 'b'];
+  return unit === undefined ? undefined : Math.round(Number(match[1]) * unit);
+}
+
+const size: Check = (v, key) => {
+  const bytes = parseSize(v);
+  if (bytes === undefined) {
+    throw new UsageError(
+      `configuration key "${key}" must be a size such as "2 TiB", "500 GB" or a number of bytes, got ${JSON.stringify(v)}`,
+      key,
+    );
+  }
+  return bytes;
+};
+const severity: Check = (v, key) => {
+  if (v !== 'warning' && v !== 'error') {
+    throw new UsageError(
+      `configuration key "${key}" must be "warning" or "error", got ${JSON.stringify(v)}`,
+      key,
+    );
+  }
+  return v;
+};
+const positive: Check = (v, key) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new UsageError(`configuration key "${key}" must be a number > 0, got ${JSON.stringify(v)}`, key);
+  }
+  return v;
+};
+const text: Check = (v, key) => {
+  if (typeof v !== 'string' || v === '') {
+    throw new UsageError(`configuration key "${key}" must be a non-empty string`, key);
+  }
+  return v;
+};
+
+const PRICES_SCHEMA = Object.fromEntries(
+  Object.keys(DEFAULT_PRICES).map((key) => [key, key === 'region' ? text : nonNegative]),
+) as Record<keyof PriceTable, Check>;
+
 const POLICY_SCHEMA = {
   rpoMinutes: nonNegative,
   rtoMinutes: nonNegative,
@@ -157,6 +237,12 @@ const POLICY_SCHEMA = {
   restore: { select, maxBytes: integer, maxExpansionRatio: nonNegative, maxEntries: integer },
   redundancy: { copies: integer, targets },
   immutability: { require: requirement, minRetentionDays: nonNegative },
+  coverage: {
+    withinDays: nonNegative,
+    budget: { bytes: size, requests: integer },
+    runEveryDays: positive,
+    behind: severity,
+  },
 } as const;
 
 type Schema = { readonly [key: string]: Check | Schema };
@@ -224,6 +310,11 @@ function mergePolicy(base: Policy, override: PolicyOverride): Policy {
     ...(base.immutability || override.immutability
       ? { immutability: { ...DEFAULT_IMMUTABILITY, ...base.immutability, ...override.immutability } }
       : {}),
+    coverage: {
+      ...base.coverage,
+      ...override.coverage,
+      budget: { ...base.coverage.budget, ...override.coverage?.budget },
+    },
   } as Policy;
 }
 
@@ -232,9 +323,9 @@ export function parseConfig(document: unknown): Config {
   if (document === undefined || document === null) return DEFAULT_CONFIG;
   if (!isRecord(document)) throw new UsageError('the configuration must be a JSON object');
   for (const key of Object.keys(document)) {
-    if (!['defaults', 'series', 'probes', 'ledger', 'archives', 'backups'].includes(key)) {
+    if (!['defaults', 'series', 'probes', 'ledger', 'archives', 'prices', 'backups'].includes(key)) {
       throw new UsageError(
-        `unknown configuration key "${key}" (expected defaults, series, probes, ledger, archives, backups)`,
+        `unknown configuration key "${key}" (expected defaults, series, probes, ledger, archives, prices, backups)`,
         key,
       );
     }
@@ -273,7 +364,14 @@ export function parseConfig(document: unknown): Config {
     const parsed = parseObject(document.archives, { patterns: archivePatterns }, 'archives');
     if (parsed.patterns !== undefined) archives.patterns = parsed.patterns as string[];
   }
-  const config: Config = { defaults, series, probes, ledger, archives };
+  const prices: PriceTable =
+    document.prices === undefined
+      ? DEFAULT_PRICES
+      : {
+          ...DEFAULT_PRICES,
+          ...(parseObject(document.prices, PRICES_SCHEMA, 'prices') as Partial<PriceTable>),
+        };
+  const config: Config = { defaults, series, probes, ledger, archives, prices };
   if (document.backups !== undefined) config.backups = parseBackupJobs(document.backups);
   return config;
 }
@@ -309,6 +407,19 @@ export function seriesMatches(pattern: string, series: string): boolean {
     if (tail !== '' && (pattern === tail || glob.test(tail))) return true;
   }
   return false;
+}
+
+/**
+ * Where a series' coverage budget comes from: `defaults`, or the last matching `series` entry that
+ * sets one. Series with the same owner share one budget per run.
+ */
+export function coverageBudgetOwner(config: Config, series: string): string {
+  let owner = 'defaults';
+  for (const [pattern, override] of Object.entries(config.series)) {
+    if (override.coverage?.budget !== undefined && seriesMatches(pattern, series))
+      owner = `series.${pattern}`;
+  }
+  return owner;
 }
 
 /** The policy of a series: defaults, then every matching `series` entry in document order. */

@@ -32,6 +32,8 @@ export const FINDING_SEVERITY = {
   IMMUTABILITY_MISSING: 'warning',
   /** Added (issue 15): retention or lifecycle would remove a backup before the policy allows; an error when required. */
   RETENTION_SHORT: 'warning',
+  /** Added: an object passed its coverage window unverified and the budget cannot catch up (error when the policy says so). */
+  COVERAGE_BEHIND: 'warning',
 } as const satisfies Record<string, Severity>;
 
 export type FindingCode = keyof typeof FINDING_SEVERITY;

@@ -1,4 +1,5 @@
 import { formatAge } from './compliance.ts';
+import { humanDollars } from './cost.ts';
 import type { Status } from './findings.ts';
 import type { Ledger, RunRecord, SeriesRpo, SeriesStatus, StageResultRecord } from './ledger.ts';
 
@@ -223,7 +224,9 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
   if (data.runs.length === 0) {
     lines.push('  no runs recorded in this ledger yet');
   } else {
+    const costs = data.runs.some((r) => r.summary?.costUsd !== undefined);
     const header = ['RUN ID', 'STARTED', 'TRIGGER', 'STATUS', 'PASS', 'WARN', 'FAIL', 'SKIPPED'];
+    if (costs) header.push('COST (EST.)');
     const rows = data.runs.map((r) => [
       r.runId,
       r.startedAt.replace('T', ' ').slice(0, 16),
@@ -233,8 +236,25 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
       String(r.counts?.warn ?? '-'),
       String(r.counts?.fail ?? '-'),
       String(r.counts?.skipped ?? '-'),
+      ...(costs ? [r.summary?.costUsd === undefined ? '-' : humanDollars(r.summary.costUsd)] : []),
     ]);
     lines.push(...table([header, ...rows]).map((l) => `  ${l}`));
+  }
+  const covered = data.runs.find((r) => r.summary?.coverage && r.summary.coverage.length > 0);
+  if (covered?.summary?.coverage) {
+    lines.push('', `Coverage (run ${covered.runId})`);
+    const rows = covered.summary.coverage.map((c) => [
+      c.series,
+      `${(Math.floor(c.share * 1000) / 10).toFixed(1)}% verified within the window`,
+      c.oldestUnverifiedDays === undefined
+        ? 'nothing unverified'
+        : `oldest unverified ${c.oldestUnverifiedDays}d`,
+      c.forecastMetAt === null
+        ? 'window never met at this budget'
+        : `window met ${c.forecastMetAt.slice(0, 10)}`,
+      c.behind ? 'COVERAGE_BEHIND' : '',
+    ]);
+    lines.push(...table(rows).map((l) => `  ${l}`));
   }
   lines.push('');
   const arrow = options.unicode ? '→' : '->';

@@ -2,10 +2,13 @@ import type { KnownSeries, RpoCheck } from './compliance.ts';
 
 export type { KnownSeries };
 
+import type { VerificationEntry } from './coverage.ts';
 import type { Finding, StageStatus, Status } from './findings.ts';
 import type { Backup, BackupKind } from './model.ts';
 import type { ChecksumHistory } from './ports.ts';
 import { humanBytes } from './units.ts';
+
+export type { VerificationEntry };
 
 /**
  * The ledger: what was catalogued, validated and copied, kept across runs.
@@ -49,6 +52,11 @@ export interface Ledger extends ChecksumHistory {
   seriesHistory(series: string, limit: number): Promise<StageResultRecord[]>;
   /** Every verified copy of one backup. */
   copiesOf(backupId: string): Promise<CopyRecord[]>;
+  /**
+   * The last verification of every catalogued backup of one series, never-verified ones first,
+   * then oldest first: one Query (coverage's reading order).
+   */
+  verificationsOf(series: string): Promise<VerificationEntry[]>;
   /** Catalogued backups whose last verification is older than `date`, or that were never verified. */
   notVerifiedSince(date: Date): Promise<CatalogueEntry[]>;
   /** The compliance baseline of one series (empty when the series has none yet). */
@@ -100,6 +108,21 @@ export interface RunRecord {
   counts?: RunCounts;
   /** Why an ERROR or ABORTED run stopped. */
   error?: string;
+  /** The run's cost estimate and coverage, as its report gave them (absent before coverage). */
+  summary?: RunSummary;
+}
+
+/** What `history` shows of a run's cost and coverage, kept with the run. */
+export interface RunSummary {
+  /** Estimated US dollars. */
+  costUsd?: number;
+  coverage?: Array<{
+    series: string;
+    share: number;
+    oldestUnverifiedDays?: number;
+    forecastMetAt: string | null;
+    behind: boolean;
+  }>;
 }
 
 export interface RunOutcome {
@@ -107,6 +130,7 @@ export interface RunOutcome {
   counts: RunCounts;
   finishedAt?: string;
   error?: string;
+  summary?: RunSummary;
 }
 
 export interface StageResultRecord {
@@ -127,6 +151,8 @@ export interface StageResultRecord {
   at: string;
   /** Findings left out because the item would pass the store's size limit (the first ones are kept). */
   findingsOmitted?: number;
+  /** Integrity: the fingerprint of the version read (coverage tells a changed backup by it). */
+  fingerprint?: string;
 }
 
 export interface RunDetail {

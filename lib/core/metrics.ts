@@ -60,6 +60,10 @@ export function runMetrics(
         value: report.findings.filter((f) => f.code === 'RPO_EXCEEDED').length,
         unit: 'Count',
       },
+      ...(report.cost ? { CostEstimateUsd: { value: report.cost.estimate.total, unit: 'None' } } : {}),
+      ...(report.coverage
+        ? { CoverageBehind: { value: report.coverage.filter((c) => c.behind).length, unit: 'Count' } }
+        : {}),
     }),
   ];
   const newestBySeries = new Map<string, RunReport['backups'][number]>();
@@ -79,6 +83,17 @@ export function runMetrics(
     }
     // Both without a dimension (the dashboard's and alarms' view) and per series.
     docs.push(emf(namespace, at, { Series: series }, [[], ['Series']], metrics));
+  }
+  // Coverage per series, and without a dimension (the dashboard graphs the lowest share).
+  for (const c of report.coverage ?? []) {
+    docs.push(
+      emf(namespace, at, { Series: c.series }, [[], ['Series']], {
+        CoverageShare: { value: c.share, unit: 'None' },
+        ...(c.oldestUnverified
+          ? { OldestUnverifiedDays: { value: c.oldestUnverified.ageDays, unit: 'None' } }
+          : {}),
+      }),
+    );
   }
   return docs;
 }

@@ -119,11 +119,62 @@ export interface BackupReport {
   status: BackupStatus;
   /** For an archive found inside a folder backup: that backup's id. */
   parentId?: string;
+  /** Why the backup was not read this run (the coverage budget); its status is then SKIPPED, never PASS. */
+  deferred?: string;
   /** For a folder backup: the archives found in it, whose worst status its own takes in. */
   nested?: Array<{ id: string; status: BackupStatus }>;
   integrity: { status: StageStatus; score: number | null };
   restore: { status: StageStatus; durationMs: number; filesRestored: number; bytesRestored: number };
   findings: Array<Omit<Finding, 'backup'>>;
+}
+
+/** Coverage of one series, in the run report and `history`. */
+export interface SeriesCoverage {
+  series: string;
+  withinDays: number;
+  /** Where the budget comes from (`defaults` or `series.<pattern>`); series with the same owner share it. */
+  budgetOwner: string;
+  budget: { bytes: number; requests: number };
+  backups: number;
+  bytes: number;
+  /** Bytes whose last verification is within the window (after this run). */
+  bytesVerifiedInWindow: number;
+  /** `bytesVerifiedInWindow / bytes` (1 for an empty series). */
+  share: number;
+  readThisRun: { backups: number; bytes: number; requests: number };
+  /** Backups left unread by the budget this run. */
+  deferred: number;
+  /** The backup unverified the longest (outside the window), and since when. */
+  oldestUnverified?: { backup: string; since: string; ageDays: number };
+  /** What the budget's series need per run to read everything once per window. */
+  neededPerRun: { bytes: number; requests: number };
+  /** Whether the budget can hold the window at all (steady state, from this listing). */
+  reachable: boolean;
+  /** When every listed byte will have been verified within the window at this budget; null: never. */
+  forecastMetAt: string | null;
+  behind: boolean;
+}
+
+/** What a run used and what that is estimated to cost (docs/cost.md). */
+export interface RunCost {
+  /** The price table's region. */
+  region: string;
+  usage: {
+    s3GetRequests: number;
+    s3ListRequests: number;
+    s3HeadRequests: number;
+    s3BytesRead: number;
+    lambdaGbSeconds: number;
+    lambdaRequests: number;
+    fargateVcpuSeconds: number;
+    fargateGbSeconds: number;
+    fargateStorageGbSeconds: number;
+    stepFunctionsTransitions: number;
+  };
+  /** US dollars by service, and the total. */
+  estimate: { s3: number; lambda: number; fargate: number; stepFunctions: number; total: number };
+  /** Which usage figures are estimated rather than counted, and how. */
+  estimated: string[];
 }
 
 export interface RunReport {
@@ -148,4 +199,8 @@ export interface RunReport {
   };
   backups: BackupReport[];
   findings: Finding[];
+  /** Per series with a coverage policy: how much is verified within its window (docs/contract.md). */
+  coverage?: SeriesCoverage[];
+  /** What the run used and its estimated cost. */
+  cost?: RunCost;
 }

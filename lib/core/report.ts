@@ -15,6 +15,8 @@ export interface BackupOutcome {
   restore?: RestoreResult;
   /** Findings of other stages (compliance, redundancy, infrastructure failures). */
   findings: Finding[];
+  /** Why the coverage budget left the backup unread this run. */
+  deferred?: string;
 }
 
 /**
@@ -78,6 +80,7 @@ export function backupReport(outcome: BackupOutcome): BackupReport {
     createdAt: backup.createdAt.toISOString(),
     status: backupStatus(outcome),
     ...(backup.parentId !== undefined ? { parentId: backup.parentId } : {}),
+    ...(outcome.deferred !== undefined ? { deferred: outcome.deferred } : {}),
     integrity: integrity
       ? { status: integrity.status, score: integrity.score }
       : { status: 'SKIPPED', score: null },

@@ -47,6 +47,10 @@ export const runKeys = {
   digests: (runId: string, shard: number) => `runs/${runId}/digests/${shard}.json`,
   /** Bytes each backup of a shard expanded to in the integrity pass (backup id -> bytes): sizes the restore's scratch. */
   expanded: (runId: string, shard: number) => `runs/${runId}/expanded/${shard}.json`,
+  /** The coverage plan: every candidate and whether it is read (docs/contract.md, coverage). */
+  coverage: (runId: string) => `runs/${runId}/coverage.json`,
+  /** One shard's backups left unread by the coverage budget (id -> why). */
+  deferred: (runId: string, shard: number) => `runs/${runId}/deferred/${shard}.json`,
   report: (runId: string) => `reports/${runId}.json`,
   reportHtml: (runId: string) => `reports/${runId}.html`,
 };

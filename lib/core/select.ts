@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { type Policy, type ProbeConfig, policyFor } from './config.ts';
+import type { CoveragePlan } from './coverage.ts';
 import { finding } from './findings.ts';
 import type { StageResultRecord } from './ledger.ts';
 import type { Backup } from './model.ts';
@@ -102,9 +103,15 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
       )
       .map((r) => r.backupId),
   );
+  // Left unread by the coverage budget: not the sandbox's to check either (the budget covers both).
+  const overBudget = discovery.coverage
+    ? (await readJson<CoveragePlan>(ctx.runStore, runKeys.coverage(runId))).deferred
+    : {};
   const deferred = new Set(
     (detail?.results ?? [])
-      .filter((r) => r.stage === 'integrity' && r.status === 'SKIPPED')
+      .filter(
+        (r) => r.stage === 'integrity' && r.status === 'SKIPPED' && !Object.hasOwn(overBudget, r.backupId),
+      )
       .map((r) => r.backupId),
   );
   const restores: number[] = [];

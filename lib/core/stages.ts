@@ -7,8 +7,20 @@ import {
   SeriesTracker,
   vanishedSeriesFinding,
 } from './compliance.ts';
-import { type Config, parseConfig, policyFor } from './config.ts';
+import { type Config, DEFAULT_CONFIG, parseConfig, policyFor } from './config.ts';
 import { checkIntegrityConfirmed } from './confirm.ts';
+import { addCompute, emptyUsage, listRequests, runCost, type Usage } from './cost.ts';
+import {
+  backupFingerprint,
+  type CoveragePlan,
+  coverageCandidate,
+  coverageEnabled,
+  coverageOf,
+  type ListedForCoverage,
+  listedForCoverage,
+  planCoverage,
+  readRequestsOf,
+} from './coverage.ts';
 import { sourceFindings } from './discovery-findings.ts';
 import { UsageError } from './errors.ts';
 import { type Finding, finding, type StageStatus, type Status } from './findings.ts';
@@ -16,12 +28,13 @@ import { ARCHIVED_CLASSES } from './integrity.ts';
 import {
   type KnownSeries,
   type Ledger,
+  type RunSummary,
   type RunTrigger,
   type StageResultRecord,
   sizeAnomaly,
 } from './ledger.ts';
 import { forEachLimited } from './limit.ts';
-import type { Backup, IntegrityResult, RestoreResult, RunReport } from './model.ts';
+import type { Backup, IntegrityResult, RestoreResult, RunCost, RunReport } from './model.ts';
 import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
 import { attachProtection } from './protection-report.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
@@ -92,6 +105,10 @@ export interface Discovery {
   bytes: number;
   runFindings: Finding[];
   sources: Array<{ url: string; region?: string } & CatalogueStats>;
+  /** Milliseconds the discovery took (the cost estimate's discover time). */
+  durationMs?: number;
+  /** Present when a coverage policy chose what integrity reads: the plan is in the run store. */
+  coverage?: { candidates: number; read: number; deferred: number };
 }
 
 export interface DiscoverInput {
@@ -160,6 +177,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
 
   const tracker = new SeriesTracker();
   const shards: ShardRef[] = [];
+  const coverageBySeries = new Map<string, boolean>();
+  const toCover: ListedForCoverage[] = [];
   const sources: Discovery['sources'] = [];
   let pending: Backup[] = [];
   let pendingBytes = 0;
@@ -197,6 +216,11 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       if (futureTimestampFindings(backup, new Date(startedAt)).length > 0) futureDated.push(backup);
       else tracker.add(backup);
       ctx.events?.discovered?.(backup);
+      let covered = coverageBySeries.get(backup.series);
+      if (covered === undefined) {
+        covered = coverageEnabled(policyFor(config, backup.series));
+        coverageBySeries.set(backup.series, covered);
+      }
       backups++;
       bytes += backup.bytes;
       if (
@@ -210,6 +234,8 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
       pending.push(backup);
       pendingBytes += backup.bytes;
       pendingObjects += backup.objects;
+      // The shard it lands in (flushed later under this index): integrity reads only that shard's deferrals.
+      if (covered) toCover.push({ ...listedForCoverage(backup), shard: shards.length });
     }
     // An arrival run judges the series of what arrived, not the source's other series.
     for (const known of arrivalScope ? [] : await ctx.ledger.seriesOfSource(url)) {
@@ -232,6 +258,23 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
   }
   const rpo = rpoChecks(tracker, config, now);
   await ctx.ledger.recordSeriesRpo(input.runId, now.toISOString(), rpo);
+  // Only commands that read backups have a budget to spend; `discover` and `restore` read none for integrity.
+  const reads = input.command === 'integrity' || input.command === 'comprehensive';
+  const plan = reads && toCover.length > 0 ? await coveragePlanOf(ctx, toCover, config) : undefined;
+  if (plan) {
+    await writeJson(ctx.runStore, runKeys.coverage(input.runId), plan);
+    const byShard = new Map<number, Record<string, string>>();
+    for (const c of plan.candidates) {
+      const why = plan.deferred[c.id];
+      if (why === undefined || c.shard === undefined) continue;
+      const map = byShard.get(c.shard) ?? {};
+      map[c.id] = why;
+      byShard.set(c.shard, map);
+    }
+    for (const ref of shards) {
+      await writeJson(ctx.runStore, runKeys.deferred(input.runId, ref.shard), byShard.get(ref.shard) ?? {});
+    }
+  }
   const discovery: Discovery = {
     runId: input.runId,
     shards,
@@ -240,6 +283,16 @@ export async function discoverStage(ctx: StageContext, input: DiscoverInput): Pr
     bytes,
     runFindings: [...runFindings, ...rpoFindings(rpo)],
     sources,
+    durationMs: Math.max(0, ctx.now().getTime() - Date.parse(startedAt)),
+    ...(plan
+      ? {
+          coverage: {
+            candidates: plan.candidates.length,
+            read: plan.candidates.filter((c) => c.read).length,
+            deferred: Object.keys(plan.deferred).length,
+          },
+        }
+      : {}),
   };
   await writeJson(ctx.runStore, runKeys.discovery(input.runId), discovery);
   return discovery;
@@ -273,6 +326,34 @@ async function sourceRegion(ctx: StageContext, url: string): Promise<string | un
   if (!ctx.sandbox?.region) return undefined;
   const store = ctx.openSource(url);
   return store.region ? store.region().catch(() => undefined) : undefined;
+}
+
+/** What coverage reads this run: the ledger's verifications of each covered series (one Query each), then the budget. */
+export async function coveragePlanOf(
+  ctx: Pick<StageContext, 'ledger'>,
+  listed: readonly ListedForCoverage[],
+  config: Config,
+): Promise<CoveragePlan> {
+  const series = [...new Set(listed.map((l) => l.series))];
+  const entries = new Map<string, Awaited<ReturnType<Ledger['verificationsOf']>>[number]>();
+  for (const name of series) {
+    for (const entry of await ctx.ledger.verificationsOf(name)) entries.set(entry.backupId, entry);
+  }
+  return planCoverage(
+    listed.map((l) => coverageCandidate(l, entries.get(l.id))),
+    config,
+  );
+}
+
+/** The backups of one shard the coverage budget leaves unread this run, with why (none without a policy). */
+async function deferredOfShard(
+  ctx: Pick<StageContext, 'runStore'>,
+  ref: ShardRef,
+): Promise<Record<string, string>> {
+  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(ref.runId));
+  return discovery.coverage
+    ? readJson<Record<string, string>>(ctx.runStore, runKeys.deferred(ref.runId, ref.shard))
+    : {};
 }
 
 /** When a backup was first seen (recorded with the catalogue), which a future-dated backup's RPO is judged from. */
@@ -328,11 +409,29 @@ export async function integrityStage(
 ): Promise<{ runId: string; shard: number; results: Array<{ backupId: string; status: StageStatus }> }> {
   const run = await loadRun(ctx, ref.runId);
   const backups = await loadShard(ctx, ref);
+  const deferred = await deferredOfShard(ctx, ref);
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
   const expanded: Record<string, number> = {};
   // Each pass streams with bounded buffers, so memory grows with the concurrency, not with the backups.
   await forEachLimited(backups, options.concurrency ?? 1, async (backup, index) => {
+    if (Object.hasOwn(deferred, backup.id)) {
+      // Not read this run: the coverage budget went to backups verified longer ago (the report says so).
+      await ctx.ledger.recordResults([
+        {
+          runId: ref.runId,
+          backupId: backup.id,
+          series: backup.series,
+          stage: 'integrity',
+          status: 'SKIPPED',
+          durationMs: 0,
+          findings: [],
+          at: ctx.now().toISOString(),
+        },
+      ]);
+      results[index] = { backupId: backup.id, status: 'SKIPPED' };
+      return;
+    }
     if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
       // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
       await ctx.ledger.recordResults([
@@ -378,6 +477,7 @@ export async function integrityStage(
         files,
         findings: result.findings,
         at,
+        fingerprint: backupFingerprint(backup),
       },
     ];
     if (result.status !== 'SKIPPED') {
@@ -537,9 +637,27 @@ export async function reportStage(
     byBackup.set(r.backupId, list);
   }
   const outcomes: BackupOutcome[] = [];
+  const plan = discovery.coverage
+    ? await readJson<CoveragePlan>(ctx.runStore, runKeys.coverage(runId))
+    : undefined;
+  const passed = new Set<string>();
+  const spent = new Spending();
   for await (const backup of backupsOfRun(ctx, runId)) {
     const records = byBackup.get(backup.id) ?? [];
     const integrity = records.find((r) => r.stage === 'integrity');
+    spent.add(
+      backup,
+      integrity,
+      records.find((r) => r.stage === 'restore'),
+    );
+    const restored = records.find((r) => r.stage === 'restore')?.status;
+    if (
+      integrity?.status === 'PASS' ||
+      integrity?.status === 'WARN' ||
+      restored === 'PASS' ||
+      restored === 'WARN'
+    )
+      passed.add(backup.id);
     const unchecked = integrity ? undefined : failedSteps.find((s) => s.stage === 'integrity');
     const restore = records.find((r) => r.stage === 'restore');
     const outcome: BackupOutcome = {
@@ -557,18 +675,33 @@ export async function reportStage(
       );
     }
     if (restore) outcome.restore = restoreFromRecord(restore);
+    const deferred = plan?.deferred[backup.id];
+    if (
+      deferred !== undefined &&
+      integrity?.status === 'SKIPPED' &&
+      (!restore || restore.status === 'SKIPPED')
+    )
+      outcome.deferred = deferred;
     outcomes.push(outcome);
   }
+  const finishedAt = ctx.now();
+  const coverage = plan ? coverageOf(plan, run.config, finishedAt, (c) => passed.has(c.id)) : undefined;
   const report = buildReport({
     runId,
     command: run.command,
     trigger: run.trigger,
     sources: run.sources,
     startedAt: new Date(run.startedAt),
-    finishedAt: ctx.now(),
+    finishedAt,
     outcomes,
-    runFindings: [...discovery.runFindings, ...failedSteps.map(failedStepFinding)],
+    runFindings: [
+      ...discovery.runFindings,
+      ...(coverage?.findings ?? []),
+      ...failedSteps.map(failedStepFinding),
+    ],
   });
+  if (coverage) report.coverage = coverage.series;
+  report.cost = spent.cost(run, discovery);
   await attachProtection(
     ctx.runStore,
     runId,
@@ -581,6 +714,90 @@ export async function reportStage(
     status: report.status,
     counts: report.counts,
     finishedAt: report.finishedAt,
+    summary: runSummaryOf(report),
   });
   return { status: report.status, reportKey, report };
+}
+
+/** The run's cost and coverage as `history` shows them (a bounded number of series: the item has a size limit). */
+function runSummaryOf(report: RunReport): RunSummary {
+  return {
+    ...(report.cost ? { costUsd: report.cost.estimate.total } : {}),
+    ...(report.coverage
+      ? {
+          coverage: report.coverage.slice(0, SUMMARY_SERIES).map((c) => ({
+            series: c.series,
+            share: c.share,
+            ...(c.oldestUnverified ? { oldestUnverifiedDays: c.oldestUnverified.ageDays } : {}),
+            forecastMetAt: c.forecastMetAt,
+            behind: c.behind,
+          })),
+        }
+      : {}),
+  };
+}
+
+/** Series whose coverage a run's ledger item keeps (the report has them all). */
+const SUMMARY_SERIES = 500;
+
+/** What a run spent, counted from what its stages recorded (docs/cost.md says what is estimated). */
+class Spending {
+  private usage: Usage = emptyUsage();
+  private integritySeconds = 0;
+  private restoreSeconds = 0;
+  private restores = 0;
+  private sandboxIntegritySeconds = 0;
+  private sandboxIntegrities = 0;
+
+  add(backup: Backup, integrity?: StageResultRecord, restore?: StageResultRecord): void {
+    const s3 = backup.source.startsWith('s3://');
+    for (const record of [integrity, restore]) {
+      if (record === undefined || record.status === 'SKIPPED') continue;
+      if (s3) {
+        this.usage.s3GetRequests += readRequestsOf(backup);
+        this.usage.s3BytesRead += backup.bytes;
+        this.usage.s3HeadRequests += backup.members.filter((m) =>
+          m.checksumAlgorithms?.includes('SHA256'),
+        ).length;
+      }
+      if (record === integrity && backup.bytes > LAMBDA_INTEGRITY_MAX_BYTES) {
+        // Too large for a Lambda: the sandbox checked it (one task, counted with the restores).
+        this.sandboxIntegritySeconds += record.durationMs / 1000;
+        this.sandboxIntegrities++;
+      } else if (record === integrity) this.integritySeconds += record.durationMs / 1000;
+      else {
+        this.restoreSeconds += record.durationMs / 1000;
+        this.restores++;
+      }
+    }
+  }
+
+  cost(run: RunInfo, discovery: Discovery): RunCost {
+    for (const source of discovery.sources) {
+      if (source.url.startsWith('s3://')) this.usage.s3ListRequests += listRequests(source.objects);
+    }
+    const estimated = [
+      'S3 GET: one request per object and reference file read; retried, resumed and confirming second reads are not counted',
+      'S3 HEAD: one per object that lists a SHA-256 checksum; LIST: one per 1,000 objects listed',
+      'folder sources cost no S3 requests; DynamoDB (the ledger), CloudWatch and the reports bucket are not counted',
+    ];
+    if (run.trigger === 'cli') {
+      estimated.push('this run computed on this machine: no Lambda, Fargate or Step Functions usage');
+      return runCost(this.usage, run.config.prices ?? DEFAULT_CONFIG.prices, estimated);
+    }
+    estimated.push(
+      'Lambda: measured discover and read times at the deployed sizes, 2 s for each other invocation',
+      "Fargate: measured restore times plus 60 s start-up per task; Step Functions: transitions from the definition's shape",
+    );
+    const usage = addCompute(this.usage, {
+      discoverSeconds: (discovery.durationMs ?? 0) / 1000,
+      integritySeconds: this.integritySeconds,
+      shards: discovery.shards.length,
+      restoreSeconds: this.restoreSeconds,
+      restores: this.restores,
+      sandboxIntegritySeconds: this.sandboxIntegritySeconds,
+      sandboxIntegrities: this.sandboxIntegrities,
+    });
+    return runCost(usage, run.config.prices ?? DEFAULT_CONFIG.prices, estimated);
+  }
 }

@@ -108,4 +108,9 @@ export const FINDING_GUIDE: Record<FindingCode, { means: string; todo: string }>
       "The backup's Object Lock retention ends, or a lifecycle rule expires it, before the policy's minimum retention or the series' RPO window.",
     todo: 'Lengthen the default retention or the lifecycle expiration, or lower minRetentionDays if the policy is wrong.',
   },
+  COVERAGE_BEHIND: {
+    means:
+      'Some backups were not read within the coverage window, and the per-run budget cannot catch up: damage there could go unnoticed.',
+    todo: 'Raise coverage.budget, run more often, or lengthen coverage.withinDays; `backup-validator plan` shows what is needed.',
+  },
 };

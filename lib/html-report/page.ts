@@ -4,6 +4,7 @@ import type { SeriesTrend } from '../core/history.ts';
 import type { BackupReport, RunReport } from '../core/model.ts';
 import { checkOf, humanAge, humanBytes, humanDuration, MATRIX_CHECKS } from '../core/render.ts';
 import { lineChart } from './charts.ts';
+import { coverageAndCostSection } from './coverage.ts';
 import { escapeHtml as h } from './escape.ts';
 import { FINDING_GUIDE } from './guide.ts';
 import { PAGE_STYLE } from './style.ts';
@@ -213,6 +214,7 @@ ${matrix(report)}
 <p class="legend">✓ ok: the check passed. ! WARN: something to look at. ✗ FAIL: the backup cannot be trusted. – not checked by this command.</p>
 <h2>Findings</h2>
 ${findingsSection(report)}
+${coverageAndCostSection(report)}
 <h2>Series</h2>
 ${seriesSection(input)}
 </main>

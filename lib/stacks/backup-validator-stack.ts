@@ -597,6 +597,28 @@ export class BackupValidatorStack extends Stack {
         ],
         [
           new GraphWidget({
+            title: 'Coverage: share of bytes verified within the window, per series',
+            left: [
+              new MathExpression({
+                expression: `SEARCH('{${METRICS_NAMESPACE},Series} MetricName="CoverageShare"', 'Minimum', 3600)`,
+                label: 'coverage',
+                period: Duration.hours(1),
+              }),
+            ],
+            leftYAxis: { min: 0, max: 1 },
+          }),
+          new GraphWidget({
+            title: 'Coverage: oldest unverified backup (days) and series behind',
+            left: [pipelineMetric('OldestUnverifiedDays', 'Maximum')],
+            right: [pipelineMetric('CoverageBehind', 'Maximum')],
+          }),
+          new GraphWidget({
+            title: 'Cost estimate per run (USD, docs/cost.md)',
+            left: [pipelineMetric('CostEstimateUsd', 'Sum')],
+          }),
+        ],
+        [
+          new GraphWidget({
             title: 'Lambda errors',
             width: 24,
             left: Object.entries(functions).map(([name, fn]) =>

@@ -60,7 +60,7 @@ describe('issue 10 (CLI): input checked before anything runs', () => {
       await writeFile(config, JSON.stringify({ defaults: { [key]: 1 } }));
       await expectRefused(
         ['integrity', '--source', source, '--config', config],
-        `${config}: unknown configuration key "defaults.${key}" (expected one of: rpoMinutes, rtoMinutes, integrityThreshold, weights, restore, redundancy)`,
+        `${config}: unknown configuration key "defaults.${key}" (expected one of: rpoMinutes, rtoMinutes, integrityThreshold, weights, restore, redundancy, immutability, coverage)`,
         `config-${key}`,
       );
     },

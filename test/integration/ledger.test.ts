@@ -162,7 +162,8 @@ describe('access patterns', async () => {
     await ledger.copiesOf(w1.id);
     await ledger.notVerifiedSince(new Date());
     await ledger.seriesOfSource('/backups');
-    expect(commands).toHaveLength(7);
+    await ledger.verificationsOf('db');
+    expect(commands).toHaveLength(8);
     expect(commands.every((c) => c === 'QueryCommand')).toBe(true);
   });
 
@@ -688,6 +689,44 @@ describe('series of one source (issue 9.3: what vanished is known)', () => {
     );
     await ledger.recordCatalogue('r1', [b]);
     expect((await ledger.seriesOfSource('/backups')).map((s) => s.latestBackupId)).toEqual([b.id]);
+    await ledger.close();
+  });
+});
+
+describe('issue 15: coverage order', () => {
+  it('of one series: one Query, never-verified first, then oldest verification first, with the fingerprint read', async () => {
+    const { ledger, commands } = await newLedger();
+    const a1 = backup('db-20250101.tar.gz', 'db', '2025-01-01T00:00:00Z', 1000);
+    const a2 = backup('db-20250102.tar.gz', 'db', '2025-01-02T00:00:00Z', 1100);
+    const a3 = backup('db-20250103.tar.gz', 'db', '2025-01-03T00:00:00Z', 900);
+    const w1 = backup('web-20250101.tar.gz', 'web', '2025-01-01T00:00:00Z', 5000);
+    await ledger.recordCatalogue('run-1', [a1, a2, a3, w1]);
+    await ledger.recordResults([
+      result('run-1', a2, 'integrity', 'PASS', '2025-01-03T00:01:00.000Z'),
+      result('run-1', a1, 'integrity', 'WARN', '2025-01-03T00:02:00.000Z'),
+      result('run-1', w1, 'integrity', 'PASS', '2025-01-03T00:03:00.000Z'),
+      result('run-1', a3, 'integrity', 'FAIL', '2025-01-03T00:04:00.000Z'),
+    ]);
+    commands.length = 0;
+    const order = await ledger.verificationsOf('db');
+    expect(commands).toEqual(['QueryCommand']);
+    expect(order).toEqual([
+      { backupId: a3.id },
+      { backupId: a2.id, lastVerifiedAt: '2025-01-03T00:01:00.000Z' },
+      { backupId: a1.id, lastVerifiedAt: '2025-01-03T00:02:00.000Z' },
+    ]);
+    expect((await ledger.verificationsOf('web')).map((e) => e.backupId)).toEqual([w1.id]);
+    await ledger.recordResults([
+      {
+        ...result('run-2', a3, 'integrity', 'PASS', '2025-01-05T00:00:00.000Z'),
+        fingerprint: 'f'.repeat(32),
+      },
+    ]);
+    expect((await ledger.verificationsOf('db')).at(-1)).toEqual({
+      backupId: a3.id,
+      lastVerifiedAt: '2025-01-05T00:00:00.000Z',
+      lastVerifiedFingerprint: 'f'.repeat(32),
+    });
     await ledger.close();
   });
 });

@@ -1,12 +1,13 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { describe, expect, it } from 'vitest';
+import { DEPLOYED_SIZES } from '../../lib/core/prices.ts';
 import {
   FUNCTION_ARN_PLACEHOLDERS,
   loadDefinitionText,
   TASK_STATE_FUNCTIONS,
 } from '../../lib/pipeline/definition.ts';
-import { FUNCTION_SPECS } from '../../lib/stacks/backup-validator-stack.ts';
+import { DEFAULT_EPHEMERAL_GIB, FUNCTION_SPECS } from '../../lib/stacks/backup-validator-stack.ts';
 import {
   actionsOf,
   flattenCfn,
@@ -728,6 +729,24 @@ describe('alarms', () => {
     ]) {
       expect(body).toContain(`"${metric}"`);
     }
+  });
+
+  it('issue 14: the dashboard charts coverage per series and the cost estimate, from the metrics the Report step emits', () => {
+    const dashboard = Object.values(resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard');
+    const body = flattenCfn(dashboard?.Properties.DashboardBody);
+    expect(body).toContain('MetricName=\\"CoverageShare\\"');
+    for (const metric of ['OldestUnverifiedDays', 'CoverageBehind', 'CostEstimateUsd']) {
+      expect(body).toContain(`"${metric}"`);
+    }
+  });
+
+  it('issue 15: the cost model prices the sizes the stack deploys', () => {
+    expect(DEPLOYED_SIZES.integrityLambdaMb).toBe(FUNCTION_SPECS.integrity.memorySize);
+    expect(DEPLOYED_SIZES.otherLambdaMb).toBe(FUNCTION_SPECS.discover.memorySize);
+    expect(DEPLOYED_SIZES.sandboxStorageGib).toBe(DEFAULT_EPHEMERAL_GIB);
+    const task = Object.values(resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition');
+    expect(Number(task?.Properties.Cpu)).toBe(DEPLOYED_SIZES.sandboxVcpu * 1024);
+    expect(Number(task?.Properties.Memory)).toBe(DEPLOYED_SIZES.sandboxMemoryGib * 1024);
   });
 });
 

@@ -69,3 +69,53 @@ describe('EMF metrics', () => {
     expect(series?._aws.Timestamp).toBe(Date.parse(report.finishedAt));
   });
 });
+
+describe('issue 15 / issue 14: coverage and cost metrics', () => {
+  it('emit the cost estimate and the series behind with the totals, and each series coverage share', () => {
+    const withCoverage: RunReport = {
+      ...report,
+      cost: {
+        region: 'us-east-1',
+        usage: {
+          s3GetRequests: 10,
+          s3ListRequests: 1,
+          s3HeadRequests: 0,
+          s3BytesRead: 100,
+          lambdaGbSeconds: 0,
+          lambdaRequests: 0,
+          fargateVcpuSeconds: 0,
+          fargateGbSeconds: 0,
+          fargateStorageGbSeconds: 0,
+          stepFunctionsTransitions: 0,
+        },
+        estimate: { s3: 0.25, lambda: 0, fargate: 0, stepFunctions: 0, total: 0.25 },
+        estimated: [],
+      },
+      coverage: [
+        {
+          series: 'db',
+          withinDays: 30,
+          budgetOwner: 'defaults',
+          budget: { bytes: 10, requests: 0 },
+          backups: 2,
+          bytes: 2,
+          bytesVerifiedInWindow: 1,
+          share: 0.5,
+          readThisRun: { backups: 1, bytes: 1, requests: 1 },
+          deferred: 1,
+          oldestUnverified: { backup: 's3://b/p/db-1.tar', since: '2025-05-01T00:00:00.000Z', ageDays: 56 },
+          neededPerRun: { bytes: 1, requests: 1 },
+          reachable: true,
+          forecastMetAt: '2025-07-03T00:00:00.000Z',
+          behind: true,
+        },
+      ],
+    };
+    const docs = runMetrics(withCoverage, 'NS');
+    expect(docs[0]).toMatchObject({ CostEstimateUsd: 0.25, CoverageBehind: 1 });
+    const coverage = docs.find((d) => 'CoverageShare' in d);
+    expect(coverage).toMatchObject({ Series: 'db', CoverageShare: 0.5, OldestUnverifiedDays: 56 });
+    expect(coverage?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([[], ['Series']]);
+    expect(runMetrics(report, 'NS')[0]).not.toHaveProperty('CostEstimateUsd');
+  });
+});
