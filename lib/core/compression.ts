@@ -1,22 +1,12 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { ARCHIVE_SUFFIXES } from './archive-names.ts';
 import { WasmZstdDecompress } from './zstd-wasm.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 /** Inflate is the bottleneck of a pass; Node's default 16 KiB chunks make it ~2x slower. */
 export const INFLATE_CHUNK_SIZE = 512 * 1024;
-
-const ARCHIVE_SUFFIXES: ReadonlyArray<readonly [string, Compression, boolean]> = [
-  ['.tar.gz', 'gzip', true],
-  ['.tgz', 'gzip', true],
-  ['.tar.zst', 'zstd', true],
-  ['.tar.zstd', 'zstd', true],
-  ['.tzst', 'zstd', true],
-  ['.tar', 'none', true],
-  ['.gz', 'gzip', false],
-  ['.zst', 'zstd', false],
-];
 
 export interface ArchiveFormat {
   compression: Compression;

@@ -49,6 +49,8 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ROLE_ENV } from '../adapters/stores.ts';
+import { ARCHIVE_SUFFIXES } from '../core/archive-names.ts';
+import { MANIFEST_NAME, SIDECAR_SUFFIX } from '../core/catalogue.ts';
 import { FARGATE_EPHEMERAL_GIB } from '../core/restore/scratch.ts';
 import { ARRIVAL_BATCHING_SECONDS } from '../pipeline/arrival.ts';
 import {
@@ -84,7 +86,6 @@ export const SANDBOX_IMAGE_CONTEXT_EXCLUDE = [
   'lib/stacks',
 ];
 /** Suffixes of archive backups; the on-arrival rule starts a validation for these only. */
-export const ARCHIVE_SUFFIXES = ['.tar', '.tar.gz', '.tgz', '.gz', '.tar.zst', '.tzst'] as const;
 
 export type LambdaName = PipelineFunctionName | 'task-stopped' | 'arrival';
 
@@ -688,7 +689,7 @@ function addArrivals(stack: BackupValidatorStack, arrival: PipelineFunction, inp
         detailType: ['Object Created'],
         detail: {
           bucket: { name: [source.bucket] },
-          object: { key: ARCHIVE_SUFFIXES.map((suffix) => ({ wildcard: `${keyPrefix}*${suffix}` })) },
+          object: { key: arrivalKeyPatterns(keyPrefix) },
         },
       },
       targets: [
@@ -717,4 +718,17 @@ function pascal(name: string): string {
     .split('-')
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join('');
+}
+
+/**
+ * The objects whose arrival starts a run: an archive (any suffix the catalogue reads), its
+ * `.sha256` sidecar, or a directory backup's `SHA256SUMS` (backup tools write it last, so the
+ * folder is complete when it lands). A directory backup without a manifest waits for the schedule.
+ */
+function arrivalKeyPatterns(keyPrefix: string): Array<{ wildcard: string }> {
+  return [
+    ...ARCHIVE_SUFFIXES.map(([suffix]) => `${keyPrefix}*${suffix}`),
+    `${keyPrefix}*${SIDECAR_SUFFIX}`,
+    `${keyPrefix}*/${MANIFEST_NAME}`,
+  ].map((wildcard) => ({ wildcard }));
 }

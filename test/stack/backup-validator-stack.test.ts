@@ -478,6 +478,9 @@ describe('triggers', () => {
     const db = rules.find((r) => r.Properties.EventPattern.detail.object.key[0].wildcard.startsWith('db/'));
     expect(db?.Properties.EventPattern.detail.bucket.name).toEqual(['prod-backups']);
     expect(db?.Properties.EventPattern.detail.object.key).toContainEqual({ wildcard: 'db/*.tar.gz' });
+    // issue 12: every archive name the catalogue reads, sidecars, and a directory backup's manifest.
+    for (const wildcard of ['db/*.tar.zstd', 'db/*.zst', 'db/*.sha256', 'db/*/SHA256SUMS'])
+      expect(db?.Properties.EventPattern.detail.object.key).toContainEqual({ wildcard });
     const whole = rules.find((r) => r.Properties.EventPattern.detail.bucket.name[0] === 'other-backups');
     expect(whole?.Properties.EventPattern.detail.object.key).toContainEqual({ wildcard: '*.tgz' });
   });
