@@ -58,14 +58,19 @@ export function grantSourceRead(grantee: Grantee, sources: S3Location[]): void {
   const objects = sources.map(objectsArn);
   statements.push(
     new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectAttributes'], resources: objects }),
-    // Discover asks each source bucket's region: a bucket outside the sandbox's region cannot be restored there.
+  );
+  add(grantee, statements);
+  acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
+}
+
+/** Discover asks each source bucket's region: a bucket outside the sandbox's region cannot be restored there. */
+export function grantSourceRegion(grantee: Grantee, sources: S3Location[]): void {
+  add(grantee, [
     new PolicyStatement({
       actions: ['s3:GetBucketLocation'],
       resources: [...byBucket(sources).keys()].map(bucketArn),
     }),
-  );
-  add(grantee, statements);
-  acknowledgeWildcardResources(grantee as unknown as IConstruct, objects, OBJECT_WILDCARD_REASON);
+  ]);
 }
 
 /** The bucket-level reads of the immutability check (issue 15): versioning, Object Lock, lifecycle. */

@@ -65,6 +65,7 @@ import {
   grantRunStore,
   grantSourceProtectionRead,
   grantSourceRead,
+  grantSourceRegion,
 } from './access.ts';
 import { type ResolvedInputs, resolveInputs, type StackInputs } from './inputs.ts';
 import { acknowledge } from './nag.ts';
@@ -301,6 +302,7 @@ export class BackupValidatorStack extends Stack {
       grantKeyUse(reader, inputs.kmsKeyArns, 'decrypt');
     grantKeyUse(functions.redundancy, inputs.kmsKeyArns, 'encrypt-decrypt');
     grantSourceRead(functions.discover, inputs.sources);
+    grantSourceRegion(functions.discover, inputs.sources);
     grantLedger(functions.discover, this.ledger, 'readwrite');
     grantRunStore(functions.discover, this.reportsBucket, 'readwrite');
 
