@@ -2,6 +2,7 @@ import { formatAge } from './compliance.ts';
 import { humanDollars } from './cost.ts';
 import type { Status } from './findings.ts';
 import type { Ledger, RunRecord, SeriesRpo, SeriesStatus, StageResultRecord } from './ledger.ts';
+import { humanBytes } from './units.ts';
 
 export interface TrendPoint {
   at: string;
@@ -255,6 +256,14 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
       c.behind ? 'COVERAGE_BEHIND' : '',
     ]);
     lines.push(...table(rows).map((l) => `  ${l}`));
+  }
+  const copied = data.runs.find((r) => r.summary?.copies);
+  if (copied?.summary?.copies) {
+    const { provenByChecksum, provenByRead, bytesNotDownloaded } = copied.summary.copies;
+    lines.push(
+      '',
+      `Copies (run ${copied.runId}): ${provenByChecksum} object(s) proven by stored checksum, ${provenByRead} read back; ${humanBytes(bytesNotDownloaded)} not downloaded`,
+    );
   }
   lines.push('');
   const arrow = options.unicode ? '→' : '->';

@@ -123,6 +123,8 @@ export interface RunSummary {
     forecastMetAt: string | null;
     behind: boolean;
   }>;
+  /** How the run proved the redundancy copies it checked (issue 15). */
+  copies?: { provenByChecksum: number; provenByRead: number; bytesNotDownloaded: number };
 }
 
 export interface RunOutcome {

@@ -702,7 +702,7 @@ export async function reportStage(
   });
   if (coverage) report.coverage = coverage.series;
   report.cost = spent.cost(run, discovery);
-  await attachProtection(
+  const { copyProof } = await attachProtection(
     ctx.runStore,
     runId,
     discovery.shards.map((s) => s.shard),
@@ -714,7 +714,7 @@ export async function reportStage(
     status: report.status,
     counts: report.counts,
     finishedAt: report.finishedAt,
-    summary: runSummaryOf(report),
+    summary: { ...runSummaryOf(report), ...(copyProof ? { copies: copyProof } : {}) },
   });
   return { status: report.status, reportKey, report };
 }

@@ -14,6 +14,7 @@ import { immutabilityStage } from '../../lib/core/immutability.ts';
 import type { ProtectedRunReport } from '../../lib/core/protection-report.ts';
 import { redundancyStage } from '../../lib/core/redundancy.ts';
 import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
+import { humanBytes } from '../../lib/core/units.ts';
 import { gzip, makeTempDir, packTar, sha256Hex } from '../support/archives.ts';
 import { freshLedger } from '../support/ledger.ts';
 import { type ProtectionStub, startProtectionStub } from '../support/s3-protection-stub.ts';
@@ -226,6 +227,11 @@ describe('issue 15: redundancy proves copies by stored checksums before reading 
       provenByRead: 1,
       bytesNotDownloaded: archive.length,
     });
+    // The run's ledger item keeps the totals, so `history` says how the copies were proven.
+    const history = renderHistory(await loadHistory(ledger), { width: 120, unicode: false });
+    expect(history).toContain(
+      `Copies (run copy-1): 1 object(s) proven by stored checksum, 1 read back; ${humanBytes(archive.length)} not downloaded`,
+    );
   });
 
   it('a stored checksum that disagrees proves nothing: the copy is read and judged on its bytes', async () => {
