@@ -29,8 +29,11 @@ const INDEXES = Object.values(LEDGER_TABLE.indexes);
 
 class ConditionalCheckFailedException extends Error {
   override readonly name = 'ConditionalCheckFailedException';
-  constructor() {
+  /** The item as it was, when the request asked for it (ReturnValuesOnConditionCheckFailure: ALL_OLD). */
+  readonly Item: Item | undefined;
+  constructor(item: Item | undefined) {
     super('The conditional request failed');
+    this.Item = item;
   }
 }
 
@@ -109,7 +112,7 @@ export class SqliteDocuments implements DocumentSender {
       const { Item: raw, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues } = input;
       const item = clean(raw as Item);
       const key = keyOf(item);
-      this.check(key, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues);
+      this.check(key, input, ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues);
       this.write(item);
       return {};
     }
@@ -118,6 +121,7 @@ export class SqliteDocuments implements DocumentSender {
       const key = keyOf(input.Key as Item);
       const current = this.check(
         key,
+        input,
         input.ConditionExpression,
         input.ExpressionAttributeNames,
         input.ExpressionAttributeValues,
@@ -132,6 +136,7 @@ export class SqliteDocuments implements DocumentSender {
       const key = keyOf(input.Key as Item);
       this.check(
         key,
+        input,
         input.ConditionExpression,
         input.ExpressionAttributeNames,
         input.ExpressionAttributeValues,
@@ -177,10 +182,18 @@ export class SqliteDocuments implements DocumentSender {
     return row ? (JSON.parse(row.item) as Item) : undefined;
   }
 
-  private check(key: Item, condition: string | undefined, names: Names, values: Values): Item | undefined {
+  private check(
+    key: Item,
+    request: { ReturnValuesOnConditionCheckFailure?: string | undefined },
+    condition: string | undefined,
+    names: Names,
+    values: Values,
+  ): Item | undefined {
     const current = this.read(key);
-    if (condition && !evaluate(parseCondition(condition, names), current, values))
-      throw new ConditionalCheckFailedException();
+    if (condition && !evaluate(parseCondition(condition, names), current, values)) {
+      const returnOld = request.ReturnValuesOnConditionCheckFailure === 'ALL_OLD';
+      throw new ConditionalCheckFailedException(returnOld ? current : undefined);
+    }
     return current;
   }
 
