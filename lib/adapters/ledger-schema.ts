@@ -1,8 +1,9 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 /**
- * The ledger table's fixed shape. The CDK stack declares the same names; the item layout
- * that lives on top of them is described in docs/ledger.md.
+ * The ledger table's fixed shape, the one place its key and index names are written: the CDK stack,
+ * the DynamoDB ledger and the embedded (SQLite) ledger all read them here. The item layout that
+ * lives on top of them is described in docs/ledger.md.
  */
 export const LEDGER_TABLE = {
   partitionKey: 'pk',
@@ -14,6 +15,8 @@ export const LEDGER_TABLE = {
   /** Epoch seconds; only items that may expire (runs and their results) carry it. */
   ttlAttribute: 'expiresAt',
   billingMode: 'PAY_PER_REQUEST',
+  /** Every key attribute, of the table and of its indexes, is a string. */
+  keyType: 'S',
 } as const;
 
 /** CreateTable input for local servers (dynalite) and tests; the deployed table comes from the stack. */
@@ -23,12 +26,12 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
     TableName: tableName,
     BillingMode: LEDGER_TABLE.billingMode,
     AttributeDefinitions: [
-      { AttributeName: LEDGER_TABLE.partitionKey, AttributeType: 'S' },
-      { AttributeName: LEDGER_TABLE.sortKey, AttributeType: 'S' },
-      { AttributeName: gsi1.partitionKey, AttributeType: 'S' },
-      { AttributeName: gsi1.sortKey, AttributeType: 'S' },
-      { AttributeName: gsi2.partitionKey, AttributeType: 'S' },
-      { AttributeName: gsi2.sortKey, AttributeType: 'S' },
+      { AttributeName: LEDGER_TABLE.partitionKey, AttributeType: LEDGER_TABLE.keyType },
+      { AttributeName: LEDGER_TABLE.sortKey, AttributeType: LEDGER_TABLE.keyType },
+      { AttributeName: gsi1.partitionKey, AttributeType: LEDGER_TABLE.keyType },
+      { AttributeName: gsi1.sortKey, AttributeType: LEDGER_TABLE.keyType },
+      { AttributeName: gsi2.partitionKey, AttributeType: LEDGER_TABLE.keyType },
+      { AttributeName: gsi2.sortKey, AttributeType: LEDGER_TABLE.keyType },
     ],
     KeySchema: [
       { AttributeName: LEDGER_TABLE.partitionKey, KeyType: 'HASH' },

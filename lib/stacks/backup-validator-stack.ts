@@ -48,6 +48,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { LEDGER_TABLE } from '../adapters/ledger-schema.ts';
 import { ROLE_ENV } from '../adapters/stores.ts';
 import { ARCHIVE_SUFFIXES } from '../core/archive-names.ts';
 import { MANIFEST_NAME, SIDECAR_SUFFIX } from '../core/catalogue.ts';
@@ -144,20 +145,21 @@ export class BackupValidatorStack extends Stack {
     const sourceUrls = inputs.sources.map((s) => s.url);
 
     // --- Storage: the ledger and the run store --------------------------------------------------
+    const keyType = { S: AttributeType.STRING }[LEDGER_TABLE.keyType];
     this.ledger = new Table(this, 'Ledger', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
-      sortKey: { name: 'sk', type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
+      partitionKey: { name: LEDGER_TABLE.partitionKey, type: keyType },
+      sortKey: { name: LEDGER_TABLE.sortKey, type: keyType },
+      billingMode: BillingMode[LEDGER_TABLE.billingMode],
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: 'expiresAt',
+      timeToLiveAttribute: LEDGER_TABLE.ttlAttribute,
       encryption: TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    for (const index of ['gsi1', 'gsi2']) {
+    for (const index of Object.values(LEDGER_TABLE.indexes)) {
       this.ledger.addGlobalSecondaryIndex({
-        indexName: index,
-        partitionKey: { name: `${index}pk`, type: AttributeType.STRING },
-        sortKey: { name: `${index}sk`, type: AttributeType.STRING },
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: keyType },
+        sortKey: { name: index.sortKey, type: keyType },
         projectionType: ProjectionType.ALL,
       });
     }
