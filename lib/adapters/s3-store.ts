@@ -20,6 +20,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { StoreError, UsageError } from '../core/errors.ts';
+import { forEachLimited } from '../core/limit.ts';
 import type { ObjectInfo } from '../core/model.ts';
 import type { CopyTarget, ObjectStore, ReadOptions } from '../core/ports.ts';
 import { DEFAULT_READ_HIGH_WATER_MARK } from './folder-store.ts';
@@ -434,29 +435,25 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
     const completed: CompletedPart[] = new Array(ranges.length);
     try {
-      let next = 0;
-      const worker = async () => {
-        for (let range = ranges[next++]; range; range = ranges[next++]) {
-          const output = await this.client.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key,
-              UploadId,
-              PartNumber: range.PartNumber,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${range.first}-${range.last}`,
-              CopySourceIfMatch: head.etag,
-            }),
-          );
-          const part = output.CopyPartResult;
-          completed[range.PartNumber - 1] = {
+      await forEachLimited(ranges, COPY_PART_CONCURRENCY, async (range) => {
+        const output = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId,
             PartNumber: range.PartNumber,
-            ETag: part?.ETag,
-            ...(checksums && part?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: part.ChecksumCRC64NVME } : {}),
-          };
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(COPY_PART_CONCURRENCY, ranges.length) }, worker));
+            CopySource: copySource,
+            CopySourceRange: `bytes=${range.first}-${range.last}`,
+            CopySourceIfMatch: head.etag,
+          }),
+        );
+        const part = output.CopyPartResult;
+        completed[range.PartNumber - 1] = {
+          PartNumber: range.PartNumber,
+          ETag: part?.ETag,
+          ...(checksums && part?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: part.ChecksumCRC64NVME } : {}),
+        };
+      });
       await this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
