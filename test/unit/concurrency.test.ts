@@ -41,7 +41,7 @@ describe('issue 13: --concurrency', () => {
     expect(started).toEqual([1, 2]);
   });
 
-  it('issue 11: mapLimited keeps the results in the items\' order, whatever order they finish in', async () => {
+  it("issue 11: mapLimited keeps the results in the items' order, whatever order they finish in", async () => {
     const out = await mapLimited([3, 1, 2], 3, async (item, index) => {
       for (let i = 0; i < item; i++) await new Promise((resolve) => setImmediate(resolve));
       return `${index}:${item}`;
