@@ -23,6 +23,7 @@ import { StoreError, UsageError } from '../core/errors.ts';
 import { forEachLimited } from '../core/limit.ts';
 import type { ObjectInfo } from '../core/model.ts';
 import type { CopyTarget, ObjectStore, ReadOptions } from '../core/ports.ts';
+import { backoffMs } from '../core/retry.ts';
 import { DEFAULT_READ_HIGH_WATER_MARK } from './folder-store.ts';
 
 export interface S3StoreOptions {
@@ -84,8 +85,7 @@ export const MAX_READS_WITHOUT_PROGRESS = S3_CLIENT_DEFAULTS.maxAttempts as numb
  * 100 ms, doubling, at most 20 s), so a store that keeps failing is not hammered.
  */
 export function resumeDelayMs(readsWithoutProgress: number, random: () => number = Math.random): number {
-  if (readsWithoutProgress <= 0) return 0;
-  return Math.floor(random() * Math.min(20_000, 100 * 2 ** (readsWithoutProgress - 1)));
+  return Math.floor(backoffMs(readsWithoutProgress, { baseMs: 100, capMs: 20_000 }, random));
 }
 
 /** The body a read is consuming, so closing the read's stream can destroy it. */
