@@ -7,7 +7,8 @@
  * `RUN_STORE/runs/<runId>/restores/<n>.json`), JOB_FILE (a file holding the job instead),
  * SANDBOX_ROOT (scratch folder, default a temp dir), RESULT_FILE (also write the result there),
  * TASK_TOKEN + HEARTBEAT_SECONDS (Step Functions callback), LEDGER_TABLE (record the result),
- * RUN_STORE.
+ * RUN_STORE, LOG_FORMAT (`json`; the default in a Fargate task, whose stderr goes to CloudWatch:
+ * JSON lines with runId and backup. Locally, plain lines, which a crash's finding quotes).
  */
 import { realpathSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import { pathToFileURL } from 'node:url';
+import { createLogger } from '../../lib/adapters/json-log.ts';
 import { openStore } from '../../lib/adapters/stores.ts';
 import { abortableStore } from '../../lib/core/abortable-store.ts';
 import type { RestoreResult } from '../../lib/core/model.ts';
@@ -74,25 +76,30 @@ async function recordInDynamo(table: string, job: RestoreJob, result: RestoreRes
 /** Runs one restore; the exit code is 0 when a result (PASS, WARN or FAIL) was produced and delivered. */
 export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise<number> {
   const controller = new AbortController();
+  const json =
+    env.LOG_FORMAT === 'json' || (env.LOG_FORMAT === undefined && !!env.ECS_CONTAINER_METADATA_URI_V4);
+  // Progress and errors go to stderr: stdout's last line is the result the local sandbox reads.
+  let log = createLogger({ stage: 'restore', write: io.stderr, format: json ? 'json' : 'text' });
   io.signal?.addEventListener('abort', () => controller.abort(), { once: true });
   const token = env.TASK_TOKEN;
   const reporter = token
     ? new TaskTokenReporter(io.sfn?.() ?? new (await import('@aws-sdk/client-sfn')).SFNClient({}), token, {
         heartbeatSeconds: Number(env.HEARTBEAT_SECONDS) > 0 ? Number(env.HEARTBEAT_SECONDS) : 60,
         onGone: (reason) => {
-          io.stderr(`stopping: ${reason}`);
+          log.warn(`stopping: ${reason}`);
           controller.abort();
         },
-        log: io.stderr,
+        log: (line) => log.info(line),
       })
     : undefined;
   reporter?.startHeartbeats();
   let scratch: string | undefined;
   try {
     const job = await loadJob(env);
+    log = log.with({ runId: job.runId, backup: job.backup.id });
     const base = env.SANDBOX_ROOT || tmpdir();
     scratch = await mkdtemp(path.join(base, 'restore-'));
-    io.stderr(`restoring ${job.backup.id} from ${job.source} into ${scratch}`);
+    log.info(`restoring ${job.backup.id} from ${job.source} into ${scratch}`);
     const history =
       job.checkIntegrity && env.LEDGER_TABLE ? await dynamoHistory(env.LEDGER_TABLE) : undefined;
     let result: RestoreResult;
@@ -102,13 +109,21 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
         store: abortableStore(openStore(job.source), controller.signal),
         root: scratch,
         signal: controller.signal,
-        onProgress: (p) => io.stderr(`${p.phase}: ${p.files} files, ${p.bytes} bytes`),
+        onProgress: (p) =>
+          log.info(`${p.phase}: ${p.files} files, ${p.bytes} bytes`, {
+            phase: p.phase,
+            files: p.files,
+            bytes: p.bytes,
+          }),
         ...(history ? { history } : {}),
       });
     } finally {
       await history?.close();
     }
-    io.stderr(`restore ${result.status} in ${result.durationMs} ms (${result.filesRestored} files)`);
+    log.info(`restore ${result.status} in ${result.durationMs} ms (${result.filesRestored} files)`, {
+      status: result.status,
+      durationMs: result.durationMs,
+    });
     const record =
       io.record ??
       (env.LEDGER_TABLE ? (j, r) => recordInDynamo(env.LEDGER_TABLE as string, j, r) : undefined);
@@ -123,11 +138,11 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
     return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`the restore sandbox failed: ${message}`);
+    log.error(`the restore sandbox failed: ${message}`);
     try {
       await reporter?.fail(RESTORE_FAILED_ERROR, message);
     } catch (answerError) {
-      io.stderr(`could not report the failure to the state machine: ${(answerError as Error).message}`);
+      log.error(`could not report the failure to the state machine: ${(answerError as Error).message}`);
     }
     return 1;
   } finally {

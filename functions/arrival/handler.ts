@@ -1,4 +1,5 @@
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { createLogger } from '../../lib/adapters/json-log.ts';
 import {
   ARRIVAL_BATCHING_SECONDS,
   ARRIVAL_WINDOW_SECONDS,
@@ -131,9 +132,10 @@ async function startOnce(
   });
 }
 
+const arrivalLog = createLogger({ stage: 'arrival' });
 let client: SFNClient | undefined;
 
 export const handler = makeArrivalHandler(() => {
   client ??= new SFNClient({});
-  return { sfn: client, stateMachineArn: requireEnv('STATE_MACHINE_ARN') };
+  return { sfn: client, stateMachineArn: requireEnv('STATE_MACHINE_ARN'), log: arrivalLog.info };
 });

@@ -1,6 +1,7 @@
 import type { RunTrigger } from '../../lib/core/ledger.ts';
 import { type Discovery, discoverStage, type ShardRef, type StageContext } from '../../lib/core/stages.ts';
 import { defaultSources, lambdaContext } from '../shared/environment.ts';
+import { logged } from '../shared/logging.ts';
 
 export interface DiscoverEvent {
   input?: {
@@ -48,7 +49,11 @@ function arrivalsOf(input: NonNullable<DiscoverEvent['input']>): { arrivals?: st
   return arrivals.length > 0 ? { arrivals } : {};
 }
 
-export const handler = makeDiscoverHandler(
-  () => lambdaContext(),
-  () => defaultSources(),
+export const handler = logged(
+  'discover',
+  makeDiscoverHandler(
+    () => lambdaContext(),
+    () => defaultSources(),
+  ),
+  ({ backups, series, shards }) => ({ backups, series, shards: shards.length }),
 );

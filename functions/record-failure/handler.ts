@@ -2,6 +2,7 @@ import { deserializeBackup } from '../../lib/core/run-store.ts';
 import { loadRestoreJob } from '../../lib/core/select.ts';
 import { type FailureInput, recordFailureStage, type StageContext } from '../../lib/core/stages.ts';
 import { lambdaContext } from '../shared/environment.ts';
+import { logged } from '../shared/logging.ts';
 
 export function makeRecordFailureHandler(context: () => StageContext) {
   return async (event: FailureInput) => {
@@ -12,4 +13,7 @@ export function makeRecordFailureHandler(context: () => StageContext) {
   };
 }
 
-export const handler = makeRecordFailureHandler(() => lambdaContext());
+export const handler = logged(
+  'record-failure',
+  makeRecordFailureHandler(() => lambdaContext()),
+);

@@ -3,6 +3,7 @@ import type { CopyTarget } from '../../lib/core/ports.ts';
 import { type RedundancyOptions, redundancyStage } from '../../lib/core/redundancy.ts';
 import type { StageContext } from '../../lib/core/stages.ts';
 import { lambdaContext } from '../shared/environment.ts';
+import { logged } from '../shared/logging.ts';
 
 export function makeRedundancyHandler(
   context: () => StageContext,
@@ -17,7 +18,11 @@ export function makeRedundancyHandler(
     });
 }
 
-export const handler = makeRedundancyHandler(
-  () => lambdaContext(),
-  (url) => openCopyTarget(url),
+export const handler = logged(
+  'redundancy',
+  makeRedundancyHandler(
+    () => lambdaContext(),
+    (url) => openCopyTarget(url),
+  ),
+  ({ checked, copied, missing }) => ({ checked, copied, missing }),
 );

@@ -17,6 +17,7 @@ import { failureNotice } from '../../lib/html-report/notice.ts';
 import { renderHtmlReport } from '../../lib/html-report/page.ts';
 import { caughtErrorsOf, STATE_NAMES } from '../../lib/pipeline/definition.ts';
 import { lambdaContext } from '../shared/environment.ts';
+import { logged } from '../shared/logging.ts';
 
 export interface ReportEvent {
   runId: string;
@@ -83,14 +84,18 @@ function consoleLink(url: string): string[] {
 let sns: SnsNotifier | undefined;
 
 // EMF documents printed to stdout become CloudWatch metrics.
-export const handler = makeReportHandler(
-  () => lambdaContext(),
-  (line) => process.stdout.write(`${line}\n`),
-  process.env.METRICS_NAMESPACE,
-  () => {
-    const topic = process.env.ALARM_TOPIC_ARN;
-    if (!topic) return undefined;
-    sns ??= new SnsNotifier(topic);
-    return sns;
-  },
+export const handler = logged(
+  'report',
+  makeReportHandler(
+    () => lambdaContext(),
+    (line) => process.stdout.write(`${line}\n`),
+    process.env.METRICS_NAMESPACE,
+    () => {
+      const topic = process.env.ALARM_TOPIC_ARN;
+      if (!topic) return undefined;
+      sns ??= new SnsNotifier(topic);
+      return sns;
+    },
+  ),
+  ({ status }) => ({ status }),
 );

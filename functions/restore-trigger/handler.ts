@@ -5,6 +5,7 @@ import { openStore } from '../../lib/adapters/stores.ts';
 import { parseRestoreJob, type RestoreJob, type SandboxStarter } from '../../lib/core/restore/launcher.ts';
 import { runKeys } from '../../lib/core/run-store.ts';
 import { requireEnv } from '../shared/environment.ts';
+import { logged } from '../shared/logging.ts';
 
 export interface RestoreTriggerEvent {
   item: { runId: string; restore: number; heartbeatSeconds?: number; timeoutSeconds?: number };
@@ -72,7 +73,10 @@ export function makeRestoreTriggerHandler(deps: () => RestoreTriggerDeps) {
 
 let cached: RestoreTriggerDeps | undefined;
 
-export const handler = makeRestoreTriggerHandler(() => {
-  cached ??= depsFromEnv();
-  return cached;
-});
+export const handler = logged(
+  'restore-trigger',
+  makeRestoreTriggerHandler(() => {
+    cached ??= depsFromEnv();
+    return cached;
+  }),
+);

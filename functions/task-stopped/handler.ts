@@ -1,4 +1,5 @@
 import { SendTaskFailureCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { logged } from '../shared/logging.ts';
 
 /** The parts of an ECS "Task State Change" event this handler reads. */
 export interface TaskStateChangeEvent {
@@ -87,8 +88,12 @@ export function makeTaskStoppedHandler(deps: () => { sfn: Pick<SFNClient, 'send'
 
 let client: SFNClient | undefined;
 
-export const handler = makeTaskStoppedHandler(() => {
-  client ??= new SFNClient({});
-  const clusterArn = process.env.CLUSTER_ARN;
-  return { sfn: client, ...(clusterArn ? { clusterArn } : {}) };
-});
+export const handler = logged(
+  'task-stopped',
+  makeTaskStoppedHandler(() => {
+    client ??= new SFNClient({});
+    const clusterArn = process.env.CLUSTER_ARN;
+    return { sfn: client, ...(clusterArn ? { clusterArn } : {}) };
+  }),
+  (outcome) => ({ ...outcome }),
+);

@@ -2,6 +2,7 @@ import { type ECSClient, RunTaskCommand, type RunTaskCommandOutput } from '@aws-
 import { SandboxError } from '../core/errors.ts';
 import type { RestoreJob, SandboxStarter } from '../core/restore/launcher.ts';
 import { FARGATE_EPHEMERAL_GIB, scratchGiB, tooLargeForSandbox } from '../core/restore/scratch.ts';
+import { backoffMs } from '../core/retry.ts';
 
 /** The error name the state machine retries on (and records as RESTORE_FAILED once retries run out). */
 export class SandboxCapacityError extends SandboxError {
@@ -109,7 +110,8 @@ export class FargateSandbox implements SandboxStarter {
           );
         }
         lastProblem = `${name}: ${(error as Error).message}`;
-        if (attempt < attempts) await sleep(backoff(o.baseDelayMs ?? 1000, attempt));
+        if (attempt < attempts)
+          await sleep(backoffMs(attempt, { baseMs: o.baseDelayMs ?? 1000, minShare: 0.5 }));
         continue;
       }
       const taskArn = output.tasks?.[0]?.taskArn;
@@ -122,16 +124,12 @@ export class FargateSandbox implements SandboxStarter {
           job.backup.id,
         );
       }
-      if (attempt < attempts) await sleep(backoff(o.baseDelayMs ?? 1000, attempt));
+      if (attempt < attempts)
+        await sleep(backoffMs(attempt, { baseMs: o.baseDelayMs ?? 1000, minShare: 0.5 }));
     }
     throw new SandboxCapacityError(
       `no Fargate capacity for the restore sandbox of ${job.backup.id} after ${attempts} attempts (${lastProblem}); the state machine retries later`,
       job.backup.id,
     );
   }
-}
-
-function backoff(baseMs: number, attempt: number): number {
-  const ceiling = baseMs * 2 ** (attempt - 1);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
 }

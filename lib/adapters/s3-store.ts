@@ -20,8 +20,10 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { StoreError, UsageError } from '../core/errors.ts';
+import { forEachLimited } from '../core/limit.ts';
 import type { ObjectInfo } from '../core/model.ts';
 import type { CopyTarget, ObjectStore, ReadOptions } from '../core/ports.ts';
+import { backoffMs } from '../core/retry.ts';
 import { DEFAULT_READ_HIGH_WATER_MARK } from './folder-store.ts';
 
 export interface S3StoreOptions {
@@ -83,8 +85,7 @@ export const MAX_READS_WITHOUT_PROGRESS = S3_CLIENT_DEFAULTS.maxAttempts as numb
  * 100 ms, doubling, at most 20 s), so a store that keeps failing is not hammered.
  */
 export function resumeDelayMs(readsWithoutProgress: number, random: () => number = Math.random): number {
-  if (readsWithoutProgress <= 0) return 0;
-  return Math.floor(random() * Math.min(20_000, 100 * 2 ** (readsWithoutProgress - 1)));
+  return Math.floor(backoffMs(readsWithoutProgress, { baseMs: 100, capMs: 20_000 }, random));
 }
 
 /** The body a read is consuming, so closing the read's stream can destroy it. */
@@ -434,29 +435,25 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
     const completed: CompletedPart[] = new Array(ranges.length);
     try {
-      let next = 0;
-      const worker = async () => {
-        for (let range = ranges[next++]; range; range = ranges[next++]) {
-          const output = await this.client.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key,
-              UploadId,
-              PartNumber: range.PartNumber,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${range.first}-${range.last}`,
-              CopySourceIfMatch: head.etag,
-            }),
-          );
-          const part = output.CopyPartResult;
-          completed[range.PartNumber - 1] = {
+      await forEachLimited(ranges, COPY_PART_CONCURRENCY, async (range) => {
+        const output = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId,
             PartNumber: range.PartNumber,
-            ETag: part?.ETag,
-            ...(checksums && part?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: part.ChecksumCRC64NVME } : {}),
-          };
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(COPY_PART_CONCURRENCY, ranges.length) }, worker));
+            CopySource: copySource,
+            CopySourceRange: `bytes=${range.first}-${range.last}`,
+            CopySourceIfMatch: head.etag,
+          }),
+        );
+        const part = output.CopyPartResult;
+        completed[range.PartNumber - 1] = {
+          PartNumber: range.PartNumber,
+          ETag: part?.ETag,
+          ...(checksums && part?.ChecksumCRC64NVME ? { ChecksumCRC64NVME: part.ChecksumCRC64NVME } : {}),
+        };
+      });
       await this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,

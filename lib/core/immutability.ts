@@ -1,6 +1,7 @@
 import { type ImmutabilityPolicy, policyFor } from './config.ts';
 import { type Finding, finding, type Severity, type StageStatus, statusOfFindings } from './findings.ts';
 import type { StageResultRecord } from './ledger.ts';
+import { mapLimited } from './limit.ts';
 import type { Backup } from './model.ts';
 import type { BucketProtection, LifecycleRule, ObjectProtection } from './ports.ts';
 import { type ImmutabilitySummary, immutabilityKey } from './protection-report.ts';
@@ -194,23 +195,6 @@ export function judgeImmutability(
     ...(lifecycleFirst ? { lifecycleExpiresAt: lifecycleFirst.toISOString() } : {}),
   };
   return { findings, summary };
-}
-
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /**

@@ -6,6 +6,7 @@ import { copyProofTally, proveCopy } from './copy-proof.ts';
 import { StoreError } from './errors.ts';
 import { type Finding, finding, type StageStatus } from './findings.ts';
 import type { StageResultRecord } from './ledger.ts';
+import { forEachLimited } from './limit.ts';
 import { refuseTargetsInSources } from './locations.ts';
 import type { Backup } from './model.ts';
 import type { CopyTarget, ObjectStore } from './ports.ts';
@@ -136,17 +137,6 @@ export interface RedundancyOptions {
  */
 export const REDUNDANCY_CONCURRENCY = 4;
 
-async function forEachBounded<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 /**
  * Makes sure each verified backup has the copies its policy asks for: copies what is missing
  * (server-side where the stores allow it), verifies every copy's checksum, records it.
@@ -207,7 +197,7 @@ async function copyAndVerify(
     } catch (error) {
       if (!(error instanceof StoreError && error.kind === 'not-found')) throw error;
     }
-    await forEachBounded(await loadShard(ctx, ref), REDUNDANCY_CONCURRENCY, async (backup) => {
+    await forEachLimited(await loadShard(ctx, ref), REDUNDANCY_CONCURRENCY, async (backup) => {
       const policy = policyFor(run.config, backup.series).redundancy;
       const required = copiesRequired(policy);
       if (required === 0) return;

@@ -330,4 +330,43 @@ describe('container entry point with a task token', () => {
     expect(code).toBe(0);
     expect(JSON.parse(out[0] as string).status).toBe('PASS');
   });
+
+  it('issue 11: in a Fargate task (LOG_FORMAT=json) progress goes to stderr as JSON lines with runId and backup; stdout still ends with the result', async () => {
+    const job = await healthyArchive();
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runSandbox(
+      { JOB: JSON.stringify(job), SANDBOX_ROOT: arena.root, LOG_FORMAT: 'json' },
+      { stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(out.at(-1) as string).status).toBe('PASS');
+    expect(err.length).toBeGreaterThan(1);
+    for (const line of err) {
+      expect(JSON.parse(line)).toMatchObject({
+        level: 'INFO',
+        stage: 'restore',
+        runId: job.runId,
+        backup: job.backup.id,
+        message: expect.any(String),
+        timestamp: expect.any(String),
+      });
+    }
+    expect(JSON.parse(err.at(-1) as string)).toMatchObject({
+      message: expect.stringMatching(/^restore PASS/),
+      status: 'PASS',
+    });
+  });
+
+  it("issue 11: run locally, the sandbox keeps its plain stderr lines (a crash's finding quotes them)", async () => {
+    const job = await healthyArchive();
+    const err: string[] = [];
+    const code = await runSandbox(
+      { JOB: JSON.stringify(job), SANDBOX_ROOT: arena.root },
+      { stdout: () => {}, stderr: (l) => err.push(l) },
+    );
+    expect(code).toBe(0);
+    expect(err[0]).toMatch(/^restoring /);
+    expect(err.at(-1)).toMatch(/^restore PASS in \d+ ms/);
+  });
 });

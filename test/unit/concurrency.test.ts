@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../../lib/cli/args.ts';
 import { UsageError } from '../../lib/core/errors.ts';
-import { defaultConcurrency, forEachLimited } from '../../lib/core/limit.ts';
+import { defaultConcurrency, forEachLimited, mapLimited } from '../../lib/core/limit.ts';
 
 describe('issue 13: --concurrency', () => {
   it('takes a whole number >= 1 and refuses anything else as a usage error', () => {
@@ -39,5 +39,38 @@ describe('issue 13: --concurrency', () => {
       }),
     ).rejects.toThrow('boom');
     expect(started).toEqual([1, 2]);
+  });
+
+  it("issue 11: mapLimited keeps the results in the items' order, whatever order they finish in", async () => {
+    const out = await mapLimited([3, 1, 2], 3, async (item, index) => {
+      for (let i = 0; i < item; i++) await new Promise((resolve) => setImmediate(resolve));
+      return `${index}:${item}`;
+    });
+    expect(out).toEqual(['0:3', '1:1', '2:2']);
+  });
+
+  it('issue 11: an aborted signal stops taking new items; a failure is thrown after the items in flight settle', async () => {
+    const controller = new AbortController();
+    const started: number[] = [];
+    await forEachLimited(
+      [1, 2, 3, 4],
+      1,
+      async (item) => {
+        started.push(item);
+        if (item === 2) controller.abort();
+      },
+      { signal: controller.signal },
+    );
+    expect(started).toEqual([1, 2]);
+
+    let slowDone = false;
+    await expect(
+      forEachLimited([1, 2], 2, async (item) => {
+        if (item === 1) throw new Error('first');
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        slowDone = true;
+      }),
+    ).rejects.toThrow('first');
+    expect(slowDone).toBe(true);
   });
 });

@@ -18,6 +18,7 @@ import {
   readHead,
   sniffArchiveFormat,
 } from '../inspect/index.ts';
+import { forEachLimited } from '../limit.ts';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
 import type { Backup, BackupObject, ContentDigest, RestoreResult } from '../model.ts';
 import type { ChecksumHistory, ObjectStore } from '../ports.ts';
@@ -374,7 +375,6 @@ async function restoreDirectory(
   const controller = new AbortController();
   const stop = () => controller.abort();
   request.signal?.addEventListener('abort', stop, { once: true });
-  let next = 0;
   let downloaded = 0;
   let reported = 0;
   let firstError: unknown;
@@ -425,20 +425,21 @@ async function restoreDirectory(
     compareStoreChecksum(state, stored, crc?.digestBase64(), checked);
     states.push(state);
   };
-  const worker = async () => {
-    while (!controller.signal.aborted && next < backup.members.length) {
-      const member = backup.members[next++] as BackupObject;
-      try {
-        await downloadOne(member);
-      } catch (error) {
-        firstError ??= error;
-        controller.abort();
-      }
-    }
-  };
   try {
     request.onProgress?.({ phase: 'download', bytes: 0, files: 0 });
-    await Promise.all(Array.from({ length: Math.min(DOWNLOAD_PARALLELISM, backup.members.length) }, worker));
+    await forEachLimited(
+      backup.members,
+      DOWNLOAD_PARALLELISM,
+      async (member) => {
+        try {
+          await downloadOne(member);
+        } catch (error) {
+          firstError ??= error;
+          controller.abort();
+        }
+      },
+      { signal: controller.signal },
+    );
   } finally {
     request.signal?.removeEventListener('abort', stop);
   }
@@ -700,14 +701,10 @@ async function runProbeTasks(
       });
     }
   }
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) {
-      if (request.signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
-      await (tasks[next++] as () => Promise<void>)();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, tasks.length) }, worker));
+  await forEachLimited(tasks, 4, async (task) => {
+    if (request.signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+    await task();
+  });
 }
 
 function failureFinding(error: unknown, backupId: string, root: string, archive?: string): Finding {
