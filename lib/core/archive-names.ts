@@ -1,4 +1,5 @@
-import type { Compression } from './compression.ts';
+/** How an archive's bytes are compressed. */
+export type Compression = 'gzip' | 'zstd' | 'none';
 
 /**
  * The names that announce an archive backup, longest first where one suffix ends another: the

@@ -1,9 +1,9 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { ARCHIVE_SUFFIXES } from './archive-names.ts';
+import { ARCHIVE_SUFFIXES, type Compression } from './archive-names.ts';
 import { WasmZstdDecompress } from './zstd-wasm.ts';
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+export type { Compression };
 
 /** Inflate is the bottleneck of a pass; Node's default 16 KiB chunks make it ~2x slower. */
 export const INFLATE_CHUNK_SIZE = 512 * 1024;

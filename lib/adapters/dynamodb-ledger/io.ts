@@ -1,5 +1,7 @@
 import type { QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { LedgerError } from '../../core/errors.ts';
+import { forEachLimited as forEachLimit } from '../../core/limit.ts';
+import { type Backoff, backoffMs } from '../../core/retry.ts';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -150,7 +152,7 @@ export class TableIo {
         this.location,
       );
     }
-    if (attempt > 0) await sleep(Math.min(2000, 25 * 2 ** attempt));
+    if (attempt > 0) await sleep(backoffMs(attempt, UNPROCESSED_BACKOFF));
   }
 }
 
@@ -186,22 +188,11 @@ function conditionFailureItem(error: unknown): Item | undefined {
     : undefined;
 }
 
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  let failed = false;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  });
-  await Promise.all(workers);
-}
+/** The project's one worker pool, under the name the ledger's writers use. */
+export { forEachLimit };
+
+/** Unprocessed batch items (which the SDK does not retry): 50 ms doubling to 2 s, no jitter. */
+const UNPROCESSED_BACKOFF: Backoff = { baseMs: 50, capMs: 2000, minShare: 1 };
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,6 +6,7 @@ import {
   type StageResultRecord,
 } from '../../core/ledger.ts';
 import { newestVerifications, rankedVerdict, seriesVerdicts } from '../../core/ledger-rules.ts';
+import { type Backoff, backoffMs } from '../../core/retry.ts';
 import { PutCommand, UpdateCommand } from '../document-commands.ts';
 import { seriesItemValues } from './catalogue.ts';
 import {
@@ -18,6 +19,9 @@ import {
 } from './io.ts';
 import { baselineItem, resultItem, toBaseline } from './items.ts';
 import { K, verifiedSortKey } from './keys.ts';
+
+/** Another run updated the baseline first: retry soon, spread out (full jitter). */
+const VERSION_CONFLICT_BACKOFF: Backoff = { baseMs: 25, capMs: 1000 };
 
 const BASELINE_ATTEMPTS = 20;
 
@@ -86,7 +90,7 @@ async function updateBaselines(io: TableIo, records: readonly StageResultRecord[
         return;
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
-        await sleep(5 + Math.random() * 20 * (attempt + 1));
+        await sleep(backoffMs(attempt + 1, VERSION_CONFLICT_BACKOFF));
       }
     }
     throw new LedgerError(
