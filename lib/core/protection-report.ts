@@ -1,10 +1,10 @@
 import type { ImmutabilityRequirement } from './config.ts';
 import { StoreError } from './errors.ts';
 import type { Status } from './findings.ts';
-import { formatBytes } from './history.ts';
 import type { BackupReport, RunReport } from './model.ts';
 import type { CopyTarget } from './ports.ts';
 import { readJson } from './run-store.ts';
+import { humanBytes } from './units.ts';
 
 /** The report's `immutability` of one backup (docs/contract.md). */
 export interface ImmutabilitySummary {
@@ -132,7 +132,7 @@ export function renderProtection(report: RunReport): string {
   }
   if (copyProof) {
     lines.push(
-      `Copies: ${copyProof.provenByChecksum} object(s) proven by stored checksums (${formatBytes(copyProof.bytesNotDownloaded)} not downloaded), ` +
+      `Copies: ${copyProof.provenByChecksum} object(s) proven by stored checksums (${humanBytes(copyProof.bytesNotDownloaded)} not downloaded), ` +
         `${copyProof.provenByRead} read back`,
     );
   }
