@@ -1,10 +1,16 @@
 import { seriesLabeller } from '../core/catalogue.ts';
 import type { Config } from '../core/config.ts';
 import type { RunReport } from '../core/model.ts';
-import { renderProtection } from '../core/protection-report.ts';
 import { humanAge, humanBytes } from '../core/units.ts';
 import type { CliIo } from './io.ts';
-import { renderFindings, renderMatrix, renderSummary, table, withSeriesRows } from './render.ts';
+import {
+  renderFindings,
+  renderMatrix,
+  renderProtection,
+  renderSummary,
+  table,
+  withSeriesRows,
+} from './render.ts';
 import { renderCoverageAndCost } from './render-coverage.ts';
 
 function renderInventory(report: RunReport, now: Date): string {

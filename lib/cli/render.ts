@@ -2,6 +2,7 @@ import { seriesLabeller } from '../core/catalogue.ts';
 import type { Finding } from '../core/findings.ts';
 import { checkOf, MATRIX_CHECKS } from '../core/matrix.ts';
 import type { RunReport } from '../core/model.ts';
+import type { ProtectedRunReport } from '../core/protection-report.ts';
 import { type SeriesRow, seriesRows } from '../core/report.ts';
 import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
 
@@ -178,4 +179,25 @@ export function renderSummary(report: RunReport): string {
   const c = report.counts;
   const rows = c.seriesRows > 0 ? ` and ${c.seriesRows} series-level row(s)` : '';
   return `${report.status}: ${c.backups} backup(s) in ${c.series} series${rows}: ${c.pass} pass, ${c.warn} warn, ${c.fail} fail, ${c.skipped} skipped (not checked); run ${report.runId}`;
+}
+
+/** The lines the command line prints about immutability and copy proofs; empty when neither ran. */
+export function renderProtection(report: RunReport): string {
+  const { backups, copyProof } = report as ProtectedRunReport;
+  const lines: string[] = [];
+  const judged = backups.flatMap((b) => (b.immutability ? [b.immutability.status] : []));
+  if (judged.length > 0) {
+    const count = (status: string) => judged.filter((s) => s === status).length;
+    lines.push(
+      `Immutability: ${count('PASS')} backup(s) protected as the policy asks, ${count('WARN')} warn, ${count('FAIL')} fail, ` +
+        `${count('NOT_APPLICABLE')} not applicable (folders)`,
+    );
+  }
+  if (copyProof) {
+    lines.push(
+      `Copies: ${copyProof.provenByChecksum} object(s) proven by stored checksums (${humanBytes(copyProof.bytesNotDownloaded)} not downloaded), ` +
+        `${copyProof.provenByRead} read back`,
+    );
+  }
+  return lines.join('\n');
 }
