@@ -24,15 +24,14 @@ import type { Ledger } from '../core/ledger.ts';
 import { locationsOverlap, resolveLocation } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { BackupTarget, ObjectStore } from '../core/ports.ts';
-import { humanBytes, humanDuration } from '../core/render.ts';
 import { discoverStage, integrityStage, loadShard, reportStage, type StageContext } from '../core/stages.ts';
-import { localDeps, markStopped, openContext } from './commands.ts';
+import { humanBytes, humanDuration } from '../core/units.ts';
 import { loadConfigFile } from './config-file.ts';
-import { type CliIo, EXIT, exitCodeOf, newRunId } from './io.ts';
+import { type CliIo, EXIT, exitCodeOf, newRunId, reportError } from './io.ts';
 import { locationsOf } from './locations.ts';
-import { reportError } from './main.ts';
 import { printReport } from './print.ts';
 import { Progress } from './progress.ts';
+import { localDeps, markStopped, openContext } from './run-context.ts';
 
 export const BACKUP_USAGE = `Usage: backup-validator backup [JOB] --from <what> --to <dir|s3://bucket/prefix> --series NAME [options]
 

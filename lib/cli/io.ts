@@ -1,4 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import {
+  BackupValidatorError,
+  InterruptedError,
+  LedgerError,
+  SandboxError,
+  StoreError,
+  UsageError,
+} from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
 import { INTERRUPT_EXIT, type SignalSource } from './interrupt.ts';
 
@@ -32,4 +40,27 @@ export function newRunId(now: Date): string {
 
 export function exitCodeOf(report: RunReport): number {
   return report.status === 'FAIL' ? EXIT.failed : EXIT.ok;
+}
+
+/** The one mapping of an error to what the user reads and the exit code. */
+export function reportError(io: CliIo, error: unknown, verbose: boolean, command?: string): number {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof InterruptedError) {
+    io.stderr.write(`backup-validator: ${message}\n`);
+    return INTERRUPT_EXIT[error.signal];
+  }
+  if (error instanceof UsageError) {
+    const help = command ? `backup-validator help ${command}` : 'backup-validator --help';
+    io.stderr.write(`backup-validator: ${message}\nRun "${help}" for usage.\n`);
+    return EXIT.usage;
+  }
+  const known =
+    error instanceof StoreError ||
+    error instanceof LedgerError ||
+    error instanceof SandboxError ||
+    error instanceof BackupValidatorError;
+  io.stderr.write(`backup-validator: ${known ? '' : 'unexpected error: '}${message}\n`);
+  if (verbose && error instanceof Error) io.stderr.write(`${error.stack ?? ''}\n`);
+  else if (!known) io.stderr.write('Run again with --verbose for the stack trace.\n');
+  return EXIT.crashed;
 }

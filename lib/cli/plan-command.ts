@@ -7,11 +7,11 @@ import type { Config } from '../core/config.ts';
 import { humanDollars } from '../core/cost.ts';
 import { describeBudget } from '../core/coverage.ts';
 import { planRun, type RunPlan } from '../core/plan.ts';
-import { humanBytes } from '../core/render.ts';
-import { renderCost, renderCoverage } from '../core/render-coverage.ts';
+import { humanBytes } from '../core/units.ts';
 import type { CliOptions } from './args.ts';
 import { type CliIo, EXIT } from './io.ts';
 import type { Locations } from './locations.ts';
+import { renderCost, renderCoverage } from './render-coverage.ts';
 
 /** `backup-validator plan`: lists the sources and reads the ledger, never a backup, and writes nothing but --json. */
 export async function runPlan(

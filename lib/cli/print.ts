@@ -1,18 +1,17 @@
 import { seriesLabeller } from '../core/catalogue.ts';
 import type { Config } from '../core/config.ts';
 import type { RunReport } from '../core/model.ts';
-import { renderProtection } from '../core/protection-report.ts';
+import { humanAge, humanBytes } from '../core/units.ts';
+import type { CliIo } from './io.ts';
 import {
-  humanAge,
-  humanBytes,
   renderFindings,
   renderMatrix,
+  renderProtection,
   renderSummary,
   table,
   withSeriesRows,
-} from '../core/render.ts';
-import { renderCoverageAndCost } from '../core/render-coverage.ts';
-import type { CliIo } from './io.ts';
+} from './render.ts';
+import { renderCoverageAndCost } from './render-coverage.ts';
 
 function renderInventory(report: RunReport, now: Date): string {
   const label = seriesLabeller(report.sources);

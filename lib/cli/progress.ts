@@ -1,7 +1,7 @@
 import type { StageStatus } from '../core/findings.ts';
 import type { Backup } from '../core/model.ts';
-import { humanBytes, humanDuration } from '../core/render.ts';
 import type { StageEvents } from '../core/stages.ts';
+import { humanBytes, humanDuration } from '../core/units.ts';
 
 export interface ProgressOptions {
   stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };

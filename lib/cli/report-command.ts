@@ -4,10 +4,10 @@ import type { Config } from '../core/config.ts';
 import { StoreError, UsageError } from '../core/errors.ts';
 import type { RunReport } from '../core/model.ts';
 import { readJson, runKeys } from '../core/run-store.ts';
-import { openContext } from './commands.ts';
 import { type CliIo, exitCodeOf } from './io.ts';
 import type { Locations } from './locations.ts';
 import { printReport } from './print.ts';
+import { openContext } from './run-context.ts';
 
 /**
  * `report RUN_ID|latest`: a past run as the run printed it, from the report its Report step kept in

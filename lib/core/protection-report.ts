@@ -1,7 +1,6 @@
 import type { ImmutabilityRequirement } from './config.ts';
 import { StoreError } from './errors.ts';
 import type { Status } from './findings.ts';
-import { formatBytes } from './history.ts';
 import type { BackupReport, RunReport } from './model.ts';
 import type { CopyTarget } from './ports.ts';
 import { readJson } from './run-store.ts';
@@ -116,25 +115,4 @@ export async function attachProtection(
   }
   if (Object.keys(copies).length > 0) out.copyProof = totals;
   return out;
-}
-
-/** The lines the command line prints about immutability and copy proofs; empty when neither ran. */
-export function renderProtection(report: RunReport): string {
-  const { backups, copyProof } = report as ProtectedRunReport;
-  const lines: string[] = [];
-  const judged = backups.flatMap((b) => (b.immutability ? [b.immutability.status] : []));
-  if (judged.length > 0) {
-    const count = (status: string) => judged.filter((s) => s === status).length;
-    lines.push(
-      `Immutability: ${count('PASS')} backup(s) protected as the policy asks, ${count('WARN')} warn, ${count('FAIL')} fail, ` +
-        `${count('NOT_APPLICABLE')} not applicable (folders)`,
-    );
-  }
-  if (copyProof) {
-    lines.push(
-      `Copies: ${copyProof.provenByChecksum} object(s) proven by stored checksums (${formatBytes(copyProof.bytesNotDownloaded)} not downloaded), ` +
-        `${copyProof.provenByRead} read back`,
-    );
-  }
-  return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 import { seriesLabeller } from '../core/catalogue.ts';
 import { humanDollars } from '../core/cost.ts';
 import type { RunReport } from '../core/model.ts';
-import { humanBytes } from '../core/render.ts';
+import { humanBytes } from '../core/units.ts';
 import { escapeHtml as h } from './escape.ts';
 
 /** Coverage per series and the run's cost estimate, when the report has them (empty otherwise). */

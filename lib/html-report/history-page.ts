@@ -1,5 +1,5 @@
 import { type HistoryData, unfinishedRun } from '../core/history.ts';
-import { humanAge, humanBytes, humanDuration } from '../core/render.ts';
+import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
 import { lineChart } from './charts.ts';
 import { escapeHtml as h } from './escape.ts';
 import { badge } from './page.ts';

@@ -1,7 +1,7 @@
 import { seriesLabeller } from '../core/catalogue.ts';
 import type { Ledger } from '../core/ledger.ts';
 import type { RunReport } from '../core/model.ts';
-import { humanAge } from '../core/render.ts';
+import { humanAge } from '../core/units.ts';
 import { summaryLine } from './page.ts';
 
 export interface Notice {

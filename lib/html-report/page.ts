@@ -1,8 +1,9 @@
 import { seriesLabeller } from '../core/catalogue.ts';
 import type { Finding, FindingCode } from '../core/findings.ts';
 import type { SeriesTrend } from '../core/history.ts';
+import { checkOf, MATRIX_CHECKS } from '../core/matrix.ts';
 import type { BackupReport, RunReport } from '../core/model.ts';
-import { checkOf, humanAge, humanBytes, humanDuration, MATRIX_CHECKS } from '../core/render.ts';
+import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
 import { lineChart } from './charts.ts';
 import { coverageAndCostSection } from './coverage.ts';
 import { escapeHtml as h } from './escape.ts';

@@ -9,7 +9,8 @@ import { checksumReaderOf, S3ChecksumReader } from '../../lib/adapters/s3-checks
 import { S3ProtectionProbe } from '../../lib/adapters/s3-immutability.ts';
 import { S3Store } from '../../lib/adapters/s3-store.ts';
 import { openCopyTarget, openStore } from '../../lib/adapters/stores.ts';
-import { loadHistory, renderHistory } from '../../lib/core/history.ts';
+import { renderHistory } from '../../lib/cli/history-text.ts';
+import { loadHistory } from '../../lib/core/history.ts';
 import { immutabilityStage } from '../../lib/core/immutability.ts';
 import type { ProtectedRunReport } from '../../lib/core/protection-report.ts';
 import { redundancyStage } from '../../lib/core/redundancy.ts';

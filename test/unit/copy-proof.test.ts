@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { renderProtection } from '../../lib/cli/render.ts';
 import { proveByChecksums } from '../../lib/core/copy-proof.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import type { StoredChecksums } from '../../lib/core/ports.ts';
-import { renderProtection } from '../../lib/core/protection-report.ts';
 
 const bytes = Buffer.from('the verified backup');
 const sha256Hex = createHash('sha256').update(bytes).digest('hex');

@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import {
-  formatBytes,
-  formatDuration,
-  type HistoryData,
-  historyJson,
-  loadHistory,
-  renderHistory,
-  sparkline,
-  trendOf,
-} from '../../lib/core/history.ts';
+import { formatDuration, renderHistory, sparkline } from '../../lib/cli/history-text.ts';
+import { type HistoryData, historyJson, loadHistory, trendOf } from '../../lib/core/history.ts';
 import {
   applyResultsToBaseline,
   BASELINE_POINTS,
   emptyBaseline,
   sizeAnomaly,
 } from '../../lib/core/ledger.ts';
+import { humanBytes as formatBytes } from '../../lib/core/units.ts';
 import { backup, newLedger, result } from '../integration/ledger-support.ts';
 
 const SPARK = /[▁▂▃▄▅▆▇█]/;

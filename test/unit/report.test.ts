@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { renderFindings, renderMatrix, renderSummary } from '../../lib/cli/render.ts';
 import { rpoChecks, rpoFindings, SeriesTracker } from '../../lib/core/compliance.ts';
 import { parseConfig } from '../../lib/core/config.ts';
 import { finding } from '../../lib/core/findings.ts';
 import type { Backup, IntegrityResult } from '../../lib/core/model.ts';
-import { humanDuration, renderFindings, renderMatrix, renderSummary } from '../../lib/core/render.ts';
 import { type BackupOutcome, buildReport } from '../../lib/core/report.ts';
+import { humanDuration } from '../../lib/core/units.ts';
 
 function backup(id: string, series: string, createdAt: string): Backup {
   return {

@@ -1,6 +1,7 @@
-import { humanDollars } from './cost.ts';
-import type { RunCost, RunReport, SeriesCoverage } from './model.ts';
-import { humanBytes, table } from './render.ts';
+import { humanDollars } from '../core/cost.ts';
+import type { RunCost, RunReport, SeriesCoverage } from '../core/model.ts';
+import { humanBytes } from '../core/units.ts';
+import { table } from './render.ts';
 
 function percent(share: number): string {
   return `${(Math.floor(share * 1000) / 10).toFixed(1)}%`;

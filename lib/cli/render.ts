@@ -1,73 +1,33 @@
-import { seriesLabeller } from './catalogue.ts';
-import type { Finding } from './findings.ts';
-import type { RunReport } from './model.ts';
-import { type SeriesRow, seriesRows } from './report.ts';
+import { seriesLabeller } from '../core/catalogue.ts';
+import type { Finding } from '../core/findings.ts';
+import { checkOf, MATRIX_CHECKS } from '../core/matrix.ts';
+import type { RunReport } from '../core/model.ts';
+import type { ProtectedRunReport } from '../core/protection-report.ts';
+import { type SeriesRow, seriesRows } from '../core/report.ts';
+import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
 
-import { humanBytes } from './units.ts';
+/** The run report as text: the results matrix, the findings and the verdict. */
 
-export { humanBytes };
-
-export function humanAge(ms: number): string {
-  if (ms < 0) return 'future';
-  const minutes = Math.floor(ms / 60_000);
-  if (minutes < 60) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours}h`;
-  return `${Math.floor(hours / 24)}d`;
-}
-
-export function humanDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 120_000) return `${(ms / 1000).toFixed(1)}s`;
-  return `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+/** Rows padded column by column to their widest cell (`r`: right-aligned), each line trimmed. */
+export function columns(rows: readonly string[][], align: ReadonlyArray<'l' | 'r'> = []): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows.map((row) =>
+    row
+      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** A plain-text table: columns padded to their widest cell; numbers right-aligned. */
 export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (align[i] === 'r' ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
-
-/** Which column of the results matrix a finding belongs to. */
-const CHECK_OF: Record<Finding['code'], string> = {
-  ACCESS_DENIED: 'access',
-  ARCHIVED_STORAGE: 'access',
-  CHECKSUM_MISMATCH: 'checksum',
-  CHECKSUM_CHANGED: 'checksum',
-  MISSING_OBJECT: 'checksum',
-  UNLISTED_OBJECT: 'checksum',
-  NO_REFERENCE_CHECKSUM: 'checksum',
-  ARCHIVE_CORRUPT: 'archive',
-  ARCHIVE_TRUNCATED: 'archive',
-  EMPTY_BACKUP: 'archive',
-  UNSAFE_PATH: 'restore',
-  DECOMPRESSION_LIMIT: 'restore',
-  RESTORE_MISMATCH: 'restore',
-  RESTORE_FAILED: 'restore',
-  RTO_EXCEEDED: 'restore',
-  PROBE_FAILED: 'probes',
-  RPO_EXCEEDED: 'compliance',
-  SIZE_ANOMALY: 'compliance',
-  REDUNDANCY_MISSING: 'compliance',
-  CHECK_FAILED: 'access',
-  NO_BACKUPS: 'compliance',
-  ORPHAN_REFERENCE: 'checksum',
-  FUTURE_TIMESTAMP: 'compliance',
-  IMMUTABILITY_MISSING: 'compliance',
-  RETENTION_SHORT: 'compliance',
-  COVERAGE_BEHIND: 'compliance',
-};
-
-export const MATRIX_CHECKS = ['access', 'checksum', 'archive', 'restore', 'probes', 'compliance'] as const;
-
-/** The column of the results matrix a finding code belongs to. */
-export function checkOf(code: Finding['code']): string {
-  return CHECK_OF[code];
+  return columns([headers, widths.map((w) => '-'.repeat(w)), ...rows], align).join('\n');
 }
 
 function cellStatus(
@@ -76,7 +36,7 @@ function cellStatus(
   ran: boolean,
 ): string {
   if (!ran) return '-';
-  const mine = findings.filter((f) => CHECK_OF[f.code] === check);
+  const mine = findings.filter((f) => checkOf(f.code) === check);
   if (mine.some((f) => f.severity === 'error')) return 'FAIL';
   if (mine.length > 0) return 'WARN';
   return 'ok';
@@ -135,7 +95,7 @@ export function renderMatrix(report: RunReport, now: Date): string {
     // Compliance of a backup no stage read is as unknown as the rest; its own findings still show.
     const ran = (c: string) =>
       c === 'compliance'
-        ? ranIntegrity || ranRestore || b.findings.some((f) => CHECK_OF[f.code] === c)
+        ? ranIntegrity || ranRestore || b.findings.some((f) => checkOf(f.code) === c)
         : c === 'restore' || c === 'probes'
           ? ranRestore
           : ranIntegrity;
@@ -163,7 +123,7 @@ export function renderMatrix(report: RunReport, now: Date): string {
       cellStatus(
         row.findings,
         c,
-        row.findings.some((f) => CHECK_OF[f.code] === c),
+        row.findings.some((f) => checkOf(f.code) === c),
       ),
     ),
     ...(nested ? ['-'] : []),
@@ -219,4 +179,25 @@ export function renderSummary(report: RunReport): string {
   const c = report.counts;
   const rows = c.seriesRows > 0 ? ` and ${c.seriesRows} series-level row(s)` : '';
   return `${report.status}: ${c.backups} backup(s) in ${c.series} series${rows}: ${c.pass} pass, ${c.warn} warn, ${c.fail} fail, ${c.skipped} skipped (not checked); run ${report.runId}`;
+}
+
+/** The lines the command line prints about immutability and copy proofs; empty when neither ran. */
+export function renderProtection(report: RunReport): string {
+  const { backups, copyProof } = report as ProtectedRunReport;
+  const lines: string[] = [];
+  const judged = backups.flatMap((b) => (b.immutability ? [b.immutability.status] : []));
+  if (judged.length > 0) {
+    const count = (status: string) => judged.filter((s) => s === status).length;
+    lines.push(
+      `Immutability: ${count('PASS')} backup(s) protected as the policy asks, ${count('WARN')} warn, ${count('FAIL')} fail, ` +
+        `${count('NOT_APPLICABLE')} not applicable (folders)`,
+    );
+  }
+  if (copyProof) {
+    lines.push(
+      `Copies: ${copyProof.provenByChecksum} object(s) proven by stored checksums (${humanBytes(copyProof.bytesNotDownloaded)} not downloaded), ` +
+        `${copyProof.provenByRead} read back`,
+    );
+  }
+  return lines.join('\n');
 }

@@ -1,0 +1,151 @@
+import { resolve } from 'node:path';
+import { type OpenedLedger, openLedger } from '../adapters/embedded-ledger.ts';
+import { FolderStore } from '../adapters/folder-store.ts';
+import { abortableStore } from '../core/abortable-store.ts';
+import type { Config } from '../core/config.ts';
+import { BackupValidatorError } from '../core/errors.ts';
+import { defaultConcurrency } from '../core/limit.ts';
+import type { CopyTarget, ObjectStore } from '../core/ports.ts';
+import { redundancyTargetsOf } from '../core/redundancy.ts';
+import type { StageContext } from '../core/stages.ts';
+import type { LocalRunDeps } from '../pipeline/local-runner.ts';
+import type { CliOptions } from './args.ts';
+import type { CliIo } from './io.ts';
+import type { Locations } from './locations.ts';
+import type { Progress } from './progress.ts';
+
+export interface RunSetup {
+  config: Config;
+  locations: Locations;
+  document: unknown;
+  progress: Progress;
+  now: () => Date;
+  /** Aborted by Ctrl-C / SIGTERM: the run stops, cleans up and is recorded as ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface OpenedContext {
+  ctx: StageContext;
+  ledger: OpenedLedger;
+  /** Opens a folder or URL the run named (source, run store, redundancy target). */
+  open(url: string): CopyTarget;
+  close(): Promise<void>;
+}
+
+/** A location with a scheme (`s3://`, `file://`) needs the stores module, and with it the S3 SDK. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]+:\/\//i;
+
+/**
+ * Opens the run's folders and URLs; the AWS SDK is loaded only when one of `locations` (all the
+ * run may open: sources, run store, redundancy targets) is a URL, so a folder run never pays for it.
+ */
+async function storeOpener(io: CliIo, locations: string[]): Promise<StoreOpener> {
+  if (!locations.some((l) => URL_SCHEME.test(l))) {
+    return {
+      open: (url) => {
+        if (URL_SCHEME.test(url)) throw new BackupValidatorError(`${url} was not among the run's locations`);
+        return new FolderStore(resolve(io.cwd, url));
+      },
+    };
+  }
+  const [{ openCopyTarget, s3ClientConfigFromEnv }, { openProtection }, { checksumReaderOf }] =
+    await Promise.all([
+      import('../adapters/stores.ts'),
+      import('../adapters/s3-immutability.ts'),
+      import('../adapters/s3-checksums.ts'),
+    ]);
+  const s3 = s3ClientConfigFromEnv(io.env);
+  return {
+    open: (url) => openCopyTarget(url.startsWith('s3://') ? url : resolve(io.cwd, url), { s3 }),
+    openProtection: (url) => openProtection(url, { s3 }),
+    checksumsOf: checksumReaderOf,
+  };
+}
+
+interface StoreOpener extends Pick<StageContext, 'openProtection' | 'checksumsOf'> {
+  open(url: string): CopyTarget;
+}
+
+const unwrapped = new WeakMap<ObjectStore, ObjectStore>();
+
+export async function openContext(
+  io: CliIo,
+  config: Config,
+  locations: Locations,
+  progress?: Progress,
+  sources: string[] = [],
+  signal?: AbortSignal,
+): Promise<OpenedContext> {
+  const opener = await storeOpener(io, [...sources, locations.runStore, ...redundancyTargetsOf(config)]);
+  const { open } = opener;
+  const runStore = open(locations.runStore);
+  // Opened last: nothing after it can throw and leave the embedded ledger (and the process) running.
+  const ledger = await openLedger(locations.ledger, {
+    retentionDays: config.ledger.retentionDays,
+    env: io.env,
+  });
+  const ctx: StageContext = {
+    ledger,
+    runStore,
+    openSource: (url) => {
+      const store = open(url);
+      if (!signal) return store;
+      const abortable = abortableStore(store, signal);
+      unwrapped.set(abortable, store);
+      return abortable;
+    },
+    now: () => new Date(),
+  };
+  if (opener.openProtection) ctx.openProtection = opener.openProtection;
+  const { checksumsOf } = opener;
+  // A source's stored checksums are read through the store itself, not its abortable wrapper.
+  if (checksumsOf) ctx.checksumsOf = (store) => checksumsOf(unwrapped.get(store) ?? store);
+  if (progress) ctx.events = progress;
+  if (signal) ctx.signal = signal;
+  return { ctx, ledger, open, close: () => ledger.close() };
+}
+
+/** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
+export async function localDeps(
+  io: CliIo,
+  opened: OpenedContext,
+  runId: string,
+  options: Pick<CliOptions, 'concurrency'>,
+  progress?: Progress,
+): Promise<LocalRunDeps & { close(): void }> {
+  const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
+  const { localRestore } = await import('../pipeline/local-runner.ts');
+  const { withStageProgress } = await import('./stage-progress.ts');
+  const concurrency = options.concurrency ?? defaultConcurrency();
+  // Long-lived sandbox processes, one per core (restores beyond wait), not one per backup.
+  const sandbox = new LocalSandbox({
+    env: io.env,
+    reuse: true,
+    maxWorkers: concurrency,
+    ...(io.sandboxEntry ? { entry: io.sandboxEntry } : {}),
+  });
+  return {
+    ...(progress ? { wrapHandlers: (h) => withStageProgress(progress, opened.ctx, runId, h) } : {}),
+    restore: localRestore(sandbox),
+    openTarget: opened.open,
+    cwd: io.cwd,
+    concurrency,
+    close: () => sandbox.close(),
+  };
+}
+
+/** A run that stopped before its report is recorded as ERROR with why, never left RUNNING. */
+export async function markStopped(ctx: StageContext, runId: string, error: unknown): Promise<void> {
+  try {
+    const detail = await ctx.ledger.getRun(runId);
+    if (detail?.run.status !== 'RUNNING') return;
+    await ctx.ledger.finishRun(runId, {
+      status: 'ERROR',
+      counts: { backups: 0, pass: 0, warn: 0, fail: 0, series: 0 },
+      finishedAt: ctx.now().toISOString(),
+      error: error instanceof Error ? error.message : String(error),
+    });
+  } catch {
+    // The ledger itself failed: the error being reported already says so.
+  }
+}
