@@ -8,7 +8,6 @@ import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { FARGATE_EPHEMERAL_GIB } from '../core/restore/scratch.ts';
 import { type ResolvedInputs, resolveInputs, type StackInputs } from './inputs.ts';
 import { Monitoring } from './monitoring.ts';
 import { type Functions, PipelineFunctions } from './pipeline-functions.ts';
@@ -27,7 +26,6 @@ export {
   SANDBOX_IMAGE_CONTEXT_EXCLUDE,
 } from './restore-sandbox.ts';
 
-export const MAX_EPHEMERAL_GIB = FARGATE_EPHEMERAL_GIB.max;
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface BackupValidatorStackProps extends StackProps, StackInputs {
