@@ -18,8 +18,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../core/metrics.ts';
-import type { PipelineFunctions } from './pipeline-functions.ts';
-import { type Functions, pascal } from './pipeline-functions.ts';
+import { type Functions, type PipelineFunctions, pascal } from './pipeline-functions.ts';
 import { StackPart } from './stable-ids.ts';
 import type { Triggers } from './triggers.ts';
 
