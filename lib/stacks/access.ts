@@ -3,6 +3,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IConstruct, Node } from 'constructs';
+import { LEDGER_TABLE } from '../adapters/ledger-schema.ts';
 import { PROTECTION_PERMISSIONS } from '../adapters/s3-immutability.ts';
 import type { S3Location } from './inputs.ts';
 import { acknowledgeWildcardResources } from './nag.ts';
@@ -144,7 +145,7 @@ export function grantRunStore(grantee: Grantee, bucket: IBucket, mode: 'read' | 
   );
 }
 
-export const LEDGER_INDEXES = ['gsi1', 'gsi2'] as const;
+export const LEDGER_INDEXES = Object.values(LEDGER_TABLE.indexes).map((index) => index.name);
 const LEDGER_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:DescribeTable'];
 const LEDGER_WRITE = [
   'dynamodb:PutItem',
