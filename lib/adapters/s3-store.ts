@@ -7,6 +7,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  type CreateMultipartUploadCommandInput,
   GetBucketLocationCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
@@ -404,29 +405,10 @@ export class S3Store implements ObjectStore, CopyTarget {
     key: string,
   ): Promise<boolean> {
     const Key = this.keyOf(key);
-    let checksums = true;
-    let created: { UploadId?: string };
-    try {
-      created = await this.client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key,
-          ChecksumAlgorithm: 'CRC64NVME',
-          ChecksumType: 'FULL_OBJECT',
-        }),
-      );
-    } catch (error) {
-      if (!isChecksumUnsupported(error)) {
-        await this.describeEndpoint();
-        throw this.translate(error, 'write', key);
-      }
-      checksums = false;
-      created = await this.call(
-        () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key })),
-        'write',
-        key,
-      );
-    }
+    const { created, checksums } = await this.createUpload(key, {
+      ChecksumAlgorithm: 'CRC64NVME',
+      ChecksumType: 'FULL_OBJECT',
+    });
     const UploadId = created.UploadId;
     const partSize = Math.max(this.copyPartSize, Math.ceil(head.size / MAX_PARTS));
     const ranges: Array<{ PartNumber: number; first: number; last: number }> = [];
@@ -525,6 +507,31 @@ export class S3Store implements ObjectStore, CopyTarget {
     }
   }
 
+  /** A multipart upload asking for `checksum`; without it (and `checksums` false) where the server does not take it. */
+  private async createUpload(
+    key: string,
+    checksum: Pick<CreateMultipartUploadCommandInput, 'ChecksumAlgorithm' | 'ChecksumType'>,
+  ): Promise<{ created: { UploadId?: string }; checksums: boolean }> {
+    const Key = this.keyOf(key);
+    try {
+      const created = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ...checksum }),
+      );
+      return { created, checksums: true };
+    } catch (error) {
+      if (!isChecksumUnsupported(error)) {
+        await this.describeEndpoint();
+        throw this.translate(error, 'write', key);
+      }
+      const created = await this.call(
+        () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key })),
+        'write',
+        key,
+      );
+      return { created, checksums: false };
+    }
+  }
+
   private async multipartUpload(
     key: string,
     firstParts: Buffer[],
@@ -532,24 +539,7 @@ export class S3Store implements ObjectStore, CopyTarget {
     size: number,
   ): Promise<void> {
     const Key = this.keyOf(key);
-    let checksums = true;
-    let created: { UploadId?: string };
-    try {
-      created = await this.client.send(
-        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ChecksumAlgorithm: 'SHA256' }),
-      );
-    } catch (error) {
-      if (!isChecksumUnsupported(error)) {
-        await this.describeEndpoint();
-        throw this.translate(error, 'write', key);
-      }
-      checksums = false;
-      created = await this.call(
-        () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key })),
-        'write',
-        key,
-      );
-    }
+    const { created, checksums } = await this.createUpload(key, { ChecksumAlgorithm: 'SHA256' });
     const UploadId = created.UploadId;
     const completed: CompletedPart[] = [];
     let sent = 0;
