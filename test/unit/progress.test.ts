@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Progress } from '../../lib/cli/progress.ts';
 import type { Backup } from '../../lib/core/model.ts';
+import { visible } from '../support/terminal.ts';
 
 class Stream extends Writable {
   text = '';
@@ -76,9 +77,8 @@ describe('issue 13: progress a person can follow', () => {
     const stream = new Stream(true);
     run(stream);
     expect(stream.text).toContain('\x1b[1m▸ integrity\x1b[0m  2 backups, 4.0 MiB');
-    expect(stream.text).toMatch(
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal escapes are what is checked
-      /\r\x1b\[K {2}.*█.* 75% {2}1\/2 backups {2}3\.0 MiB\/4\.0 MiB {2}\S+ \S+\/s {2}ETA \S+ {2}\/src\/db-/,
+    expect(visible(stream.text)).toMatch(
+      /\r<ESC>\[K {2}.*█.* 75% {2}1\/2 backups {2}3\.0 MiB\/4\.0 MiB {2}\S+ \S+\/s {2}ETA \S+ {2}\/src\/db-/,
     );
     expect(stream.text).toContain('\x1b[31mFAIL\x1b[0m /src/db-20250102_000000.tar.gz (1.0 MiB)');
     expect(stream.text).toContain('\x1b[33mWARN\x1b[0m /src/db-20250102_000000.tar.gz');
@@ -86,8 +86,7 @@ describe('issue 13: progress a person can follow', () => {
     expect(stream.text).not.toMatch(/PASS \/src/);
     // The redrawn line is cleared before each line of its own, and the last line ends the output.
     expect(stream.text.endsWith('report: done in 500ms\n')).toBe(true);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal escapes are what is checked
-    expect(stream.text).toMatch(/\r\x1b\[K {2}.*ETA 667ms/);
+    expect(visible(stream.text)).toMatch(/\r<ESC>\[K {2}.*ETA 667ms/);
   });
 
   it('on a terminal with NO_COLOR (or TERM=dumb): the same lines without colour', () => {
@@ -96,16 +95,16 @@ describe('issue 13: progress a person can follow', () => {
       run(stream, env);
       expect(stream.text).toContain('▸ integrity  2 backups, 4.0 MiB');
       expect(stream.text).toContain('  FAIL /src/db-20250102_000000.tar.gz (1.0 MiB)');
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal escapes are what is checked
-      expect(stream.text).not.toMatch(/\x1b\[\d+m/);
+      expect(visible(stream.text)).not.toMatch(/<ESC>\[\d+m/);
     }
   });
 
   it('a redrawn line never wraps: it is cut to the terminal width', () => {
     const stream = new Stream(true, 40);
     run(stream);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal escapes are what is checked
-    for (const drawn of stream.text.split('\r\x1b[K').map((s) => s.replace(/\x1b\[\d+m/g, '')))
+    for (const drawn of visible(stream.text)
+      .split('\r<ESC>[K')
+      .map((s) => s.replace(/<ESC>\[\d+m/g, '')))
       if (!drawn.includes('\n')) expect(drawn.length).toBeLessThan(40);
   });
 

@@ -125,7 +125,7 @@ const BARE_ARG = '"${1}"';
 const DOUBLE_QUOTED_ARG = '${1}';
 /** Closes the single quotes, expands the argument in double quotes, reopens them. */
 const SINGLE_QUOTED_ARG = `'"\${1}"'`;
-// biome-ignore-end lint/suspicious/noTemplateCurlyInString: -
+// biome-ignore-end lint/suspicious/noTemplateCurlyInString: end of the shell expansions above
 
 /**
  * The shell script of a configured probe: each `{file}` becomes a reference to the first
