@@ -1,5 +1,7 @@
 import type { RunTrigger } from '../../lib/core/ledger.ts';
-import { type Discovery, discoverStage, type ShardRef, type StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { discoverStage } from '../../lib/core/stages/discover.ts';
+import type { Discovery, ShardRef } from '../../lib/core/stages/run.ts';
 import { defaultSources, lambdaContext } from '../shared/environment.ts';
 import { logged } from '../shared/logging.ts';
 

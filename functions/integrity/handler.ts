@@ -1,11 +1,8 @@
 import type { Logger } from '../../lib/adapters/json-log.ts';
 import { immutabilityStage } from '../../lib/core/immutability.ts';
-import {
-  integrityStage,
-  LAMBDA_INTEGRITY_MAX_BYTES,
-  type ShardRef,
-  type StageContext,
-} from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { integrityStage, LAMBDA_INTEGRITY_MAX_BYTES } from '../../lib/core/stages/integrity.ts';
+import type { ShardRef } from '../../lib/core/stages/run.ts';
 import { lambdaContext } from '../shared/environment.ts';
 import { logged } from '../shared/logging.ts';
 

@@ -1,16 +1,10 @@
-import { deserializeBackup } from '../../lib/core/run-store.ts';
-import { loadRestoreJob } from '../../lib/core/select.ts';
-import { type FailureInput, recordFailureStage, type StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { type FailureInput, recordFailureStage } from '../../lib/core/stages/record-failure.ts';
 import { lambdaContext } from '../shared/environment.ts';
 import { logged } from '../shared/logging.ts';
 
 export function makeRecordFailureHandler(context: () => StageContext) {
-  return async (event: FailureInput) => {
-    const ctx = context();
-    return recordFailureStage(ctx, event, async (runId, restore) =>
-      deserializeBackup((await loadRestoreJob(ctx, runId, restore)).backup),
-    );
-  };
+  return async (event: FailureInput) => recordFailureStage(context(), event);
 }
 
 export const handler = logged(

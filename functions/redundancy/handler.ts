@@ -1,7 +1,7 @@
 import { openCopyTarget } from '../../lib/adapters/stores.ts';
 import type { CopyTarget } from '../../lib/core/ports.ts';
-import { type RedundancyOptions, redundancyStage } from '../../lib/core/redundancy.ts';
-import type { StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { type RedundancyOptions, redundancyStage } from '../../lib/core/stages/redundancy.ts';
 import { lambdaContext } from '../shared/environment.ts';
 import { logged } from '../shared/logging.ts';
 

@@ -3,15 +3,12 @@ import { policyFor } from '../../lib/core/config.ts';
 import { runMetrics } from '../../lib/core/metrics.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import type { Notifier } from '../../lib/core/ports.ts';
-import { recordRedundancyFailure } from '../../lib/core/redundancy.ts';
 import { runKeys, writeText } from '../../lib/core/run-store.ts';
-import {
-  describeError,
-  type FailedStep,
-  loadRun,
-  reportStage,
-  type StageContext,
-} from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { describeError } from '../../lib/core/stages/record-failure.ts';
+import { recordRedundancyFailure } from '../../lib/core/stages/redundancy.ts';
+import { type FailedStep, reportStage } from '../../lib/core/stages/report.ts';
+import { loadRun } from '../../lib/core/stages/run.ts';
 import { htmlReportInput } from '../../lib/html-report/input.ts';
 import { failureNotice } from '../../lib/html-report/notice.ts';
 import { renderHtmlReport } from '../../lib/html-report/page.ts';

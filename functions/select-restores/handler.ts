@@ -1,5 +1,5 @@
-import { selectRestoresStage } from '../../lib/core/select.ts';
-import type { StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { selectRestoresStage } from '../../lib/core/stages/select-restores.ts';
 import { lambdaContext } from '../shared/environment.ts';
 import { logged } from '../shared/logging.ts';
 

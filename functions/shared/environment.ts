@@ -3,7 +3,7 @@ import { checksumReaderOf } from '../../lib/adapters/s3-checksums.ts';
 import { openProtection } from '../../lib/adapters/s3-immutability.ts';
 import { openCopyTarget, openStore } from '../../lib/adapters/stores.ts';
 import { FARGATE_EPHEMERAL_GIB } from '../../lib/core/restore/scratch.ts';
-import type { StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
 
 /** A required environment variable; a missing one fails the cold start, naming it. */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {

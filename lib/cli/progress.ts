@@ -1,6 +1,6 @@
 import type { StageStatus } from '../core/findings.ts';
 import type { Backup } from '../core/model.ts';
-import type { StageEvents } from '../core/stages.ts';
+import type { StageEvents } from '../core/stages/context.ts';
 import { humanBytes, humanDuration } from '../core/units.ts';
 
 export interface ProgressOptions {

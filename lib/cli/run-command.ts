@@ -8,16 +8,14 @@ import type { RunCounts } from '../core/ledger.ts';
 import { defaultConcurrency } from '../core/limit.ts';
 import { refuseTargetsInSources } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
-import { redundancyTargetsOf } from '../core/redundancy.ts';
 import { readJson, runKeys } from '../core/run-store.ts';
-import {
-  type Discovery,
-  discoverStage,
-  integrityStage,
-  recordFailureStage,
-  reportStage,
-  type StageContext,
-} from '../core/stages.ts';
+import type { StageContext } from '../core/stages/context.ts';
+import { discoverStage } from '../core/stages/discover.ts';
+import { integrityStage } from '../core/stages/integrity.ts';
+import { recordFailureStage } from '../core/stages/record-failure.ts';
+import { redundancyTargetsOf } from '../core/stages/redundancy.ts';
+import { reportStage } from '../core/stages/report.ts';
+import type { Discovery } from '../core/stages/run.ts';
 import type { HtmlReportInput } from '../html-report/page.ts';
 import type { CliOptions } from './args.ts';
 import { unmatchedSeriesPatterns } from './inputs.ts';
@@ -203,17 +201,11 @@ async function runStages(
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
         if (error instanceof LedgerError || ctx.signal?.aborted) throw error;
-        await recordFailureStage(
-          ctx,
-          {
-            stage: 'integrity',
-            item: shard,
-            error: { Error: (error as Error).name, Cause: (error as Error).message },
-          },
-          async () => {
-            throw error;
-          },
-        );
+        await recordFailureStage(ctx, {
+          stage: 'integrity',
+          item: shard,
+          error: { Error: (error as Error).name, Cause: (error as Error).message },
+        });
       }
     }
   }

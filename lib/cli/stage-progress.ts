@@ -1,5 +1,5 @@
-import { loadRestoreJob, type RestoreSelection } from '../core/select.ts';
-import type { StageContext } from '../core/stages.ts';
+import type { StageContext } from '../core/stages/context.ts';
+import { loadRestoreJob, type RestoreSelection } from '../core/stages/select-restores.ts';
 import type { TaskHandlers } from '../pipeline/local-runner.ts';
 import type { Progress } from './progress.ts';
 

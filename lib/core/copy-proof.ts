@@ -1,6 +1,6 @@
 import type { ChecksumAlgorithm, ObjectStore, StoredChecksums } from './ports.ts';
 import type { CopyProof } from './protection-report.ts';
-import type { StageContext } from './stages.ts';
+import type { StageContext } from './stages/context.ts';
 
 /**
  * What a copy's stored checksums prove about it, without reading it (issue 15):

@@ -6,7 +6,8 @@ import type { Backup } from './model.ts';
 import type { BucketProtection, LifecycleRule, ObjectProtection } from './ports.ts';
 import { type ImmutabilitySummary, immutabilityKey } from './protection-report.ts';
 import { writeJson } from './run-store.ts';
-import { loadRun, loadShard, type ShardRef, type StageContext } from './stages.ts';
+import type { StageContext } from './stages/context.ts';
+import { loadRun, loadShard, type ShardRef } from './stages/run.ts';
 
 const DAY_MS = 86_400_000;
 /** Object Lock lookups in flight per backup: two small GETs each, far below S3's per-prefix rates. */

@@ -10,13 +10,9 @@ import {
 } from './coverage.ts';
 import type { Finding } from './findings.ts';
 import type { Backup, RunCost, SeriesCoverage } from './model.ts';
-import {
-  coveragePlanOf,
-  LAMBDA_INTEGRITY_MAX_BYTES,
-  LAMBDA_S3_STREAM_BYTES_PER_SECOND,
-  SHARD_LIMITS,
-  type StageContext,
-} from './stages.ts';
+import type { StageContext } from './stages/context.ts';
+import { coveragePlanOf, SHARD_LIMITS } from './stages/discover.ts';
+import { LAMBDA_INTEGRITY_MAX_BYTES, LAMBDA_S3_STREAM_BYTES_PER_SECOND } from './stages/integrity.ts';
 
 const DAYS_PER_MONTH = 30;
 

@@ -12,14 +12,15 @@ import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
 import { type SandboxLauncher, sandboxRecords } from '../core/restore/launcher.ts';
 import { deserializeBackup, readJson, runKeys } from '../core/run-store.ts';
+import type { StageContext } from '../core/stages/context.ts';
+import { recordFailureStage } from '../core/stages/record-failure.ts';
 import {
   loadRestoreJob,
   type RestoreItem,
   type RestoreSelection,
   restoreItemsFor,
   selectRestoresStage,
-} from '../core/select.ts';
-import { recordFailureStage, type StageContext } from '../core/stages.ts';
+} from '../core/stages/select-restores.ts';
 import {
   definitionForLocalRun,
   FUNCTION_ARN_PLACEHOLDERS,
@@ -91,11 +92,11 @@ export async function runRestoresLocally(
       await deps.restore(ctx, item);
     } catch (error) {
       ctx.signal?.throwIfAborted();
-      await recordFailureStage(
-        ctx,
-        { stage: 'restore', item, error: { Error: (error as Error).name, Cause: (error as Error).message } },
-        async (id, restore) => deserializeBackup((await loadRestoreJob(ctx, id, restore)).backup),
-      );
+      await recordFailureStage(ctx, {
+        stage: 'restore',
+        item,
+        error: { Error: (error as Error).name, Cause: (error as Error).message },
+      });
     }
   }
 }

@@ -9,13 +9,10 @@ import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import type { RunPlan } from '../../lib/core/plan.ts';
-import {
-  discoverStage,
-  integrityStage,
-  reportStage,
-  SHARD_LIMITS,
-  type StageContext,
-} from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { discoverStage, SHARD_LIMITS } from '../../lib/core/stages/discover.ts';
+import { integrityStage } from '../../lib/core/stages/integrity.ts';
+import { reportStage } from '../../lib/core/stages/report.ts';
 import { runCli } from '../support/cli.ts';
 import { freshLedger } from '../support/ledger.ts';
 

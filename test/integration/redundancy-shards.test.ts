@@ -6,8 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import type { ObjectInfo } from '../../lib/core/model.ts';
-import { REDUNDANCY_CONCURRENCY, redundancyStage } from '../../lib/core/redundancy.ts';
-import { discoverStage, integrityStage, SHARD_LIMITS, type StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { discoverStage, SHARD_LIMITS } from '../../lib/core/stages/discover.ts';
+import { integrityStage } from '../../lib/core/stages/integrity.ts';
+import { REDUNDANCY_CONCURRENCY, redundancyStage } from '../../lib/core/stages/redundancy.ts';
 import { packTar } from '../support/archives.ts';
 import { freshLedger } from '../support/ledger.ts';
 

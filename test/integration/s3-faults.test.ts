@@ -14,7 +14,10 @@ import {
 } from '../../lib/adapters/s3-store.ts';
 import { StoreError } from '../../lib/core/errors.ts';
 import type { RunReport } from '../../lib/core/model.ts';
-import { discoverStage, integrityStage, reportStage, type StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { discoverStage } from '../../lib/core/stages/discover.ts';
+import { integrityStage } from '../../lib/core/stages/integrity.ts';
+import { reportStage } from '../../lib/core/stages/report.ts';
 import { gzip, packTar, sha256Hex } from '../support/archives.ts';
 import { type FaultProxy, type FaultRule, startFaultProxy } from '../support/fault-proxy.ts';
 import { freshLedger } from '../support/ledger.ts';

@@ -7,14 +7,12 @@ import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import { FARGATE_EPHEMERAL_GIB } from '../../lib/core/restore/scratch.ts';
 import { readJson, runKeys, writeJson } from '../../lib/core/run-store.ts';
-import { loadRestoreJob, selectRestoresStage } from '../../lib/core/select.ts';
-import {
-  type Discovery,
-  discoverStage,
-  integrityStage,
-  reportStage,
-  type StageContext,
-} from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { discoverStage } from '../../lib/core/stages/discover.ts';
+import { integrityStage } from '../../lib/core/stages/integrity.ts';
+import { reportStage } from '../../lib/core/stages/report.ts';
+import type { Discovery } from '../../lib/core/stages/run.ts';
+import { loadRestoreJob, selectRestoresStage } from '../../lib/core/stages/select-restores.ts';
 import { packTar } from '../support/archives.ts';
 import { freshLedger } from '../support/ledger.ts';
 

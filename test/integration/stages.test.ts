@@ -6,16 +6,13 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { FolderStore } from '../../lib/adapters/folder-store.ts';
-import { redundancyStage } from '../../lib/core/redundancy.ts';
-import { selectRestoresStage } from '../../lib/core/select.ts';
-import {
-  discoverStage,
-  integrityStage,
-  recordFailureStage,
-  reportStage,
-  SHARD_LIMITS,
-  type StageContext,
-} from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
+import { discoverStage, SHARD_LIMITS } from '../../lib/core/stages/discover.ts';
+import { integrityStage } from '../../lib/core/stages/integrity.ts';
+import { recordFailureStage } from '../../lib/core/stages/record-failure.ts';
+import { redundancyStage } from '../../lib/core/stages/redundancy.ts';
+import { reportStage } from '../../lib/core/stages/report.ts';
+import { selectRestoresStage } from '../../lib/core/stages/select-restores.ts';
 import { freshLedger } from '../support/ledger.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 
@@ -166,13 +163,11 @@ describe('pipeline stages over a folder and the ledger', () => {
     });
     const [shard] = discovery.shards;
     if (!shard) throw new Error('no shard');
-    await recordFailureStage(
-      ctx,
-      { stage: 'integrity', item: shard, error: { Error: 'Lambda.Unknown', Cause: 'out of memory' } },
-      () => {
-        throw new Error('not a restore');
-      },
-    );
+    await recordFailureStage(ctx, {
+      stage: 'integrity',
+      item: shard,
+      error: { Error: 'Lambda.Unknown', Cause: 'out of memory' },
+    });
     const { report } = await reportStage(ctx, 'r');
     expect(report.status).toBe('FAIL');
     expect(report.backups[0]?.findings).toEqual([

@@ -14,7 +14,7 @@ import {
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { S3_CLIENT_DEFAULTS, S3Store } from '../../lib/adapters/s3-store.ts';
-import type { StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
 import { TASK_STATE_FUNCTIONS } from '../../lib/pipeline/definition.ts';
 import { type LocalRunDeps, localRestore, runPipelineLocally } from '../../lib/pipeline/local-runner.ts';
 import { gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';

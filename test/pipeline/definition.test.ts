@@ -2,7 +2,7 @@ import '../../lib/pipeline/polyfills.ts';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../lib/core/errors.ts';
-import { restoreItemsFor } from '../../lib/core/select.ts';
+import { restoreItemsFor } from '../../lib/core/stages/select-restores.ts';
 import {
   CAUGHT_ERRORS,
   caughtErrorsOf,

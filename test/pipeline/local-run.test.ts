@@ -18,7 +18,7 @@ import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { S3_CLIENT_DEFAULTS, S3Store } from '../../lib/adapters/s3-store.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import { runKeys } from '../../lib/core/run-store.ts';
-import type { StageContext } from '../../lib/core/stages.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
 import { TASK_STATE_FUNCTIONS } from '../../lib/pipeline/definition.ts';
 import {
   type LocalRunDeps,

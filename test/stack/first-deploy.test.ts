@@ -2,7 +2,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LAMBDA_INTEGRITY_MAX_BYTES, LAMBDA_S3_STREAM_BYTES_PER_SECOND } from '../../lib/core/stages.ts';
+import {
+  LAMBDA_INTEGRITY_MAX_BYTES,
+  LAMBDA_S3_STREAM_BYTES_PER_SECOND,
+} from '../../lib/core/stages/integrity.ts';
 import { REPO_ROOT, SANDBOX_IMAGE_CONTEXT_EXCLUDE } from '../../lib/stacks/backup-validator-stack.ts';
 import {
   actionsOf,

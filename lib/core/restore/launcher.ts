@@ -2,7 +2,7 @@ import type { StageResultRecord } from '../ledger.ts';
 import type { ContentDigest, RestoreResult } from '../model.ts';
 import { recordedHistory } from '../references.ts';
 import { deserializeBackup } from '../run-store.ts';
-import type { RestoreJobFile } from '../select.ts';
+import type { RestoreJobFile } from '../stages/select-restores.ts';
 import type { RestoreRequest } from './restore.ts';
 
 /**

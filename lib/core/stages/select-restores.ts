@@ -1,13 +1,14 @@
 import { randomInt } from 'node:crypto';
-import { type Policy, type ProbeConfig, policyFor } from './config.ts';
-import type { CoveragePlan } from './coverage.ts';
-import { finding } from './findings.ts';
-import type { StageResultRecord } from './ledger.ts';
-import type { Backup } from './model.ts';
-import type { FirstSeenChecksum } from './ports.ts';
-import { scratchGiB, tooLargeForSandbox } from './restore/scratch.ts';
-import { readJson, runKeys, type SerializedBackup, serializeBackup, writeJson } from './run-store.ts';
-import { type Discovery, loadRun, loadShard, type StageContext } from './stages.ts';
+import { type Policy, type ProbeConfig, policyFor } from '../config.ts';
+import type { CoveragePlan } from '../coverage.ts';
+import { finding } from '../findings.ts';
+import type { StageResultRecord } from '../ledger.ts';
+import type { Backup } from '../model.ts';
+import type { FirstSeenChecksum } from '../ports.ts';
+import { scratchGiB, tooLargeForSandbox } from '../restore/scratch.ts';
+import { readJson, runKeys, type SerializedBackup, serializeBackup, writeJson } from '../run-store.ts';
+import type { StageContext } from './context.ts';
+import { loadDiscovery, loadRun, loadShard } from './run.ts';
 
 /**
  * One restore as a `Restores` Map iteration sees it. The state machine rebuilds it with the Map's
@@ -92,7 +93,7 @@ interface Candidate {
  */
 export async function selectRestoresStage(ctx: StageContext, runId: string): Promise<RestoreSelection> {
   const run = await loadRun(ctx, runId);
-  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  const discovery = await loadDiscovery(ctx, runId);
   const detail = await ctx.ledger.getRun(runId);
   const unreadable = new Set(
     (detail?.results ?? [])

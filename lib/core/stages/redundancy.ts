@@ -1,25 +1,20 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Config, type Policy, policyFor } from './config.ts';
-import { copyProofTally, proveCopy } from './copy-proof.ts';
-import { StoreError } from './errors.ts';
-import { type Finding, finding, type StageStatus } from './findings.ts';
-import type { StageResultRecord } from './ledger.ts';
-import { forEachLimited } from './limit.ts';
-import { refuseTargetsInSources } from './locations.ts';
-import type { Backup } from './model.ts';
-import type { CopyTarget, ObjectStore } from './ports.ts';
-import { type CopyProof, protectionKeys } from './protection-report.ts';
-import { readJson, runKeys, writeJson } from './run-store.ts';
-import {
-  backupsOfRun,
-  type Discovery,
-  describeError,
-  loadRun,
-  loadShard,
-  type StageContext,
-} from './stages.ts';
+import { type Config, type Policy, policyFor } from '../config.ts';
+import { copyProofTally, proveCopy } from '../copy-proof.ts';
+import { StoreError } from '../errors.ts';
+import { type Finding, finding, type StageStatus } from '../findings.ts';
+import type { StageResultRecord } from '../ledger.ts';
+import { forEachLimited } from '../limit.ts';
+import { refuseTargetsInSources } from '../locations.ts';
+import type { Backup } from '../model.ts';
+import type { CopyTarget, ObjectStore } from '../ports.ts';
+import { type CopyProof, protectionKeys } from '../protection-report.ts';
+import { readJson, runKeys, writeJson } from '../run-store.ts';
+import type { StageContext } from './context.ts';
+import { describeError } from './record-failure.ts';
+import { backupsOfRun, loadDiscovery, loadRun, loadShard } from './run.ts';
 
 /** The SHA-256 of each stored object of a shard's backups (backup id -> key -> hex), from the integrity stage. */
 export type RunDigests = Record<string, Record<string, string>>;
@@ -184,7 +179,7 @@ async function copyAndVerify(
   let checked = 0;
   let copied = 0;
   let missing = 0;
-  const discovery = await readJson<Discovery>(ctx.runStore, runKeys.discovery(runId));
+  const discovery = await loadDiscovery(ctx, runId);
   const refs =
     options.shard === undefined
       ? discovery.shards
