@@ -3,9 +3,11 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SAFE_RESTORE_LIMITS } from '../../lib/core/config.ts';
+import type { RestoredFile } from '../../lib/core/restore/file-writer.ts';
 import { RestoreLimits } from '../../lib/core/restore/limits.ts';
 import { runBuiltinProbe } from '../../lib/core/restore/probes.ts';
-import { READ_BACK_SLICE, type RestoredFile, SandboxTree } from '../../lib/core/restore/sandbox-tree.ts';
+import { READ_BACK_SLICE } from '../../lib/core/restore/read-back.ts';
+import { SandboxTree } from '../../lib/core/restore/sandbox-tree.ts';
 import { type Arena, makeArena } from '../support/hostile-archives.ts';
 
 let arena: Arena;
