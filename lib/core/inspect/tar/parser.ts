@@ -9,34 +9,40 @@
  * and link names, sparse members incl. extension blocks), pax sparse 0.0, 0.1 and 1.0.
  */
 
+import { resolveEntry, typeflagOf } from './entry.ts';
+import { EXTENDED_TYPEFLAGS, ExtendedHeaders, type ExtendedKind } from './extended.ts';
 import {
   BLOCK,
   checksumMatches,
-  cString,
   isZeroBlock,
   MAX_EXTENDED_HEADER_BYTES,
   numeric,
   type TarEntryHeader,
   type TarEntrySink,
-  type TarEntryType,
 } from './header.ts';
-import { type PaxAttributes, parsePaxAttributes } from './pax.ts';
 import {
-  checkSegments,
-  readMapList,
-  SparseExpander,
-  SparseMap,
-  SparseMapReader,
-  TOO_MANY_SEGMENTS,
-} from './sparse.ts';
+  badChecksum,
+  badHeader,
+  endProblem,
+  loneZeroBlock,
+  type ParserState,
+  type TarProblem,
+  trailingData,
+} from './problems.ts';
+import { SparseExpander } from './sparse.ts';
+import {
+  gnuSparse,
+  gnuSparseExtension,
+  isPaxSparse,
+  type PendingGnuSparse,
+  type PendingSparseMap,
+  paxSparse,
+  paxSparseName,
+  type SparseStep,
+  sparseMapBlock,
+} from './sparse-entry.ts';
 
-export interface TarProblem {
-  kind: 'corrupt' | 'truncated';
-  /** Byte offset in the tar stream (after decompression). */
-  offset: number;
-  member?: string;
-  message: string;
-}
+export type { TarProblem } from './problems.ts';
 
 export interface TarParserHandlers {
   /** Called for each entry; return a sink to receive a regular file's content. */
@@ -44,15 +50,8 @@ export interface TarParserHandlers {
   problem(problem: TarProblem): void;
 }
 
-type State = 'header' | 'data' | 'extended' | 'sparse-ext' | 'sparse-map' | 'padding' | 'resync' | 'ended';
-
-interface PendingExtended {
-  kind: 'pax' | 'pax-global' | 'gnu-long-name' | 'gnu-long-link';
-  size: number;
-}
-
 export class TarParser {
-  private state: State = 'header';
+  private state: ParserState = 'header';
   private readonly block = Buffer.alloc(BLOCK);
   private blockFill = 0;
   /** Bytes of the tar stream consumed so far. */
@@ -60,31 +59,12 @@ export class TarParser {
   private remaining = 0;
   private sink: TarEntrySink | undefined;
   private currentPath = '';
-  private extended: PendingExtended | undefined;
-  private extendedChunks: Buffer[] = [];
-  private extendedFill = 0;
-  private pax: PaxAttributes | undefined;
-  private readonly paxGlobal = new Map<string, string>();
-  private longName: string | undefined;
-  private longLink: string | undefined;
+  private readonly extended = new ExtendedHeaders();
   private zeroBlocks = 0;
   private firstZeroOffset = -1;
   private entryHeaderOffset = -1;
-  /** A GNU sparse member whose header announced extension blocks. */
-  private pendingSparse:
-    | { header: TarEntryHeader; segments: SparseMap; stored: number; realSize: number; full: boolean }
-    | undefined;
-  /** A pax 1.0 sparse member waiting for its map at the start of its data. */
-  private pendingSparseV1:
-    | {
-        header: TarEntryHeader;
-        realSize: number;
-        stored: number;
-        reader: SparseMapReader;
-        mapBytes: number;
-        headerBlock: number;
-      }
-    | undefined;
+  private pendingSparse: PendingGnuSparse | undefined;
+  private pendingSparseMap: PendingSparseMap | undefined;
   /** Bytes of pax 1.0 sparse maps examined, over all members (each map byte once). */
   private sparseMapScanned = 0;
   private resyncFrom = -1;
@@ -100,7 +80,7 @@ export class TarParser {
 
   /** Bytes of pax 1.0 sparse maps examined so far: the map's length, not its square. */
   get sparseMapBytesScanned(): number {
-    return this.sparseMapScanned + (this.pendingSparseV1?.reader.scanned ?? 0);
+    return this.sparseMapScanned + (this.pendingSparseMap?.reader.scanned ?? 0);
   }
 
   /** Whether the two zero blocks that end an archive were read. */
@@ -131,11 +111,7 @@ export class TarParser {
         }
         case 'extended': {
           const take = Math.min(this.remaining, chunk.length - at);
-          if (this.extendedFill < (this.extended?.size ?? 0)) {
-            const keep = Math.min(take, (this.extended?.size ?? 0) - this.extendedFill);
-            this.extendedChunks.push(Buffer.from(chunk.subarray(at, at + keep)));
-            this.extendedFill += keep;
-          }
+          this.extended.collect(chunk.subarray(at, at + take));
           at += take;
           this.offset += take;
           this.remaining -= take;
@@ -147,11 +123,7 @@ export class TarParser {
             for (let i = at; i < chunk.length; i++) {
               if (chunk[i] !== 0) {
                 this.trailingGarbageReported = true;
-                this.handlers.problem({
-                  kind: 'corrupt',
-                  offset: this.offset + (i - at),
-                  message: `non-zero data at byte ${this.offset + (i - at)} after the end-of-archive blocks: something was appended to or overwrote the archive's end`,
-                });
+                this.handlers.problem(trailingData(this.offset + (i - at)));
                 break;
               }
             }
@@ -185,59 +157,17 @@ export class TarParser {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    const at = this.offset + this.blockFill;
-    switch (this.state) {
-      case 'ended':
-        return;
-      case 'data':
-        this.sink = undefined;
-        this.truncated(
-          at,
-          `the tar stream ends at byte ${at}, inside member "${this.currentPath}" (${this.remaining} of its bytes missing)`,
-        );
-        return;
-      case 'padding':
-      case 'header':
-      case 'sparse-ext':
-      case 'sparse-map':
-        if (this.blockFill > 0) {
-          this.truncated(at, `the tar stream ends at byte ${at}, inside a 512-byte header block`);
-        } else if (this.state === 'sparse-ext' || this.state === 'sparse-map') {
-          this.truncated(
-            at,
-            `the tar stream ends at byte ${at}, inside the sparse map of "${this.currentPath}"`,
-          );
-        } else if (this.zeroBlocks === 1) {
-          this.truncated(at, `the tar stream ends at byte ${at} after one of the two end-of-archive blocks`);
-        } else if (at === 0) {
-          // No bytes at all: an empty backup, which the caller reports as such.
-          return;
-        } else {
-          this.truncated(
-            at,
-            `the tar stream ends at byte ${at} at a member boundary, without the end-of-archive blocks`,
-          );
-        }
-        return;
-      case 'extended':
-        this.truncated(at, `the tar stream ends at byte ${at}, inside an extended header`);
-        return;
-      case 'resync':
-        this.truncated(
-          at,
-          `the tar stream ends at byte ${at} while looking for a valid header after damage at byte ${this.resyncFrom}`,
-        );
-        return;
-    }
-  }
-
-  private truncated(offset: number, detail: string): void {
-    this.handlers.problem({
-      kind: 'truncated',
-      offset,
-      ...(this.state === 'data' ? { member: this.currentPath } : {}),
-      message: `${detail}: the archive was cut short; re-copy the backup from its origin`,
+    if (this.state === 'data') this.sink = undefined;
+    const problem = endProblem({
+      state: this.state,
+      at: this.offset + this.blockFill,
+      blockFill: this.blockFill,
+      zeroBlocks: this.zeroBlocks,
+      currentPath: this.currentPath,
+      remaining: this.remaining,
+      resyncFrom: this.resyncFrom,
     });
+    if (problem) this.handlers.problem(problem);
   }
 
   private onBlock(block: Buffer): void {
@@ -263,20 +193,12 @@ export class TarParser {
         this.state = 'resync';
         this.resyncFrom = blockOffset;
         this.zeroBlocks = 0;
-        this.handlers.problem({
-          kind: 'corrupt',
-          offset: blockOffset,
-          message: `bad tar header at byte ${blockOffset} (checksum does not match${this.sawEntries ? `; the previous member was "${this.currentPath}"` : ''}): the archive is damaged there`,
-        });
+        this.handlers.problem(badChecksum(blockOffset, this.sawEntries ? this.currentPath : undefined));
       }
       return;
     }
     if (this.zeroBlocks === 1) {
-      this.handlers.problem({
-        kind: 'corrupt',
-        offset: this.firstZeroOffset,
-        message: `a lone zero block at byte ${this.firstZeroOffset} inside the archive (a header was zeroed or data was lost there)`,
-      });
+      this.handlers.problem(loneZeroBlock(this.firstZeroOffset));
     }
     this.zeroBlocks = 0;
     if (resyncing) this.state = 'header';
@@ -284,88 +206,34 @@ export class TarParser {
   }
 
   private onHeader(block: Buffer, blockOffset: number): void {
-    const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156] as number);
+    const typeflag = typeflagOf(block);
     const size = numeric(block, 124, 12);
     if (Number.isNaN(size) || !Number.isSafeInteger(size)) {
       this.corruptHeader(blockOffset, 'its size field is not a number');
       return;
     }
     if (this.entryHeaderOffset < 0) this.entryHeaderOffset = blockOffset;
-    const magic = block.toString('latin1', 257, 263);
-    const ustar = magic === 'ustar\0';
-
-    switch (typeflag) {
-      case 'x':
-      case 'g':
-      case 'L':
-      case 'K': {
-        const kind =
-          typeflag === 'x'
-            ? 'pax'
-            : typeflag === 'g'
-              ? 'pax-global'
-              : typeflag === 'L'
-                ? 'gnu-long-name'
-                : 'gnu-long-link';
-        if (size > MAX_EXTENDED_HEADER_BYTES) {
-          this.corruptHeader(blockOffset, `its extended header claims ${size} bytes`);
-          return;
-        }
-        this.beginExtended({ kind, size });
+    const extendedKind = EXTENDED_TYPEFLAGS.get(typeflag);
+    if (extendedKind !== undefined) {
+      if (size > MAX_EXTENDED_HEADER_BYTES) {
+        this.corruptHeader(blockOffset, `its extended header claims ${size} bytes`);
         return;
       }
-      case 'V':
-        // GNU volume label: metadata, no content.
-        this.entryHeaderOffset = -1;
-        this.skipData(size);
-        return;
+      this.beginExtended(extendedKind, size);
+      return;
+    }
+    if (typeflag === 'V') {
+      // GNU volume label: metadata, no content.
+      this.entryHeaderOffset = -1;
+      this.skipData(size);
+      return;
     }
 
-    let name = cString(block, 0, 100);
-    if (ustar && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
-    let linkTarget = block[157] === 0 ? undefined : cString(block, 157, 100);
-    let effectiveSize = size;
-    const pax = this.pax;
-    const attributes = new Map<string, string>(this.paxGlobal);
-    if (pax) for (const [k, v] of pax.values) attributes.set(k, v);
-    if (this.longName !== undefined) name = this.longName;
-    if (this.longLink !== undefined) linkTarget = this.longLink;
-    const paxPath = attributes.get('path');
-    if (paxPath !== undefined) name = paxPath;
-    const paxLink = attributes.get('linkpath');
-    if (paxLink !== undefined) linkTarget = paxLink;
-    const paxSize = attributes.get('size');
-    if (paxSize !== undefined) {
-      const parsed = Number(paxSize);
-      if (!Number.isSafeInteger(parsed) || parsed < 0) {
-        this.corruptHeader(blockOffset, `its pax size "${paxSize}" is not a number`);
-        return;
-      }
-      effectiveSize = parsed;
-    }
-    this.pax = undefined;
-    this.longName = undefined;
-    this.longLink = undefined;
-
-    let type: TarEntryType;
-    switch (typeflag) {
-      case '0':
-      case '7':
-      case 'S':
-        type = name.endsWith('/') && typeflag === '0' ? 'directory' : 'file';
-        break;
-      case '1':
-        type = 'hardlink';
-        break;
-      case '2':
-        type = 'symlink';
-        break;
-      case '5':
-      case 'D':
-        type = 'directory';
-        break;
-      default:
-        type = 'other';
+    const metadata = this.extended.take();
+    const entry = resolveEntry(block, typeflag, size, metadata);
+    if (typeof entry === 'string') {
+      this.corruptHeader(blockOffset, entry);
+      return;
     }
     const headerOffset = this.entryHeaderOffset;
     this.entryHeaderOffset = -1;
@@ -373,73 +241,21 @@ export class TarParser {
 
     // Sparse members: old GNU 'S' headers, or pax GNU.sparse.* records.
     if (typeflag === 'S') {
-      const segments = new SparseMap();
-      for (let i = 0; i < 4; i++) {
-        const at = 386 + i * 24;
-        if (block[at] === 0) break;
-        segments.push(numeric(block, at, 12), numeric(block, at + 12, 12));
-      }
-      const realSize = numeric(block, 483, 12);
-      const header: TarEntryHeader = { path: name, type: 'file', size: realSize, headerOffset, sparse: true };
-      this.currentPath = name;
-      if (block[482] !== 0) {
-        this.pendingSparse = { header, segments, stored: effectiveSize, realSize, full: false };
-        this.state = 'sparse-ext';
-        return;
-      }
-      this.startSparse(header, segments, effectiveSize, realSize, blockOffset);
+      this.currentPath = entry.name;
+      this.sparseStep(gnuSparse(block, entry, headerOffset), blockOffset);
       return;
     }
-    const sparseMajor = attributes.get('GNU.sparse.major');
-    const sparseName = attributes.get('GNU.sparse.name');
-    if (
-      type === 'file' &&
-      (sparseMajor !== undefined ||
-        attributes.has('GNU.sparse.size') ||
-        attributes.has('GNU.sparse.map') ||
-        attributes.has('GNU.sparse.offset'))
-    ) {
-      if (sparseName !== undefined) name = sparseName;
-      const realSize = Number(attributes.get('GNU.sparse.realsize') ?? attributes.get('GNU.sparse.size'));
-      const header: TarEntryHeader = { path: name, type: 'file', size: realSize, headerOffset, sparse: true };
-      this.currentPath = name;
-      if (!Number.isSafeInteger(realSize) || realSize < 0) {
-        this.corruptHeader(blockOffset, 'its pax sparse size is missing or not a number');
-        return;
-      }
-      if (sparseMajor === '1') {
-        this.pendingSparseV1 = {
-          header,
-          realSize,
-          stored: effectiveSize,
-          reader: new SparseMapReader(),
-          mapBytes: 0,
-          headerBlock: blockOffset,
-        };
-        this.state = 'sparse-map';
-        return;
-      }
-      let segments = new SparseMap();
-      let tooMany = false;
-      const map = attributes.get('GNU.sparse.map');
-      if (map !== undefined) tooMany = !readMapList(map, segments);
-      else if (pax?.runs) {
-        segments = pax.runs;
-        tooMany = pax.runsError !== undefined;
-      }
-      if (tooMany) {
-        this.corruptHeader(blockOffset, TOO_MANY_SEGMENTS, name);
-        this.skipData(effectiveSize);
-        return;
-      }
-      this.startSparse(header, segments, effectiveSize, realSize, blockOffset);
+    if (entry.type === 'file' && isPaxSparse(metadata.attributes)) {
+      this.currentPath = paxSparseName(entry, metadata);
+      this.sparseStep(paxSparse(entry, metadata, headerOffset, blockOffset), blockOffset);
       return;
     }
 
+    const { name, type, linkTarget, stored } = entry;
     const header: TarEntryHeader = {
       path: name,
       type,
-      size: type === 'file' ? effectiveSize : 0,
+      size: type === 'file' ? stored : 0,
       ...(linkTarget !== undefined && (type === 'hardlink' || type === 'symlink') ? { linkTarget } : {}),
       headerOffset,
       sparse: false,
@@ -448,71 +264,71 @@ export class TarParser {
     const sink = this.handlers.entry(header);
     if (type === 'file') {
       this.sink = sink;
-      this.beginData(effectiveSize);
+      this.beginData(stored);
     } else {
       sink?.end();
       // Directories (GNU dumpdir), links and devices rarely carry data; when they do it is skipped.
-      this.skipData(effectiveSize);
+      this.skipData(stored);
     }
   }
 
-  private startSparse(
-    header: TarEntryHeader,
-    segments: SparseMap,
-    stored: number,
-    realSize: number,
-    blockOffset: number,
-  ): void {
-    const invalid = checkSegments(segments, realSize);
-    if (invalid !== undefined) {
-      this.corruptHeader(blockOffset, invalid, header.path);
-      this.skipData(stored);
-      return;
+  /** Does what reading a sparse member's header or map said to do next. */
+  private sparseStep(step: SparseStep, blockOffset: number): void {
+    switch (step.kind) {
+      case 'corrupt':
+        this.corruptHeader(step.offset ?? blockOffset, step.why, step.member);
+        if (step.skip !== undefined) this.skipData(step.skip);
+        return;
+      case 'extension':
+        this.pendingSparse = step.pending;
+        this.state = 'sparse-ext';
+        return;
+      case 'map':
+        this.pendingSparseMap = step.pending;
+        this.state = 'sparse-map';
+        return;
+      case 'start': {
+        const sink = this.handlers.entry(step.header);
+        this.sink = sink ? new SparseExpander(sink, step.segments, step.realSize) : undefined;
+        this.beginData(step.stored);
+        return;
+      }
     }
-    const sink = this.handlers.entry({ ...header, size: realSize });
-    this.sink = sink ? new SparseExpander(sink, segments, realSize) : undefined;
-    this.beginData(stored);
   }
 
   private onSparseExtension(block: Buffer, blockOffset: number): void {
     const pending = this.pendingSparse;
     if (!pending) return;
-    for (let i = 0; i < 21 && !pending.full; i++) {
-      const at = i * 24;
-      if (block[at] === 0) break;
-      pending.full = !pending.segments.push(numeric(block, at, 12), numeric(block, at + 12, 12));
-    }
-    if (block[504] !== 0) return;
+    const step = gnuSparseExtension(pending, block);
+    if (step === undefined) return;
     this.pendingSparse = undefined;
     this.state = 'header';
-    if (pending.full) {
-      this.corruptHeader(blockOffset, TOO_MANY_SEGMENTS, pending.header.path);
-      this.skipData(pending.stored);
-      return;
-    }
-    this.startSparse(pending.header, pending.segments, pending.stored, pending.realSize, blockOffset);
+    this.sparseStep(step, blockOffset);
+  }
+
+  /** pax sparse 1.0: one more block of the map that leads the member's data. */
+  private onSparseMapBlock(block: Buffer, blockOffset: number): void {
+    const pending = this.pendingSparseMap;
+    if (!pending) return;
+    const step = sparseMapBlock(pending, block, blockOffset);
+    if (step === undefined) return;
+    this.pendingSparseMap = undefined;
+    this.sparseMapScanned += pending.reader.scanned;
+    this.state = 'header';
+    this.sparseStep(step, blockOffset);
   }
 
   private corruptHeader(blockOffset: number, why: string, member?: string): void {
-    this.handlers.problem({
-      kind: 'corrupt',
-      offset: blockOffset,
-      ...(member !== undefined ? { member } : {}),
-      message: `bad tar header at byte ${blockOffset}${member !== undefined ? ` for "${member}"` : ''}: ${why}; the archive is damaged there`,
-    });
+    this.handlers.problem(badHeader(blockOffset, why, member));
     this.entryHeaderOffset = -1;
-    this.pax = undefined;
-    this.longName = undefined;
-    this.longLink = undefined;
+    this.extended.forgetLocal();
     this.state = 'resync';
     this.resyncFrom = blockOffset;
   }
 
-  private beginExtended(extended: PendingExtended): void {
-    this.extended = extended;
-    this.extendedChunks = [];
-    this.extendedFill = 0;
-    const padded = Math.ceil(extended.size / BLOCK) * BLOCK;
+  private beginExtended(kind: ExtendedKind, size: number): void {
+    this.extended.begin(kind, size);
+    const padded = Math.ceil(size / BLOCK) * BLOCK;
     if (padded === 0) {
       this.finishExtended();
       return;
@@ -522,63 +338,13 @@ export class TarParser {
   }
 
   private finishExtended(): void {
-    const extended = this.extended as PendingExtended;
-    const data = Buffer.concat(this.extendedChunks, this.extendedFill);
-    this.extended = undefined;
-    this.extendedChunks = [];
+    const at = this.offset - Math.ceil(this.extended.size / BLOCK) * BLOCK;
+    const invalid = this.extended.finish();
     this.state = 'header';
-    const at = this.offset - Math.ceil(extended.size / BLOCK) * BLOCK;
-    switch (extended.kind) {
-      case 'gnu-long-name':
-      case 'gnu-long-link': {
-        const end = data.indexOf(0);
-        const value = data.toString('utf8', 0, end === -1 ? data.length : end);
-        if (extended.kind === 'gnu-long-name') this.longName = value;
-        else this.longLink = value;
-        return;
-      }
-      case 'pax':
-      case 'pax-global': {
-        const attributes = parsePaxAttributes(data);
-        if (typeof attributes === 'string') {
-          this.corruptHeader(at, `its pax extended header is invalid (${attributes})`);
-          this.state = 'header';
-          return;
-        }
-        if (extended.kind === 'pax') this.pax = attributes;
-        // A global header applies to every later entry; only the last value per key counts.
-        else for (const [k, v] of attributes.values) this.paxGlobal.set(k, v);
-        return;
-      }
-    }
-  }
-
-  /** pax sparse 1.0: one more block of the map that leads the member's data. */
-  private onSparseMapBlock(block: Buffer, blockOffset: number): void {
-    const pending = this.pendingSparseV1;
-    if (!pending) return;
-    pending.mapBytes += BLOCK;
-    const read = pending.reader.feed(block);
-    if (read === 'more' && pending.mapBytes < pending.stored && pending.mapBytes < MAX_EXTENDED_HEADER_BYTES)
-      return;
-    this.pendingSparseV1 = undefined;
-    this.sparseMapScanned += pending.reader.scanned;
-    this.state = 'header';
-    const rest = Math.max(0, pending.stored - pending.mapBytes);
-    const invalid =
-      read === 'done'
-        ? checkSegments(pending.reader.map, pending.realSize)
-        : read === 'more'
-          ? 'its sparse map is unreadable'
-          : read;
     if (invalid !== undefined) {
-      this.corruptHeader(read === 'more' ? pending.headerBlock : blockOffset, invalid, pending.header.path);
-      this.skipData(rest);
-      return;
+      this.corruptHeader(at, invalid);
+      this.state = 'header';
     }
-    const sink = this.handlers.entry(pending.header);
-    this.sink = sink ? new SparseExpander(sink, pending.reader.map, pending.realSize) : undefined;
-    this.beginData(rest);
   }
 
   private beginData(size: number): void {
