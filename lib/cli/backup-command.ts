@@ -25,7 +25,7 @@ import { locationsOverlap, resolveLocation } from '../core/locations.ts';
 import type { RunReport } from '../core/model.ts';
 import type { BackupTarget, ObjectStore } from '../core/ports.ts';
 import { discoverStage, integrityStage, loadShard, reportStage, type StageContext } from '../core/stages.ts';
-import { humanBytes, humanDuration } from '../core/units.ts';
+import { humanBytes, humanTime } from '../core/units.ts';
 import { loadConfigFile } from './config-file.ts';
 import { type CliIo, EXIT, exitCodeOf, newRunId, reportError } from './io.ts';
 import { locationsOf } from './locations.ts';
@@ -372,7 +372,7 @@ async function runBackup(
       throw error;
     }
     progress.line(
-      `backup: wrote ${key}: ${plan.files} file(s), ${humanBytes(plan.bytes)} -> ${humanBytes(written.bytes)} in ${humanDuration(Date.now() - started)} (hashed ${humanBytes(hashed)} first)`,
+      `backup: wrote ${key}: ${plan.files} file(s), ${humanBytes(plan.bytes)} -> ${humanBytes(written.bytes)} in ${humanTime(Date.now() - started)} (hashed ${humanBytes(hashed)} first)`,
     );
   } finally {
     await rm(spoolDir, { recursive: true, force: true });

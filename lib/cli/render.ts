@@ -4,7 +4,7 @@ import { checkOf, MATRIX_CHECKS } from '../core/matrix.ts';
 import type { RunReport } from '../core/model.ts';
 import type { ProtectedRunReport } from '../core/protection-report.ts';
 import { type SeriesRow, seriesRows } from '../core/report.ts';
-import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
+import { humanAge, humanBytes, humanTime } from '../core/units.ts';
 
 /** The run report as text: the results matrix, the findings and the verdict. */
 
@@ -108,7 +108,7 @@ export function renderMatrix(report: RunReport, now: Date): string {
       ...checks.map((c) => cellStatus(b.findings, c, ran(c))),
       ...(nested ? [nestedCell(b)] : []),
       b.integrity.score === null ? '-' : b.integrity.score.toFixed(2),
-      b.restore.status === 'SKIPPED' ? '-' : humanDuration(b.restore.durationMs),
+      b.restore.status === 'SKIPPED' ? '-' : humanTime(b.restore.durationMs),
       // Not read because of the coverage budget: still SKIPPED in the report, said plainly here.
       b.status === 'SKIPPED' && b.deferred !== undefined ? 'DEFERRED' : b.status,
     ];
