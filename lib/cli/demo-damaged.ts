@@ -108,11 +108,7 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
       ],
       at,
     );
-    await out.archive(name, flipOneBit(gzip(tar)), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, flipOneBit(gzip(tar)), at, {
       expect: ['ARCHIVE_CORRUPT'],
       description:
         'one bit flipped in the deflate stream before the job hashed it: the sidecar matches, only reading the archive finds it',
@@ -136,11 +132,7 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
       })),
       at,
     );
-    await out.archive(name, cutShort(gzip(tar)), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, cutShort(gzip(tar)), at, {
       expect: ['ARCHIVE_TRUNCATED'],
       description:
         'cut off halfway (the disk filled during the upload); the sidecar was taken of what was written',
@@ -151,11 +143,7 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
   {
     const at = out.ago(HOUR);
     const name = `empty-job-${demoStamp(at)}.tar.gz`;
-    await out.archive(name, gzip(await packTar([], at)), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, gzip(await packTar([], at)), at, {
       expect: ['EMPTY_BACKUP'],
       description: 'a valid gzip of an empty tar: the job reported success while writing empty archives',
     });
@@ -177,14 +165,11 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
           at,
         ),
       );
-    await out.archive(name, await crm(80), at, { of: await crm(81) });
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, await crm(80), at, {
       expect: ['CHECKSUM_MISMATCH'],
       description:
         'a readable archive whose bytes differ from its .sha256 sidecar (replaced or altered after the backup)',
+      sidecar: { of: await crm(81) },
     });
   }
 
@@ -202,14 +187,11 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
       ],
       at,
     );
-    await out.archive(name, gzip(tar), at, { bare: true });
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, gzip(tar), at, {
       expect: ['RPO_EXCEEDED'],
       description:
         'intact, but the newest backup of series "reports" is 10 days old (RPO 24 h): the job stopped running',
+      sidecar: { bare: true },
     });
   }
 
@@ -218,11 +200,7 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
     const at = out.ago(HOUR);
     const name = `inventory-db-${demoStamp(at)}.tar.gz`;
     const files = [{ name: 'inventory.db', content: corruptInventoryDatabase() }];
-    await out.archive(name, gzip(await packTar(withRootManifest(files), at)), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, gzip(await packTar(withRootManifest(files), at)), at, {
       expect: ['PROBE_FAILED'],
       description:
         'every checksum matches, but the SQLite database was already damaged when backed up: integrity_check fails',
@@ -233,11 +211,7 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
   {
     const at = out.ago(HOUR);
     const name = `billing-dump-${demoStamp(at)}.sql.gz`;
-    await out.archive(name, gzip(pgDump({ complete: false, invoices: 400 })), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, gzip(pgDump({ complete: false, invoices: 400 })), at, {
       expect: ['PROBE_FAILED'],
       description:
         'a valid gzip of a pg_dump that stops mid-COPY, without "-- PostgreSQL database dump complete"',
@@ -256,11 +230,7 @@ export async function writeDamagedSamples(out: DemoWriter): Promise<void> {
       ],
       at,
     );
-    await out.archive(name, gzip(tar), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, gzip(tar), at, {
       expect: ['UNSAFE_PATH'],
       description:
         'a hostile archive with a "../escape.txt" entry: the restore refuses to write outside its folder',

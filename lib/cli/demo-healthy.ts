@@ -18,11 +18,7 @@ export async function writeHealthySamples(out: DemoWriter): Promise<void> {
         content: `${JSON.stringify({ job: 'db-nightly', database: 'app.db', customers, finishedAt: at.toISOString() }, null, 2)}\n`,
       },
     ];
-    await out.archive(name, gzip(await packTar(withRootManifest(files), at)), at);
-    out.record({
-      path: name,
-      kind: 'archive',
-      createdAt: at.toISOString(),
+    await out.archive(name, gzip(await packTar(withRootManifest(files), at)), at, {
       expect: [],
       description: 'healthy SQLite backup: sidecar and in-archive SHA256SUMS match, integrity_check ok',
     });

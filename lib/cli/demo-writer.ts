@@ -98,16 +98,26 @@ export class DemoWriter {
     this.bytes += typeof content === 'string' ? Buffer.byteLength(content) : content.length;
   }
 
-  /** Writes an archive and its `<name>.sha256` sidecar (of `sidecar.of`, the archive itself by default). */
+  /**
+   * Writes an archive backup and its `<name>.sha256` sidecar (of `sample.sidecar.of`, the archive
+   * itself by default) and records it with what the validator must find.
+   */
   async archive(
     name: string,
     content: Buffer,
     at: Date,
-    sidecar: { of?: Buffer; bare?: boolean } = {},
+    sample: Pick<DemoBackup, 'expect' | 'description'> & { sidecar?: { of?: Buffer; bare?: boolean } },
   ): Promise<void> {
     await this.write(name, content, at);
-    const hex = sha256Hex(sidecar.of ?? content);
-    await this.write(`${name}.sha256`, sidecar.bare ? `${hex}\n` : `${hex}  ${name}\n`, at);
+    const hex = sha256Hex(sample.sidecar?.of ?? content);
+    await this.write(`${name}.sha256`, sample.sidecar?.bare ? `${hex}\n` : `${hex}  ${name}\n`, at);
+    this.record({
+      path: name,
+      kind: 'archive',
+      createdAt: at.toISOString(),
+      expect: sample.expect,
+      description: sample.description,
+    });
   }
 
   record(backup: Omit<DemoBackup, 'series'>): void {

@@ -58,12 +58,21 @@ function nestedCell(backup: BackupRow): string {
 /**
  * Rows for series-level findings (RPO, a series or source with no backups): each after the
  * last backup row of its series, or at the end, with its status and `(series)` as the backup.
+ * Such a row starts with the series (`label`led), `(series)` or `(run)`, and `series` as its kind;
+ * `seriesCells` gives the cells after those.
  */
 export function withSeriesRows(
   report: RunReport,
   backupRows: string[][],
-  seriesRow: (row: SeriesRow) => string[],
+  label: (series: string) => string,
+  seriesCells: (row: SeriesRow) => string[],
 ): string[][] {
+  const seriesRow = (row: SeriesRow) => [
+    row.series === undefined ? '-' : label(row.series),
+    row.series === undefined ? '(run)' : '(series)',
+    'series',
+    ...seriesCells(row),
+  ];
   const pending = seriesRows(report.findings);
   const out: string[][] = [];
   report.backups.forEach((b, i) => {
@@ -113,10 +122,7 @@ export function renderMatrix(report: RunReport, now: Date): string {
       b.status === 'SKIPPED' && b.deferred !== undefined ? 'DEFERRED' : b.status,
     ];
   });
-  const rows = withSeriesRows(report, backupRows, (row) => [
-    row.series === undefined ? '-' : label(row.series),
-    row.series === undefined ? '(run)' : '(series)',
-    'series',
+  const rows = withSeriesRows(report, backupRows, label, (row) => [
     '-',
     '-',
     ...checks.map((c) =>
