@@ -3,7 +3,6 @@ import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { FolderBackupTarget, S3BackupTarget } from '../adapters/backup-targets.ts';
 import { S3Store } from '../adapters/s3-store.ts';
 import { openCopyTarget, openStore, s3ClientConfigFromEnv } from '../adapters/stores.ts';
@@ -29,10 +28,11 @@ import { discoverStage } from '../core/stages/discover.ts';
 import { integrityStage } from '../core/stages/integrity.ts';
 import { reportStage } from '../core/stages/report.ts';
 import { loadShard } from '../core/stages/run.ts';
-import { humanBytes, humanDuration } from '../core/units.ts';
+import { humanBytes, humanTime } from '../core/units.ts';
 import { loadConfigFile } from './config-file.ts';
 import { type CliIo, EXIT, exitCodeOf, newRunId, reportError } from './io.ts';
 import { locationsOf } from './locations.ts';
+import { parseOptions, SHARED_OPTIONS, type SharedOptions, sharedValues } from './parse-options.ts';
 import { printReport } from './print.ts';
 import { Progress } from './progress.ts';
 import { localDeps, markStopped, openContext } from './run-context.ts';
@@ -57,7 +57,7 @@ Exit codes: 0 written and PASS or WARN; 1 the backup FAILs validation, or could 
 sources (a command failed or wrote nothing, a folder vanished or changed, no file content);
 2 bad usage or configuration; 3 the target, the Docker engine or the ledger could not be reached.`;
 
-interface BackupOptions {
+interface BackupOptions extends SharedOptions {
   job?: string;
   from: string[];
   names: string[];
@@ -65,56 +65,38 @@ interface BackupOptions {
   series?: string;
   compress?: BackupCompression;
   verify?: BackupVerify;
-  config?: string;
-  json?: string;
-  ledger?: string;
-  runStore?: string;
-  quiet: boolean;
-  verbose: boolean;
 }
 
+const BACKUP_OPTIONS = {
+  from: { type: 'string', multiple: true },
+  name: { type: 'string', multiple: true },
+  to: { type: 'string' },
+  series: { type: 'string' },
+  compress: { type: 'string' },
+  verify: { type: 'string' },
+  ...SHARED_OPTIONS,
+} as const;
+
 function parseBackupArgs(argv: string[]): BackupOptions | 'help' {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        from: { type: 'string', multiple: true },
-        name: { type: 'string', multiple: true },
-        to: { type: 'string' },
-        series: { type: 'string' },
-        compress: { type: 'string' },
-        verify: { type: 'string' },
-        config: { type: 'string' },
-        json: { type: 'string' },
-        ledger: { type: 'string' },
-        'run-store': { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' },
-        verbose: { type: 'boolean', short: 'v' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message, undefined, { cause: error });
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseOptions(
+    argv,
+    BACKUP_OPTIONS,
+    'backup',
+    Object.keys(BACKUP_OPTIONS).map((name) => `--${name}`),
+  );
   if (values.help) return 'help';
   if (positionals.length > 1)
     throw new UsageError(`unexpected argument "${positionals[1]}": one job at most`);
   const options: BackupOptions = {
+    ...sharedValues(values),
     from: (values.from as string[] | undefined) ?? [],
     names: (values.name as string[] | undefined) ?? [],
-    quiet: Boolean(values.quiet),
-    verbose: Boolean(values.verbose),
   };
   if (positionals[0] !== undefined) options.job = positionals[0];
-  for (const key of ['to', 'series', 'config', 'json', 'ledger'] as const) {
+  for (const key of ['to', 'series'] as const) {
     const value = values[key];
     if (typeof value === 'string') options[key] = value;
   }
-  if (typeof values['run-store'] === 'string') options.runStore = values['run-store'];
   if (values.compress !== undefined) options.compress = checkCompression(values.compress, '--compress');
   if (values.verify !== undefined) options.verify = checkVerify(values.verify, '--verify');
   return options;
@@ -376,7 +358,7 @@ async function runBackup(
       throw error;
     }
     progress.line(
-      `backup: wrote ${key}: ${plan.files} file(s), ${humanBytes(plan.bytes)} -> ${humanBytes(written.bytes)} in ${humanDuration(Date.now() - started)} (hashed ${humanBytes(hashed)} first)`,
+      `backup: wrote ${key}: ${plan.files} file(s), ${humanBytes(plan.bytes)} -> ${humanBytes(written.bytes)} in ${humanTime(Date.now() - started)} (hashed ${humanBytes(hashed)} first)`,
     );
   } finally {
     await rm(spoolDir, { recursive: true, force: true });

@@ -1,8 +1,7 @@
-import { formatAge } from '../core/compliance.ts';
 import { humanDollars } from '../core/cost.ts';
 import { type HistoryData, type TrendPoint, unfinishedRun } from '../core/history.ts';
 import type { RunRecord } from '../core/ledger.ts';
-import { humanBytes } from '../core/units.ts';
+import { humanAge, humanBytes, humanTime } from '../core/units.ts';
 import { columns } from './render.ts';
 
 /** `history` as text: a table of the recent runs, each series' trends as sparklines. */
@@ -12,7 +11,7 @@ export function runStatusText(run: RunRecord, now: string, unicode = true): stri
   const unfinished = unfinishedRun(run, now);
   if (!unfinished) return run.status;
   const note = unicode ? unfinished.note : unfinished.note.replace('—', '-');
-  return `RUNNING (started ${formatAge(unfinished.startedAgoSeconds * 1000)} ago; ${note})`;
+  return `RUNNING (started ${humanAge(unfinished.startedAgoSeconds * 1000)} ago; ${note})`;
 }
 
 const BARS = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'] as const;
@@ -25,14 +24,6 @@ export function sparkline(values: readonly number[]): string {
   return values
     .map((v) => (max === min ? BARS[4] : BARS[Math.round(((v - min) / (max - min)) * (BARS.length - 1))]))
     .join('');
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.round((ms % 60_000) / 1000);
-  return `${minutes}m${String(seconds).padStart(2, '0')}s`;
 }
 
 /**
@@ -102,13 +93,13 @@ export function renderHistory(data: HistoryData, options: { width: number; unico
     if (s.rpoExceeded) {
       const { newestBackupAgeMinutes, rpoMinutes } = s.rpoExceeded;
       lines.push(
-        `    RPO_EXCEEDED: the newest backup was ${formatAge(newestBackupAgeMinutes * 60_000)} old when last checked, the RPO is ${formatAge(rpoMinutes * 60_000)}`,
+        `    RPO_EXCEEDED: the newest backup was ${humanAge(newestBackupAgeMinutes * 60_000)} old when last checked, the RPO is ${humanAge(rpoMinutes * 60_000)}`,
       );
     }
     const trends: Array<[string, TrendPoint[], (v: number) => string]> = [
       ['size', s.sizes, humanBytes],
       ['score', s.scores, (v) => v.toFixed(2)],
-      ['restore', s.restoreMs, formatDuration],
+      ['restore', s.restoreMs, humanTime],
     ];
     for (const [name, points, format] of trends) {
       if (points.length === 0) continue;

@@ -24,15 +24,7 @@ function renderInventory(report: RunReport, now: Date): string {
     humanAge(now.getTime() - Date.parse(b.createdAt)),
     b.status,
   ]);
-  const rows = withSeriesRows(report, backupRows, (row) => [
-    row.series === undefined ? '-' : label(row.series),
-    row.series === undefined ? '(run)' : '(series)',
-    'series',
-    '-',
-    '-',
-    '-',
-    row.status,
-  ]);
+  const rows = withSeriesRows(report, backupRows, label, (row) => ['-', '-', '-', row.status]);
   return table(['SERIES', 'BACKUP', 'KIND', 'OBJECTS', 'SIZE', 'AGE', 'STATUS'], rows, [
     'l',
     'l',

@@ -1,7 +1,7 @@
 import type { StageStatus } from '../core/findings.ts';
 import type { Backup } from '../core/model.ts';
 import type { StageEvents } from '../core/stages/context.ts';
-import { humanBytes, humanDuration } from '../core/units.ts';
+import { humanBytes, humanTime } from '../core/units.ts';
 
 export interface ProgressOptions {
   stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -186,7 +186,7 @@ export class Progress implements StageEvents {
   private finishStage(): void {
     const name = this.stageName;
     if (name === undefined || this.options.quiet) return;
-    const took = humanDuration(this.now() - this.stageStarted);
+    const took = humanTime(this.now() - this.stageStarted);
     if (name === 'discover')
       this.line(
         `${name}: found ${plural(this.foundBackups, 'backup')}, ${humanBytes(this.foundBytes)} in ${took}`,
@@ -237,7 +237,7 @@ export class Progress implements StageEvents {
     const text =
       `  ${bar} ${`${Math.floor(fraction * 100)}%`.padStart(4)}  ${this.doneBackups}/${this.totalBackups} backups  ` +
       `${humanBytes(this.doneBytes)}/${humanBytes(this.totalBytes)}  ${humanBytes(this.rate())}/s  ` +
-      `ETA ${eta === undefined ? '-' : humanDuration(eta * 1000)}  ${this.current}`;
+      `ETA ${eta === undefined ? '-' : humanTime(eta * 1000)}  ${this.current}`;
     this.draw(text);
   }
 

@@ -4,7 +4,7 @@ import { checkOf, MATRIX_CHECKS } from '../core/matrix.ts';
 import type { RunReport } from '../core/model.ts';
 import type { ProtectedRunReport } from '../core/protection-report.ts';
 import { type SeriesRow, seriesRows } from '../core/report.ts';
-import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
+import { humanAge, humanBytes, humanTime } from '../core/units.ts';
 
 /** The run report as text: the results matrix, the findings and the verdict. */
 
@@ -58,12 +58,21 @@ function nestedCell(backup: BackupRow): string {
 /**
  * Rows for series-level findings (RPO, a series or source with no backups): each after the
  * last backup row of its series, or at the end, with its status and `(series)` as the backup.
+ * Such a row starts with the series (`label`led), `(series)` or `(run)`, and `series` as its kind;
+ * `seriesCells` gives the cells after those.
  */
 export function withSeriesRows(
   report: RunReport,
   backupRows: string[][],
-  seriesRow: (row: SeriesRow) => string[],
+  label: (series: string) => string,
+  seriesCells: (row: SeriesRow) => string[],
 ): string[][] {
+  const seriesRow = (row: SeriesRow) => [
+    row.series === undefined ? '-' : label(row.series),
+    row.series === undefined ? '(run)' : '(series)',
+    'series',
+    ...seriesCells(row),
+  ];
   const pending = seriesRows(report.findings);
   const out: string[][] = [];
   report.backups.forEach((b, i) => {
@@ -108,15 +117,12 @@ export function renderMatrix(report: RunReport, now: Date): string {
       ...checks.map((c) => cellStatus(b.findings, c, ran(c))),
       ...(nested ? [nestedCell(b)] : []),
       b.integrity.score === null ? '-' : b.integrity.score.toFixed(2),
-      b.restore.status === 'SKIPPED' ? '-' : humanDuration(b.restore.durationMs),
+      b.restore.status === 'SKIPPED' ? '-' : humanTime(b.restore.durationMs),
       // Not read because of the coverage budget: still SKIPPED in the report, said plainly here.
       b.status === 'SKIPPED' && b.deferred !== undefined ? 'DEFERRED' : b.status,
     ];
   });
-  const rows = withSeriesRows(report, backupRows, (row) => [
-    row.series === undefined ? '-' : label(row.series),
-    row.series === undefined ? '(run)' : '(series)',
-    'series',
+  const rows = withSeriesRows(report, backupRows, label, (row) => [
     '-',
     '-',
     ...checks.map((c) =>

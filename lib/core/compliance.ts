@@ -2,6 +2,7 @@ import type { Config } from './config.ts';
 import { policyFor } from './config.ts';
 import { type Finding, finding } from './findings.ts';
 import type { Backup } from './model.ts';
+import { humanAge } from './units.ts';
 
 /** How far a backup's time may run ahead of this clock before it is FUTURE_TIMESTAMP. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -22,7 +23,7 @@ export function futureTimestampFindings(backup: Backup, now: Date): Finding[] {
   return [
     finding(
       'FUTURE_TIMESTAMP',
-      `${backup.name}: ${from} ${backup.createdAt.toISOString()}, ${formatAge(backup.createdAt.getTime() - now.getTime())} ahead of now: ` +
+      `${backup.name}: ${from} ${backup.createdAt.toISOString()}, ${humanAge(backup.createdAt.getTime() - now.getTime())} ahead of now: ` +
         "its RPO is judged from when it was first seen; check the backup job's clock and naming",
       { backup: backup.id },
     ),
@@ -107,14 +108,6 @@ export function vanishedSeriesFinding(known: KnownSeries): Finding {
   );
 }
 
-export function formatAge(ms: number): string {
-  const minutes = Math.floor(ms / 60_000);
-  if (minutes < 120) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 72) return `${hours} h`;
-  return `${Math.floor(hours / 24)} d`;
-}
-
 /** One series' RPO as a run judges it: the age of its newest backup against its RPO. */
 export interface RpoCheck {
   series: string;
@@ -162,9 +155,9 @@ export function rpoFindings(checks: readonly RpoCheck[]): Finding[] {
     .map((c) =>
       finding(
         'RPO_EXCEEDED',
-        `newest ${c.vanished ? 'recorded backup (gone from the listing)' : 'backup'} of series "${c.series}" is ${formatAge(c.newestBackupAgeMinutes * 60_000)} old ` +
+        `newest ${c.vanished ? 'recorded backup (gone from the listing)' : 'backup'} of series "${c.series}" is ${humanAge(c.newestBackupAgeMinutes * 60_000)} old ` +
           `(${c.newestBackupId}, ${c.fromFirstSeen ? 'first seen ' : ''}${c.newestBackupCreatedAt.toISOString()}); ` +
-          `the RPO is ${formatAge(c.rpoMinutes * 60_000)}: check that the backup job still runs`,
+          `the RPO is ${humanAge(c.rpoMinutes * 60_000)}: check that the backup job still runs`,
         { series: c.series },
       ),
     );

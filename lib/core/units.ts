@@ -23,17 +23,15 @@ export function humanTime(ms: number): string {
   return minutes % 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes / 60} h`;
 }
 
+/**
+ * How old something is, in whole units: `45 min`, `3 h`, `4 d` (minutes below two hours, hours
+ * below three days); `future` for a negative age.
+ */
 export function humanAge(ms: number): string {
   if (ms < 0) return 'future';
   const minutes = Math.floor(ms / 60_000);
-  if (minutes < 60) return `${minutes}m`;
+  if (minutes < 120) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours}h`;
-  return `${Math.floor(hours / 24)}d`;
-}
-
-export function humanDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 120_000) return `${(ms / 1000).toFixed(1)}s`;
-  return `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+  if (hours < 72) return `${hours} h`;
+  return `${Math.floor(hours / 24)} d`;
 }

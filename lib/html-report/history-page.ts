@@ -1,5 +1,5 @@
 import { type HistoryData, unfinishedRun } from '../core/history.ts';
-import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
+import { humanAge, humanBytes, humanTime } from '../core/units.ts';
 import { lineChart } from './charts.ts';
 import { escapeHtml as h } from './escape.ts';
 import { badge } from './page.ts';
@@ -46,7 +46,7 @@ export function renderHistoryHtml(
       lineChart({
         title: 'Restore time',
         points: s.restoreMs.map((p) => ({ label: label(p.at), value: p.value })),
-        format: humanDuration,
+        format: humanTime,
         ...(rto > 0 ? { limit: { value: rto, label: `RTO ${humanAge(rto)}` } } : {}),
       }),
     ];

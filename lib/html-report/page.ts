@@ -3,7 +3,7 @@ import type { Finding, FindingCode } from '../core/findings.ts';
 import type { SeriesTrend } from '../core/history.ts';
 import { checkOf, MATRIX_CHECKS } from '../core/matrix.ts';
 import type { BackupReport, RunReport } from '../core/model.ts';
-import { humanAge, humanBytes, humanDuration } from '../core/units.ts';
+import { humanAge, humanBytes, humanTime } from '../core/units.ts';
 import { lineChart } from './charts.ts';
 import { coverageAndCostSection } from './coverage.ts';
 import { escapeHtml as h } from './escape.ts';
@@ -167,7 +167,7 @@ function seriesSection(input: HtmlReportInput): string {
       lineChart({
         title: 'Restore time',
         points: restores,
-        format: humanDuration,
+        format: humanTime,
         ...(goals.rtoMinutes > 0
           ? { limit: { value: goals.rtoMinutes * 60_000, label: `RTO ${minutes(goals.rtoMinutes)}` } }
           : {}),

@@ -239,7 +239,7 @@ describe('issue 9.11: counts and rows never read as success', () => {
     );
     expect(result.code).toBe(0);
     expect(rowOf(result.stdout, new RegExp(`^(?:\\S+/)?db\\s+${older}\\s`))).toMatch(
-      /^(?:\S+\/)?db\s+\S+\s+archive\s+[\d.]+ K?i?B\s+\d+h(\s+-)+\s+SKIPPED$/,
+      /^(?:\S+\/)?db\s+\S+\s+archive\s+[\d.]+ K?i?B\s+\d+ h(\s+-)+\s+SKIPPED$/,
     );
     expect(rowOf(result.stdout, new RegExp(`^(?:\\S+/)?db\\s+${newer}\\s`))).toMatch(/\s(PASS|WARN)$/);
     const report = JSON.parse(await readFile(json, 'utf8')) as RunReport;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, renderHistory, sparkline } from '../../lib/cli/history-text.ts';
+import { renderHistory, sparkline } from '../../lib/cli/history-text.ts';
 import { type HistoryData, historyJson, loadHistory, trendOf } from '../../lib/core/history.ts';
 import {
   applyResultsToBaseline,
@@ -7,7 +7,7 @@ import {
   emptyBaseline,
   sizeAnomaly,
 } from '../../lib/core/ledger.ts';
-import { humanBytes as formatBytes } from '../../lib/core/units.ts';
+import { humanBytes as formatBytes, humanAge, humanTime } from '../../lib/core/units.ts';
 import { backup, newLedger, result } from '../integration/ledger-support.ts';
 
 const SPARK = /[▁▂▃▄▅▆▇█]/;
@@ -63,7 +63,7 @@ describe('renderHistory', () => {
     expect(text).toContain('db-nightly  WARN');
     expect(text).toMatch(/size\s+▁▂▃▄▅▆▇█ {2}last 8\.0 MiB/);
     expect(text).toMatch(/score\s+██▁█ {2}last 1\.00/);
-    expect(text).toMatch(/restore\s+▁▁█ {2}last 1m05s/);
+    expect(text).toMatch(/restore\s+▁▁█ {2}last 1 min 5 s/);
   });
 
   it('prints plain numbers, no sparkline characters, when not unicode', () => {
@@ -71,7 +71,7 @@ describe('renderHistory', () => {
     expect(text).not.toMatch(SPARK);
     expect(text).not.toContain('→');
     expect(text).toContain('1.0 MiB, 2.0 MiB, 3.0 MiB');
-    expect(text).toContain('1.2 s, 1.3 s, 1m05s');
+    expect(text).toContain('1.2 s, 1.3 s, 1 min 5 s');
   });
 
   it('keeps the newest points and fits the width when there are too many', () => {
@@ -111,9 +111,16 @@ describe('history helpers', () => {
     expect(formatBytes(512)).toBe('512 B');
     expect(formatBytes(1536)).toBe('1.5 KiB');
     expect(formatBytes(300 * 1024 ** 3)).toBe('300 GiB');
-    expect(formatDuration(850)).toBe('850 ms');
-    expect(formatDuration(3200)).toBe('3.2 s');
-    expect(formatDuration(125_000)).toBe('2m05s');
+    expect(humanTime(850)).toBe('850 ms');
+    expect(humanTime(3200)).toBe('3.2 s');
+    expect(humanTime(125_000)).toBe('2 min 5 s');
+  });
+
+  it('formats ages in whole minutes, hours or days', () => {
+    expect(
+      [0, 119 * 60_000, 120 * 60_000, 71 * 3_600_000, 72 * 3_600_000, 10 * 86_400_000].map(humanAge),
+    ).toEqual(['0 min', '119 min', '2 h', '71 h', '3 d', '10 d']);
+    expect(humanAge(-1)).toBe('future');
   });
 
   it('trendOf: one size point per backup, oldest first; failed and skipped restores left out', () => {

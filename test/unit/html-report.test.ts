@@ -107,7 +107,7 @@ describe('HTML report', () => {
     expect(page).toContain('<span class="badge s--">–</span>');
     expect(page.match(/<section class="series">/g)).toHaveLength(2);
     expect(page.match(/<svg role="img"/g)?.length).toBeGreaterThanOrEqual(8);
-    expect(page).toContain('RPO 24h');
+    expect(page).toContain('RPO 24 h');
     expect(page).toMatch(/<tr class="row-series"><th scope="row">web<\/th>/);
     expect(page).toContain('What to do:');
   });

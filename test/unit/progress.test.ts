@@ -57,16 +57,16 @@ describe('issue 13: progress a person can follow', () => {
     expect(stream.text).toBe(
       [
         'discover: started',
-        'discover: found 2 backups, 4.0 MiB in 2.0s',
+        'discover: found 2 backups, 4.0 MiB in 2.0 s',
         'integrity: 2 backups, 4.0 MiB',
         'integrity 1/2: PASS /src/db-20250101_000000.tar.gz (3.0 MiB)',
         'integrity 2/2: FAIL /src/db-20250102_000000.tar.gz (1.0 MiB)',
-        'integrity: 2/2 backups, 4.0 MiB in 4.0s (1.0 MiB/s)',
+        'integrity: 2/2 backups, 4.0 MiB in 4.0 s (1.0 MiB/s)',
         'restore: 1 backup, 1.0 MiB',
         'restore 1/1: WARN /src/db-20250102_000000.tar.gz (1.0 MiB)',
-        'restore: 1/1 backup, 1.0 MiB in 4.0s (256 KiB/s)',
+        'restore: 1/1 backup, 1.0 MiB in 4.0 s (256 KiB/s)',
         'report: started',
-        'report: done in 500ms',
+        'report: done in 500 ms',
         '',
       ].join('\n'),
     );
@@ -78,15 +78,15 @@ describe('issue 13: progress a person can follow', () => {
     run(stream);
     expect(stream.text).toContain('\x1b[1m▸ integrity\x1b[0m  2 backups, 4.0 MiB');
     expect(visible(stream.text)).toMatch(
-      /\r<ESC>\[K {2}.*█.* 75% {2}1\/2 backups {2}3\.0 MiB\/4\.0 MiB {2}\S+ \S+\/s {2}ETA \S+ {2}\/src\/db-/,
+      /\r<ESC>\[K {2}.*█.* 75% {2}1\/2 backups {2}3\.0 MiB\/4\.0 MiB {2}\S+ \S+\/s {2}ETA \d+ ms {2}\/src\/db-/,
     );
     expect(stream.text).toContain('\x1b[31mFAIL\x1b[0m /src/db-20250102_000000.tar.gz (1.0 MiB)');
     expect(stream.text).toContain('\x1b[33mWARN\x1b[0m /src/db-20250102_000000.tar.gz');
     // A backup that passed is counted on the redrawn line, not given a line of its own.
     expect(stream.text).not.toMatch(/PASS \/src/);
     // The redrawn line is cleared before each line of its own, and the last line ends the output.
-    expect(stream.text.endsWith('report: done in 500ms\n')).toBe(true);
-    expect(visible(stream.text)).toMatch(/\r<ESC>\[K {2}.*ETA 667ms/);
+    expect(stream.text.endsWith('report: done in 500 ms\n')).toBe(true);
+    expect(visible(stream.text)).toMatch(/\r<ESC>\[K {2}.*ETA 667 ms/);
   });
 
   it('on a terminal with NO_COLOR (or TERM=dumb): the same lines without colour', () => {
