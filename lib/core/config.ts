@@ -1,5 +1,5 @@
 import { type BackupJob, parseBackupJobs } from './backup/jobs.ts';
-import { UsageError } from './errors.ts';
+import { invalidConfig, UsageError } from './errors.ts';
 import { DEFAULT_PRICES, type PriceTable } from './prices.ts';
 
 export type RestoreSelect = 'latest' | 'all' | 'random';
@@ -110,60 +110,42 @@ export function effectiveRestoreLimits(policy: Policy): {
 
 type Check = (value: unknown, key: string) => unknown;
 
-const nonNegative: Check = (v, key) => {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new UsageError(`configuration key "${key}" must be a number >= 0, got ${JSON.stringify(v)}`, key);
-  }
-  return v;
-};
-const fraction: Check = (v, key) => {
-  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) {
-    throw new UsageError(
-      `configuration key "${key}" must be a number between 0 and 1, got ${JSON.stringify(v)}`,
-      key,
-    );
-  }
-  return v;
-};
-const integer: Check = (v, key) => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new UsageError(
-      `configuration key "${key}" must be a whole number >= 0, got ${JSON.stringify(v)}`,
-      key,
-    );
-  }
-  return v;
-};
-const select: Check = (v, key) => {
-  if (v !== 'latest' && v !== 'all' && v !== 'random') {
-    throw new UsageError(
-      `configuration key "${key}" must be "latest", "all" or "random", got ${JSON.stringify(v)}`,
-      key,
-    );
-  }
-  return v;
-};
-const requirement: Check = (v, key) => {
-  if (v !== 'none' && v !== 'governance' && v !== 'compliance') {
-    throw new UsageError(
-      `configuration key "${key}" must be "none", "governance" or "compliance", got ${JSON.stringify(v)}`,
-      key,
-    );
-  }
-  return v;
-};
+/** A check that keeps the value as given when `ok` accepts it. */
+function valid(what: string, ok: (v: unknown) => boolean): Check {
+  return (v, key) => {
+    if (!ok(v)) throw invalidConfig(key, what, v);
+    return v;
+  };
+}
+
+/** A check that accepts one of `values`: `"a", "b" or "c"` in its message. */
+function oneOf(...values: string[]): Check {
+  const quoted = values.map((value) => JSON.stringify(value));
+  const what = `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`;
+  return valid(what, (v) => values.includes(v as string));
+}
+
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+const nonNegative = valid('a number >= 0', (v) => isNumber(v) && Number.isFinite(v) && v >= 0);
+const fraction = valid('a number between 0 and 1', (v) => isNumber(v) && v >= 0 && v <= 1);
+const integer = valid('a whole number >= 0', (v) => isNumber(v) && Number.isInteger(v) && v >= 0);
+const positive = valid('a number > 0', (v) => isNumber(v) && Number.isFinite(v) && v > 0);
+const select = oneOf('latest', 'all', 'random');
+const requirement = oneOf('none', 'governance', 'compliance');
+const severity = oneOf('warning', 'error');
 const targets: Check = (v, key) => {
   if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t.length === 0)) {
-    throw new UsageError(`configuration key "${key}" must be a list of folders or s3:// URLs`, key);
+    throw invalidConfig(key, 'a list of folders or s3:// URLs');
   }
   return [...v];
 };
 
 const archivePatterns: Check = (v, key) => {
   if (!Array.isArray(v) || v.some((p) => typeof p !== 'string' || p.trim() === '' || p.endsWith('/'))) {
-    throw new UsageError(
-      `configuration key "${key}" must be a list of name patterns such as "*.snapshot" (a pattern with "/" is matched against the whole key), got ${JSON.stringify(v)}`,
+    throw invalidConfig(
       key,
+      'a list of name patterns such as "*.snapshot" (a pattern with "/" is matched against the whole key)',
+      v,
     );
   }
   return [...v];
@@ -196,32 +178,12 @@ export function parseSize(value: unknown): number | undefined {
 const size: Check = (v, key) => {
   const bytes = parseSize(v);
   if (bytes === undefined) {
-    throw new UsageError(
-      `configuration key "${key}" must be a size such as "2 TiB", "500 GB" or a number of bytes, got ${JSON.stringify(v)}`,
-      key,
-    );
+    throw invalidConfig(key, 'a size such as "2 TiB", "500 GB" or a number of bytes', v);
   }
   return bytes;
 };
-const severity: Check = (v, key) => {
-  if (v !== 'warning' && v !== 'error') {
-    throw new UsageError(
-      `configuration key "${key}" must be "warning" or "error", got ${JSON.stringify(v)}`,
-      key,
-    );
-  }
-  return v;
-};
-const positive: Check = (v, key) => {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new UsageError(`configuration key "${key}" must be a number > 0, got ${JSON.stringify(v)}`, key);
-  }
-  return v;
-};
 const text: Check = (v, key) => {
-  if (typeof v !== 'string' || v === '') {
-    throw new UsageError(`configuration key "${key}" must be a non-empty string`, key);
-  }
+  if (typeof v !== 'string' || v === '') throw invalidConfig(key, 'a non-empty string');
   return v;
 };
 
@@ -252,7 +214,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 function parseObject(value: unknown, schema: Schema, path: string): Record<string, unknown> {
-  if (!isRecord(value)) throw new UsageError(`configuration key "${path}" must be an object`, path);
+  if (!isRecord(value)) throw invalidConfig(path, 'an object');
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const keyPath = path ? `${path}.${key}` : key;
@@ -271,7 +233,7 @@ function parseObject(value: unknown, schema: Schema, path: string): Record<strin
 
 function parseProbe(value: unknown, index: number): ProbeConfig {
   const path = `probes[${index}]`;
-  if (!isRecord(value)) throw new UsageError(`configuration key "${path}" must be an object`, path);
+  if (!isRecord(value)) throw invalidConfig(path, 'an object');
   for (const key of Object.keys(value)) {
     if (!['match', 'command', 'expect', 'timeoutSeconds'].includes(key)) {
       throw new UsageError(
@@ -282,11 +244,11 @@ function parseProbe(value: unknown, index: number): ProbeConfig {
   }
   for (const key of ['match', 'command'] as const) {
     if (typeof value[key] !== 'string' || value[key] === '') {
-      throw new UsageError(`configuration key "${path}.${key}" must be a non-empty string`, `${path}.${key}`);
+      throw invalidConfig(`${path}.${key}`, 'a non-empty string');
     }
   }
   if (value.expect !== undefined && typeof value.expect !== 'string') {
-    throw new UsageError(`configuration key "${path}.expect" must be a string`, `${path}.expect`);
+    throw invalidConfig(`${path}.expect`, 'a string');
   }
   const timeoutSeconds =
     value.timeoutSeconds === undefined
@@ -342,16 +304,14 @@ export function parseConfig(document: unknown): Config {
   }
   const series: Record<string, PolicyOverride> = Object.create(null);
   if (document.series !== undefined) {
-    if (!isRecord(document.series))
-      throw new UsageError('configuration key "series" must be an object', 'series');
+    if (!isRecord(document.series)) throw invalidConfig('series', 'an object');
     for (const [pattern, override] of Object.entries(document.series)) {
       series[pattern] = parseObject(override, POLICY_SCHEMA, `series.${pattern}`) as PolicyOverride;
     }
   }
   let probes: ProbeConfig[] = [];
   if (document.probes !== undefined) {
-    if (!Array.isArray(document.probes))
-      throw new UsageError('configuration key "probes" must be a list', 'probes');
+    if (!Array.isArray(document.probes)) throw invalidConfig('probes', 'a list');
     probes = document.probes.map(parseProbe);
   }
   const ledger = { ...DEFAULT_CONFIG.ledger };

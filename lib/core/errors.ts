@@ -21,6 +21,14 @@ export class UsageError extends BackupValidatorError {
   }
 }
 
+/** The one wording of a configuration value that is not valid: what `key` must be, and what it was when that helps. */
+export function invalidConfig(key: string, what: string, ...got: [] | [unknown]): UsageError {
+  return new UsageError(
+    `configuration key "${key}" must be ${what}${got.length > 0 ? `, got ${JSON.stringify(got[0])}` : ''}`,
+    key,
+  );
+}
+
 export type StoreErrorKind =
   | 'not-found'
   | 'access-denied'

@@ -22,24 +22,13 @@ export interface ObjectInfo {
 
 export type BackupKind = 'directory' | 'archive';
 
-/** A file of a directory backup, or the single object of an archive backup. */
-export interface BackupObject {
-  /** Key in the store. */
-  key: string;
+/**
+ * A file of a directory backup, or the single object of an archive backup: the object as listed
+ * (its `key` in the store), and its path inside the backup.
+ */
+export interface BackupObject extends ObjectInfo {
   /** Path inside the backup (relative to the backup's root; the archive's file name for archives). */
   path: string;
-  size: number;
-  lastModified: Date;
-  storageClass?: string;
-  /** The version the listing saw (S3 ETag); reads are pinned to it. */
-  etag?: string;
-  /** Restored from its archive storage class on request: read and checked like any other. */
-  restored?: boolean;
-  /** Checksum algorithms the store lists for the object; with SHA256 the value is fetched by head(). */
-  checksumAlgorithms?: string[];
-  checksumSha256?: string;
-  checksumCrc64nvme?: string;
-  checksumCrc32c?: string;
 }
 
 export interface Backup {

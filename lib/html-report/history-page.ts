@@ -47,7 +47,7 @@ export function renderHistoryHtml(
         title: 'Restore time',
         points: s.restoreMs.map((p) => ({ label: label(p.at), value: p.value })),
         format: humanTime,
-        ...(rto > 0 ? { limit: { value: rto, label: `RTO ${humanAge(rto)}` } } : {}),
+        ...(rto > 0 ? { limit: { value: rto, label: `RTO ${humanTime(rto)}` } } : {}),
       }),
     ];
     const rpo = s.rpoExceeded

@@ -169,7 +169,12 @@ function seriesSection(input: HtmlReportInput): string {
         points: restores,
         format: humanTime,
         ...(goals.rtoMinutes > 0
-          ? { limit: { value: goals.rtoMinutes * 60_000, label: `RTO ${minutes(goals.rtoMinutes)}` } }
+          ? {
+              limit: {
+                value: goals.rtoMinutes * 60_000,
+                label: `RTO ${humanTime(goals.rtoMinutes * 60_000)}`,
+              },
+            }
           : {}),
       }),
       lineChart({

@@ -21,12 +21,18 @@ export function objectsArn(location: S3Location): string {
     : `${bucketArn(location.bucket)}/*`;
 }
 
-function listStatement(bucket: string, prefixes: string[]): PolicyStatement {
-  const whole = prefixes.includes('');
-  return new PolicyStatement({
-    actions: ['s3:ListBucket'],
-    resources: [bucketArn(bucket)],
-    ...(whole ? {} : { conditions: { StringLike: { 's3:prefix': prefixes.flatMap((p) => [p, `${p}/*`]) } } }),
+/** One ListBucket statement a bucket, limited to the locations' prefixes unless one is the whole bucket. */
+function listStatements(locations: S3Location[]): PolicyStatement[] {
+  return [...byBucket(locations)].map(([bucket, here]) => {
+    const prefixes = here.map((l) => l.prefix);
+    const whole = prefixes.includes('');
+    return new PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [bucketArn(bucket)],
+      ...(whole
+        ? {}
+        : { conditions: { StringLike: { 's3:prefix': prefixes.flatMap((p) => [p, `${p}/*`]) } } }),
+    });
   });
 }
 
@@ -47,15 +53,7 @@ function add(grantee: Grantee, statements: PolicyStatement[]): void {
 
 /** Read-only on the sources: list under each prefix, read objects below it. No write action at all. */
 export function grantSourceRead(grantee: Grantee, sources: S3Location[]): void {
-  const statements: PolicyStatement[] = [];
-  for (const [bucket, locations] of byBucket(sources)) {
-    statements.push(
-      listStatement(
-        bucket,
-        locations.map((l) => l.prefix),
-      ),
-    );
-  }
+  const statements = listStatements(sources);
   const objects = sources.map(objectsArn);
   statements.push(
     new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectAttributes'], resources: objects }),
@@ -104,15 +102,7 @@ export function grantSourceProtectionRead(grantee: Grantee, sources: S3Location[
 /** Copies to the redundancy targets: write new objects and read them back to verify. No delete. */
 export function grantRedundancyWrite(grantee: Grantee, targets: S3Location[]): void {
   if (targets.length === 0) return;
-  const statements: PolicyStatement[] = [];
-  for (const [bucket, locations] of byBucket(targets)) {
-    statements.push(
-      listStatement(
-        bucket,
-        locations.map((l) => l.prefix),
-      ),
-    );
-  }
+  const statements = listStatements(targets);
   const objects = targets.map(objectsArn);
   statements.push(
     new PolicyStatement({

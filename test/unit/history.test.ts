@@ -8,6 +8,7 @@ import {
   sizeAnomaly,
 } from '../../lib/core/ledger.ts';
 import { humanBytes as formatBytes, humanAge, humanTime } from '../../lib/core/units.ts';
+import { renderHistoryHtml } from '../../lib/html-report/history-page.ts';
 import { backup, newLedger, result } from '../integration/ledger-support.ts';
 
 const SPARK = /[▁▂▃▄▅▆▇█]/;
@@ -97,6 +98,14 @@ describe('renderHistory', () => {
     const text = renderHistory({ generatedAt: 'x', runs: [], series: [] }, { width: 80, unicode: false });
     expect(text).toContain('no runs recorded in this ledger yet');
     expect(text).toContain('no series recorded in this ledger yet');
+  });
+});
+
+describe('history --html', () => {
+  it('labels the RTO line of the restore-time chart as the RTO_EXCEEDED finding words it', () => {
+    const page = renderHistoryHtml(sample(), () => ({ rpoMinutes: 1440, rtoMinutes: 90 }));
+    expect(page).toContain(`RTO ${humanTime(90 * 60_000)}`);
+    expect(page).toContain('RTO 1 h 30 min');
   });
 });
 

@@ -83,9 +83,7 @@ async function writeSeriesLatest(io: TableIo, b: Backup, outer: boolean) {
       UpdateCommand({
         TableName: io.tableName,
         Key: { pk: K.series(b.series), sk: K.seriesSk },
-        UpdateExpression:
-          'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, ' +
-          `latestBackupId = :id, latestBackupCreatedAt = :createdAt${bySource.set}`,
+        UpdateExpression: `${SET_SERIES_ITEM}, latestBackupId = :id, latestBackupCreatedAt = :createdAt${bySource.set}`,
         ConditionExpression:
           'attribute_not_exists(latestBackupCreatedAt) OR latestBackupCreatedAt < :createdAt',
         ExpressionAttributeNames: names,
@@ -114,7 +112,9 @@ async function writeSeriesLatest(io: TableIo, b: Backup, outer: boolean) {
   );
 }
 
-/** The values every write to a series item sets (`SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey`). */
+/** What every write to a series item sets, with `seriesItemValues` (and `#type` named `type`). */
+export const SET_SERIES_ITEM = 'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey';
+
 export function seriesItemValues(series: string): Record<string, string> {
   return { ':type': 'series', ':series': series, ':seriesKey': keyPart(series), ':gsi2pk': K.seriesIndexPk };
 }
@@ -126,8 +126,7 @@ export async function recordSeriesRpo(io: TableIo, runId: string, at: string, ch
         UpdateCommand({
           TableName: io.tableName,
           Key: { pk: K.series(c.series), sk: K.seriesSk },
-          UpdateExpression:
-            'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, rpo = :rpo, rpoAt = :at',
+          UpdateExpression: `${SET_SERIES_ITEM}, rpo = :rpo, rpoAt = :at`,
           ConditionExpression: 'attribute_not_exists(rpoAt) OR rpoAt <= :at',
           ExpressionAttributeNames: { '#type': 'type' },
           ExpressionAttributeValues: {

@@ -8,7 +8,7 @@ import {
 import { newestVerifications, rankedVerdict, seriesVerdicts } from '../../core/ledger-rules.ts';
 import { type Backoff, backoffMs } from '../../core/retry.ts';
 import { PutCommand, UpdateCommand } from '../document-commands.ts';
-import { seriesItemValues } from './catalogue.ts';
+import { SET_SERIES_ITEM, seriesItemValues } from './catalogue.ts';
 import {
   forEachLimit,
   ignoringConditionFailure,
@@ -48,8 +48,7 @@ async function writeSeriesVerdict(io: TableIo, r: StageResultRecord): Promise<vo
       UpdateCommand({
         TableName: io.tableName,
         Key: { pk: K.series(r.series), sk: K.seriesSk },
-        UpdateExpression:
-          'SET #type = :type, series = :series, gsi2pk = :gsi2pk, gsi2sk = :seriesKey, #stage = :summary',
+        UpdateExpression: `${SET_SERIES_ITEM}, #stage = :summary`,
         ConditionExpression:
           'attribute_not_exists(#stage) OR (#stage.runId = :runId AND #stage.#rank <= :rank) ' +
           'OR (#stage.runId <> :runId AND #stage.#at < :at)',

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { invalidConfig, UsageError } from '../errors.ts';
 import type { BackupCompression } from './compress.ts';
 
 /** A named backup job of the configuration: `backup-validator backup NAME` runs it. */
@@ -46,19 +46,18 @@ export function checkVerify(value: unknown, where: string): BackupVerify {
 function stringList(value: unknown, key: string): string[] {
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list) || list.length === 0 || list.some((v) => typeof v !== 'string' || v.trim() === ''))
-    throw new UsageError(`configuration key "${key}" must be a non-empty list of strings`, key);
+    throw invalidConfig(key, 'a non-empty list of strings');
   return [...list];
 }
 
 /** The `backups` key of the configuration document. */
 export function parseBackupJobs(value: unknown): Record<string, BackupJob> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new UsageError('configuration key "backups" must be an object of named jobs', 'backups');
+    throw invalidConfig('backups', 'an object of named jobs');
   const jobs: Record<string, BackupJob> = Object.create(null);
   for (const [name, raw] of Object.entries(value)) {
     const at = `backups.${name}`;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-      throw new UsageError(`configuration key "${at}" must be an object`, at);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalidConfig(at, 'an object');
     const job = raw as Record<string, unknown>;
     for (const key of Object.keys(job))
       if (!JOB_KEYS.includes(key))
@@ -67,11 +66,10 @@ export function parseBackupJobs(value: unknown): Record<string, BackupJob> {
           `${at}.${key}`,
         );
     if (typeof job.to !== 'string' || job.to.trim() === '')
-      throw new UsageError(`configuration key "${at}.to" must be a folder or s3:// URL`, `${at}.to`);
+      throw invalidConfig(`${at}.to`, 'a folder or s3:// URL');
     const parsed: BackupJob = { from: stringList(job.from, `${at}.from`), to: job.to };
     if (job.series !== undefined) {
-      if (typeof job.series !== 'string')
-        throw new UsageError(`configuration key "${at}.series" must be a string`, `${at}.series`);
+      if (typeof job.series !== 'string') throw invalidConfig(`${at}.series`, 'a string');
       parsed.series = checkSeriesName(job.series, `configuration key "${at}.series"`);
     }
     if (job.compress !== undefined) parsed.compress = checkCompression(job.compress, `${at}.compress`);

@@ -85,6 +85,21 @@ interface Candidate {
   shard: number;
 }
 
+/** A backup's entry in a per-shard record of the run store, each shard read once; none when the shard wrote none. */
+function perShard<T>(ctx: StageContext, keyOf: (shard: number) => string) {
+  const shards = new Map<number, Record<string, T>>();
+  return async (shard: number, backupId: string): Promise<T | undefined> => {
+    if (!shards.has(shard)) {
+      try {
+        shards.set(shard, await readJson<Record<string, T>>(ctx.runStore, keyOf(shard)));
+      } catch {
+        shards.set(shard, {});
+      }
+    }
+    return shards.get(shard)?.[backupId];
+  };
+}
+
 /**
  * Chooses the backups to restore by each series' `restore.select`: the newest, all, or one at
  * random (reservoir sampling, so the catalogue streams past once). Backups that could not be
@@ -118,30 +133,8 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
   const restores: number[] = [];
   let timeoutSeconds = MIN_RESTORE_TIMEOUT_SECONDS;
   const perSeries = new Map<string, Candidate>();
-  const digestsByShard = new Map<number, Record<string, Record<string, string>>>();
-
-  const digestsOf = async (shard: number, backupId: string) => {
-    if (!digestsByShard.has(shard)) {
-      try {
-        digestsByShard.set(shard, await readJson(ctx.runStore, runKeys.digests(runId, shard)));
-      } catch {
-        digestsByShard.set(shard, {});
-      }
-    }
-    return digestsByShard.get(shard)?.[backupId];
-  };
-
-  const expandedByShard = new Map<number, Record<string, number>>();
-  const expandedOf = async (shard: number, backupId: string) => {
-    if (!expandedByShard.has(shard)) {
-      try {
-        expandedByShard.set(shard, await readJson(ctx.runStore, runKeys.expanded(runId, shard)));
-      } catch {
-        expandedByShard.set(shard, {});
-      }
-    }
-    return expandedByShard.get(shard)?.[backupId];
-  };
+  const digestsOf = perShard<Record<string, string>>(ctx, (shard) => runKeys.digests(runId, shard));
+  const expandedOf = perShard<number>(ctx, (shard) => runKeys.expanded(runId, shard));
   const regionOf = new Map(discovery.sources.map((s) => [s.url, s.region]));
   const notRestorable: StageResultRecord[] = [];
 
