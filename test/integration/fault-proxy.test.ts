@@ -90,6 +90,14 @@ describe('issue 10 (faults): the fault proxy', () => {
     ]);
   });
 
+  it('keeps its connection to s3rver across reads it cuts: only the reader reconnects after a reset', async () => {
+    proxy.setRules([{ fault: { kind: 'reset', after: 4000 }, times: 3 }]);
+    const before = proxy.upstreamConnections;
+    for (let read = 0; read < 3; read++) expect((await get()).body.length).toBe(4000);
+    expect(proxy.requests.map((r) => r.fault)).toEqual(['reset', 'reset', 'reset']);
+    expect(proxy.upstreamConnections - before).toBeLessThanOrEqual(1);
+  });
+
   it('passes reads without a cutting fault through unchanged', async () => {
     proxy.setRules([{ fault: { kind: 'flip', at: 10 }, times: 1 }]);
     const flipped = await get();

@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
   type Server,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -56,6 +56,8 @@ export interface SeenRequest {
 export interface FaultProxy {
   endpoint: string;
   readonly requests: SeenRequest[];
+  /** Connections opened to s3rver so far. */
+  readonly upstreamConnections: number;
   /** Replaces the rules and forgets how often each fired. */
   setRules(rules: FaultRule[]): void;
   close(): Promise<void>;
@@ -112,6 +114,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   let rules: FaultRule[] = [];
   let fired = new Map<string, number>();
   const requests: SeenRequest[] = [];
+  const upstreamSockets = new Set<Socket>();
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
@@ -223,6 +226,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         const length = Number(up.headers['content-length'] ?? 0);
         const flipAt = active.kind === 'flip' ? (active.at ?? Math.floor(length / 2)) : -1;
         let sent = 0;
+        // A cut answer holds only the bytes to forward: it ends by itself, and its keep-alive
+        // connection to s3rver serves the next read (a real reset has no second hop to reopen).
+        const whole = !(cut && up.statusCode === 206);
+        let cutOff = false;
         // Backpressure as pipe() would: a fault must not change how fast the body flows.
         const send = (data: Buffer, written?: () => void) => {
           if (!res.write(data, written)) {
@@ -239,7 +246,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
               send(part);
               return;
             }
-            up.destroy();
+            cutOff = true;
+            if (whole) up.destroy();
+            else up.resume();
             // The reset comes once the `after` bytes reached the socket, not with them still queued.
             if (active.kind === 'reset') send(part, () => res.socket?.destroy());
             else res.end(part);
@@ -254,10 +263,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           send(chunk);
         });
         up.on('end', () => {
-          if (!res.writableEnded) res.end();
+          if (!res.writableEnded && !cutOff) res.end();
         });
       },
     );
+    upstreamRequest.on('socket', (socket) => upstreamSockets.add(socket));
     upstreamRequest.on('error', () => res.socket?.destroy());
     req.pipe(upstreamRequest);
   });
@@ -270,6 +280,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    get upstreamConnections() {
+      return upstreamSockets.size;
+    },
     setRules(next) {
       rules = next;
       fired = new Map();
