@@ -14,6 +14,7 @@ import type {
   ObjectProtection,
   ProtectionProbe,
 } from '../core/ports.ts';
+import { nameOf, statusOf } from './s3-store/errors.ts';
 import { S3Store } from './s3-store.ts';
 import { openStore, type StoreOptions } from './stores.ts';
 
@@ -32,16 +33,6 @@ const NOTHING_CONFIGURED = new Set([
   'NoSuchLifecycleConfiguration',
   'NoSuchObjectLockConfiguration',
 ]);
-
-function nameOf(error: unknown): string {
-  const { name, Code } = (error ?? {}) as { name?: unknown; Code?: unknown };
-  if (typeof Code === 'string' && Code) return Code;
-  return typeof name === 'string' ? name : 'Error';
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-}
 
 function lockMode(mode: string | undefined): LockMode | undefined {
   return mode === 'GOVERNANCE' || mode === 'COMPLIANCE' ? mode : undefined;

@@ -1,5 +1,11 @@
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -43,11 +49,15 @@ export interface SeenRequest {
   checksumMode?: string;
   /** The fault injected into this request, if any. */
   fault?: Fault['kind'];
+  /** The Range the proxy asked s3rver for instead of the client's, when the fault cuts the body. */
+  upstreamRange?: string;
 }
 
 export interface FaultProxy {
   endpoint: string;
   readonly requests: SeenRequest[];
+  /** Connections opened to s3rver so far. */
+  readonly upstreamConnections: number;
   /** Replaces the rules and forgets how often each fired. */
   setRules(rules: FaultRule[]): void;
   close(): Promise<void>;
@@ -59,11 +69,52 @@ function errorXml(code: string, message: string): string {
 
 const unquote = (etag: string | undefined) => etag?.replace(/^W\//, '').replace(/"/g, '');
 
+/** A fault's upstream read cut to the bytes it forwards, and the range the client asked for. */
+interface Cut {
+  upstream: string;
+  /** First byte and last byte asked for (undefined: to the end); `ranged`: the client sent a Range. */
+  start: number;
+  end: number | undefined;
+  ranged: boolean;
+}
+
+/**
+ * A fault that forwards only `after` bytes reads only those from s3rver: a faulted body read
+ * whole would leave megabytes in flight in the socket buffers between s3rver and the proxy at
+ * the cut, work S3 does on its own machines but s3rver does on the cores of the reader under
+ * test. s3rver does not check SigV4 signatures, so the Range header may be rewritten.
+ */
+function cutRange(fault: Exclude<Fault, { kind: 'status' }>, range: string | undefined): Cut | undefined {
+  if (fault.kind === 'flip' || fault.after <= 0) return undefined;
+  const asked = range === undefined ? undefined : /^bytes=(\d+)-(\d*)$/.exec(range);
+  if (range !== undefined && !asked) return undefined;
+  const start = asked ? Number(asked[1]) : 0;
+  const end = asked?.[2] ? Number(asked[2]) : undefined;
+  const last = Math.min(end ?? Number.POSITIVE_INFINITY, start + fault.after - 1);
+  return { upstream: `bytes=${start}-${last}`, start, end, ranged: asked !== undefined };
+}
+
+/** Rewrites a cut 206 answer's status and headers into those of the request as the client sent it. */
+function uncut(up: IncomingMessage, cut: Cut): number {
+  const status = up.statusCode ?? 502;
+  const total = /^bytes \d+-\d+\/(\d+)$/.exec(String(up.headers['content-range'] ?? ''))?.[1];
+  if (status !== 206 || total === undefined) return status;
+  const last = Math.min(cut.end ?? Number.POSITIVE_INFINITY, Number(total) - 1);
+  up.headers['content-length'] = String(last - cut.start + 1);
+  if (!cut.ranged) {
+    delete up.headers['content-range'];
+    return 200;
+  }
+  up.headers['content-range'] = `bytes ${cut.start}-${last}/${total}`;
+  return 206;
+}
+
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   let rules: FaultRule[] = [];
   let fired = new Map<string, number>();
   const requests: SeenRequest[] = [];
+  const upstreamSockets = new Set<Socket>();
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
@@ -107,16 +158,18 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       return;
     }
 
+    const cut = fault ? cutRange(fault, range) : undefined;
+    if (cut) seen.upstreamRange = cut.upstream;
     const upstreamRequest = httpRequest(
       {
         host: target.hostname,
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: req.headers,
+        headers: cut ? { ...req.headers, range: cut.upstream } : req.headers,
       },
       (up) => {
-        const status = up.statusCode ?? 502;
+        const status = cut ? uncut(up, cut) : (up.statusCode ?? 502);
         const headers: IncomingHttpHeaders = { ...up.headers };
         if (isObjectRead && ifMatch && status < 300 && unquote(ifMatch) !== unquote(up.headers.etag)) {
           up.resume();
@@ -173,9 +226,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         const length = Number(up.headers['content-length'] ?? 0);
         const flipAt = active.kind === 'flip' ? (active.at ?? Math.floor(length / 2)) : -1;
         let sent = 0;
+        // A cut answer holds only the bytes to forward: it ends by itself, and its keep-alive
+        // connection to s3rver serves the next read (a real reset has no second hop to reopen).
+        const whole = !(cut && up.statusCode === 206);
+        let cutOff = false;
         // Backpressure as pipe() would: a fault must not change how fast the body flows.
-        const send = (data: Buffer) => {
-          if (!res.write(data)) {
+        const send = (data: Buffer, written?: () => void) => {
+          if (!res.write(data, written)) {
             up.pause();
             res.once('drain', () => up.resume());
           }
@@ -185,12 +242,16 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
             if (sent >= active.after) return;
             const part = chunk.subarray(0, active.after - sent);
             sent += part.length;
-            send(part);
-            if (sent >= active.after) {
-              up.destroy();
-              if (active.kind === 'reset') res.socket?.destroy();
-              else res.end();
+            if (sent < active.after) {
+              send(part);
+              return;
             }
+            cutOff = true;
+            if (whole) up.destroy();
+            else up.resume();
+            // The reset comes once the `after` bytes reached the socket, not with them still queued.
+            if (active.kind === 'reset') send(part, () => res.socket?.destroy());
+            else res.end(part);
             return;
           }
           if (flipAt >= sent && flipAt < sent + chunk.length) {
@@ -202,10 +263,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           send(chunk);
         });
         up.on('end', () => {
-          if (!res.writableEnded) res.end();
+          if (!res.writableEnded && !cutOff) res.end();
         });
       },
     );
+    upstreamRequest.on('socket', (socket) => upstreamSockets.add(socket));
     upstreamRequest.on('error', () => res.socket?.destroy());
     req.pipe(upstreamRequest);
   });
@@ -218,6 +280,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    get upstreamConnections() {
+      return upstreamSockets.size;
+    },
     setRules(next) {
       rules = next;
       fired = new Map();
