@@ -5,6 +5,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default on 2 cores is one worker (cores - 1): the files then run one after another,
+    // while most of a file's time is spent waiting on s3rver, sandbox processes and the disk.
+    maxWorkers: 2,
     allowOnly: false,
     passWithNoTests: false,
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
