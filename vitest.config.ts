@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Generous: end-to-end tests run restores in child processes on a loaded 2-core machine.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: 'forks',
     // Vitest's default on 2 cores is one worker (cores - 1): the files then run one after another,
     // while most of a file's time is spent waiting on s3rver, sandbox processes and the disk.
@@ -28,7 +29,6 @@ export default defineConfig({
           name: 'ledger on DynamoDB Local',
           include: ['test/integration/ledger.test.ts'],
           globalSetup: ['test/support/global-setup-dynamodb-local.ts'],
-          hookTimeout: 120_000,
         },
       },
     ],
