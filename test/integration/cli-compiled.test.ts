@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, packTar, sha256Hex } from '../support/archives.ts';
-import { compiledCli, removeCompiledCli, runCli, runCompiledCli } from '../support/cli.ts';
+import { compiledCli, runCli, runCompiledCli } from '../support/cli.ts';
 import { visible } from '../support/terminal.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
@@ -24,7 +24,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-  await removeCompiledCli();
 });
 
 const ANSI = /<ESC>\[\d+m/;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openLedger } from '../../lib/adapters/embedded-ledger.ts';
 import type { RunRecord } from '../../lib/core/ledger.ts';
 import { gzip, packTar, sha256Hex } from '../support/archives.ts';
-import { compiledCli, removeCompiledCli, TEST_STATE_HOME } from '../support/cli.ts';
+import { compiledCli, TEST_STATE_HOME } from '../support/cli.ts';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
@@ -47,7 +47,6 @@ beforeAll(async () => {
   source = `s3://${bucket}/src`;
 });
 afterAll(async () => {
-  await removeCompiledCli();
   await proxy.close();
   await rm(dir, { recursive: true, force: true });
 });

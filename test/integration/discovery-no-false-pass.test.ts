@@ -16,6 +16,7 @@ import { reportStage } from '../../lib/core/stages/report.ts';
 import { selectRestoresStage } from '../../lib/core/stages/select-restores.ts';
 import { localRestore, runPipelineLocally } from '../../lib/pipeline/local-runner.ts';
 import { packTar } from '../support/archives.ts';
+import { sandboxBundle } from '../support/cli.ts';
 import { freshLedger } from '../support/ledger.ts';
 
 const HOUR = 3_600_000;
@@ -155,7 +156,7 @@ describe('issue 9: no false pass at discovery (through the stages)', () => {
     const name = `db-${stampAgo(HOUR)}.tar`;
     const source = await files(join(dir, 'pipeline'), { [name]: await aTar() });
     const deps = {
-      restore: localRestore(new LocalSandbox()),
+      restore: localRestore(new LocalSandbox({ entry: await sandboxBundle() })),
       openTarget: (url: string) => new FolderStore(url),
     };
     const first = await runPipelineLocally(ctx, { runId: 'p1', trigger: 'console', sources: [source] }, deps);

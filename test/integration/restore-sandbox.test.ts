@@ -10,13 +10,13 @@ import {
   SendTaskSuccessCommand,
 } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { bundleSandbox } from '../../containers/restore-sandbox/bundle.mjs';
 import { runSandbox } from '../../containers/restore-sandbox/main.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { DEFAULT_POLICY } from '../../lib/core/config.ts';
 import type { RestoreResult } from '../../lib/core/model.ts';
 import type { RestoreJob } from '../../lib/core/restore/launcher.ts';
 import { serializeBackup } from '../../lib/core/run-store.ts';
+import { sandboxBundle } from '../support/cli.ts';
 import {
   type Arena,
   archiveBackup,
@@ -171,8 +171,8 @@ describe('local sandbox launcher (the container entry point in a child process)'
   });
 
   it('the bundle the image runs restores with plain node, its native SQLite probe included', async () => {
-    // Inside the repository, so the bundle finds better-sqlite3 (left external) as the image does.
-    const bundle = await bundleSandbox(path.resolve('node_modules/.cache/bv-sandbox-bundle/main.mjs'));
+    // Built by bundleSandbox inside the repository, so it finds better-sqlite3 (left external) as the image does.
+    const bundle = await sandboxBundle();
     const source = path.join(arena.base, 'dbsrc');
     execFileSync('mkdir', ['-p', source]);
     makeSqlite(path.join(source, 'good.db'));

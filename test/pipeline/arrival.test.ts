@@ -19,6 +19,7 @@ import { TASK_STATE_FUNCTIONS } from '../../lib/pipeline/definition.ts';
 import { type LocalRunDeps, localRestore, runPipelineLocally } from '../../lib/pipeline/local-runner.ts';
 import { gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
 import { flattenCfn, synthStack } from '../support/cdk.ts';
+import { sandboxBundle } from '../support/cli.ts';
 import { freshLedger } from '../support/ledger.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
@@ -150,6 +151,7 @@ describe('issue 12: an arrival run, executing the synthesized state machine agai
   let bucket: string;
   let ctx: StageContext;
   const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  let sandboxEntry: string;
 
   beforeAll(async () => {
     s3Config = {
@@ -167,6 +169,7 @@ describe('issue 12: an arrival run, executing the synthesized state machine agai
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
     definitionText = flattenCfn(machine?.Properties.DefinitionString);
     scratch = await mkdtemp(join(tmpdir(), 'bv-arrival-'));
+    sandboxEntry = await sandboxBundle();
   });
 
   afterAll(async () => {
@@ -211,6 +214,7 @@ describe('issue 12: an arrival run, executing the synthesized state machine agai
     return {
       restore: localRestore(
         new LocalSandbox({
+          entry: sandboxEntry,
           env: {
             AWS_ENDPOINT_URL_S3: inject('s3Endpoint'),
             AWS_ACCESS_KEY_ID: credentials.accessKeyId,

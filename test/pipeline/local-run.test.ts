@@ -28,6 +28,7 @@ import {
 } from '../../lib/pipeline/local-runner.ts';
 import { flipBit, gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
 import { flattenCfn, synthStack } from '../support/cdk.ts';
+import { sandboxBundle } from '../support/cli.ts';
 import { freshLedger } from '../support/ledger.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
@@ -35,6 +36,8 @@ let s3Config: S3ClientConfig;
 let client: S3Client;
 let definitionText: string;
 let scratch: string;
+/** The sandbox as the image runs it (plain node): the sources through tsx cost each restore a compile. */
+let sandboxEntry: string;
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 beforeAll(async () => {
@@ -50,6 +53,7 @@ beforeAll(async () => {
   const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
   definitionText = flattenCfn(machine?.Properties.DefinitionString);
   scratch = await mkdtemp(join(tmpdir(), 'bv-pipeline-'));
+  sandboxEntry = await sandboxBundle();
 });
 
 afterAll(async () => {
@@ -105,7 +109,7 @@ function sandboxEnvironment() {
 
 function deps(overrides: Partial<LocalRunDeps> = {}): LocalRunDeps {
   return {
-    restore: localRestore(new LocalSandbox({ env: sandboxEnvironment(), scratch })),
+    restore: localRestore(new LocalSandbox({ entry: sandboxEntry, env: sandboxEnvironment(), scratch })),
     openTarget: (url) => new S3Store(url, { clientConfig: s3Config }),
     definitionText,
     retryIntervals: Object.fromEntries(Object.keys(TASK_STATE_FUNCTIONS).map((s) => [s, 0])),
@@ -274,7 +278,7 @@ describe('the synthesized state machine, run locally against S3 and DynamoDB ser
 
   it('issue 12: a sandbox task that failed to launch is retried with a new task, not reported as RESTORE_FAILED', async () => {
     await healthyArchive(`db-${stamp(1)}.tar.gz`, { 'db.sql': 'SELECT 1;' });
-    const real = localRestore(new LocalSandbox({ env: sandboxEnvironment(), scratch }));
+    const real = localRestore(new LocalSandbox({ entry: sandboxEntry, env: sandboxEnvironment(), scratch }));
     let launches = 0;
     const report = await runPipelineLocally(
       ctx,

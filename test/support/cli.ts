@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { inject } from 'vitest';
 import type { CliIo } from '../../lib/cli/io.ts';
 import { main } from '../../lib/cli/main.ts';
 
@@ -25,36 +26,84 @@ export interface CliResult {
 /** The per-user state folder of test runs: never the real user's (`env` may give its own). */
 export const TEST_STATE_HOME = join(tmpdir(), `bv-test-state-${process.pid}`);
 
-/** Runs the CLI in this process, as `backup-validator ARGS` in `cwd` would. */
+/**
+ * Runs the CLI in this process, as `backup-validator ARGS` in `cwd` would. Its restores run the
+ * sandbox's bundle with plain node, as the compiled CLI's do (the sources through tsx cost
+ * each sandbox process a compile).
+ */
 export async function runCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const io: CliIo = { stdout, stderr, cwd, env: { ...process.env, XDG_STATE_HOME: TEST_STATE_HOME, ...env } };
+  const io: CliIo = {
+    stdout,
+    stderr,
+    cwd,
+    env: { ...process.env, XDG_STATE_HOME: TEST_STATE_HOME, ...env },
+    sandboxEntry: await sandboxBundle(),
+  };
   const code = await main(args, io);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
-const REPO = join(import.meta.dirname, '..', '..');
+let built: Promise<string> | undefined;
 let compiled: Promise<string> | undefined;
 
+/** The run's one build of the CLI from the current sources, as `npm ci` compiles it (see {@link sharedBuild}). */
+function builtCli(): Promise<string> {
+  built ??= sharedBuild(join(inject('runFolder'), 'cli'));
+  return built;
+}
+
 /**
- * The CLI compiled from the current sources, as `npm ci` compiles it, built once per test file
- * into a folder of its own (never dist/, which a developer's last build may hold).
+ * The compiled CLI in a folder of this test file's own (a copy of the run's one build), so that
+ * a look for processes still running from it sees only this file's.
  */
 export function compiledCli(): Promise<string> {
   compiled ??= (async () => {
-    const { buildCli } = await import('../../scripts/build-cli.mjs');
-    return buildCli(join(REPO, '.vitest-tmp', `cli-${process.pid}-${randomBytes(4).toString('hex')}`));
+    const bin = await builtCli();
+    const own = join(inject('runFolder'), `cli-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await cp(dirname(bin), own, { recursive: true });
+    return join(own, basename(bin));
   })();
   return compiled;
 }
 
-/** Removes what {@link compiledCli} built. */
-export async function removeCompiledCli(): Promise<void> {
-  if (!compiled) return;
-  const bin = await compiled;
-  compiled = undefined;
-  await rm(dirname(bin), { recursive: true, force: true });
+/** The restore sandbox's bundle (what the image and the compiled CLI run), from the run's one build. */
+export async function sandboxBundle(): Promise<string> {
+  const { SANDBOX_BUNDLE } = await import('../../scripts/build-cli.mjs');
+  return join(dirname(await builtCli()), SANDBOX_BUNDLE);
+}
+
+/**
+ * Builds into `outdir` once for all test files of the run: the first file to ask builds, the
+ * others wait for the build to be marked done (a file written whole, then renamed into place).
+ */
+async function sharedBuild(outdir: string): Promise<string> {
+  const done = `${outdir}.done`;
+  let builder = true;
+  try {
+    await mkdir(`${outdir}.lock`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    builder = false;
+  }
+  if (builder) {
+    let outcome = '';
+    try {
+      const { buildCli } = await import('../../scripts/build-cli.mjs');
+      await buildCli(outdir);
+    } catch (error) {
+      outcome = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    }
+    await writeFile(`${done}.tmp`, outcome || 'ok');
+    await rename(`${done}.tmp`, done);
+  }
+  for (;;) {
+    const outcome = await readFile(done, 'utf8').catch(() => undefined);
+    if (outcome === 'ok') return join(outdir, 'backup-validator.mjs');
+    if (outcome !== undefined) throw new Error(`the compiled CLI for the tests failed to build: ${outcome}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /**
