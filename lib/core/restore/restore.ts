@@ -23,22 +23,21 @@ import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.
 import type { Backup, BackupObject, ContentDigest, RestoreResult } from '../model.ts';
 import type { ChecksumHistory, ObjectStore } from '../ports.ts';
 import {
-  checkDirectoryNotEmpty,
   compareArchiveReferences,
-  compareDirectoryManifests,
-  compareStoreChecksum,
-  crcOf,
   emptyArchiveFinding,
-  FindingList,
-  finishReferences,
-  hashObject,
-  lookUpStoreChecksum,
-  newState,
-  type ObjectState,
-  readDirectoryManifests,
   reportArchiveProblems,
-  reportRootManifest,
-} from '../references.ts';
+} from '../references/archive.ts';
+import { FindingList } from '../references/finding-list.ts';
+import { finishReferences } from '../references/history.ts';
+import {
+  checkDirectoryNotEmpty,
+  compareDirectoryManifests,
+  readDirectoryManifests,
+} from '../references/manifests.ts';
+import { reportRootManifest } from '../references/nested.ts';
+import { newState, type ObjectState } from '../references/object-state.ts';
+import { hashObject } from '../references/reading.ts';
+import { compareStoreChecksum, crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import { humanTime } from '../units.ts';
 import { isOutOfSpace, RestoreAbort } from './abort.ts';
 import { extractSingleFile, extractTar } from './extract.ts';
