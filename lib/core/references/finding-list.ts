@@ -1,27 +1,14 @@
 import { StoreError } from '../errors.ts';
-import { type Finding, type FindingCode, finding } from '../findings.ts';
+import { type Finding, FindingBudget, type FindingCode, finding } from '../findings.ts';
 import { accessMessage, errorText } from './reading.ts';
 
-/** Per-object findings of one code beyond this are summed up in one finding. */
-const MAX_FINDINGS_PER_CODE = 100;
-
+/** One backup's findings as a pass finds them, within the finding budget. */
 export class FindingList {
-  readonly all: Finding[] = [];
-  private readonly overflow = new Map<FindingCode, { count: number; examples: string[] }>();
-  private readonly perCode = new Map<FindingCode, number>();
+  private readonly budget = new FindingBudget();
   constructor(private readonly backupId: string) {}
 
   add(code: FindingCode, message: string, object?: string): void {
-    const sameCode = this.perCode.get(code) ?? 0;
-    if (object !== undefined && sameCode >= MAX_FINDINGS_PER_CODE) {
-      const entry = this.overflow.get(code) ?? { count: 0, examples: [] };
-      entry.count++;
-      if (entry.examples.length < 5) entry.examples.push(object);
-      this.overflow.set(code, entry);
-      return;
-    }
-    this.perCode.set(code, sameCode + 1);
-    this.all.push(
+    this.budget.add(
       finding(code, message, { backup: this.backupId, ...(object !== undefined ? { object } : {}) }),
     );
   }
@@ -39,14 +26,6 @@ export class FindingList {
   }
 
   finish(): Finding[] {
-    for (const [code, { count, examples }] of this.overflow) {
-      this.all.push(
-        finding(code, `${count} more objects have the same finding (${examples.join(', ')}, ...)`, {
-          backup: this.backupId,
-        }),
-      );
-    }
-    this.overflow.clear();
-    return this.all;
+    return this.budget.finish();
   }
 }

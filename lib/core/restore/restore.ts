@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { type ArchiveFormat, archiveFormatOf } from '../compression.ts';
 import { effectiveRestoreLimits, type Policy, type ProbeConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
-import { type Finding, type FindingCode, finding, statusOfFindings } from '../findings.ts';
+import { type Finding, type FindingCode, finding, statusOfFindings, withinBudget } from '../findings.ts';
 import { type CrcAlgorithm, createCrc } from '../inspect/crc.ts';
 import {
   type ArchiveInspection,
@@ -77,8 +77,6 @@ export interface RestoreRequest {
 
 /** Objects of a directory backup downloaded at once. */
 export const DOWNLOAD_PARALLELISM = 8;
-/** Findings kept per code; the rest are summarised, so a result fits a task-token payload (256 KB). */
-export const MAX_FINDINGS_PER_CODE = 25;
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 const PROGRESS_EVERY_BYTES = 16 * 1024 * 1024;
 
@@ -163,7 +161,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     }
     phases.cleanupMs = performance.now() - cleanupStarted;
   }
-  const kept = capFindings(findings);
+  const kept = withinBudget(findings);
   return {
     backupId: backup.id,
     status: statusOfFindings(kept),
@@ -771,32 +769,6 @@ async function emptyFolder(root: string): Promise<void> {
   await Promise.all(
     names.map((name) => rm(path.join(root, name), { recursive: true, force: true, maxRetries: 2 })),
   );
-}
-
-function capFindings(findings: Finding[]): Finding[] {
-  const perCode = new Map<FindingCode, number>();
-  const kept: Finding[] = [];
-  for (const item of findings) {
-    const seen = (perCode.get(item.code) ?? 0) + 1;
-    perCode.set(item.code, seen);
-    if (seen <= MAX_FINDINGS_PER_CODE) kept.push(item);
-  }
-  for (const [code, count] of perCode) {
-    if (count > MAX_FINDINGS_PER_CODE) {
-      const first = findings.find((f) => f.code === code) as Finding;
-      kept.push({
-        ...first,
-        object: undefined,
-        message: `${count - MAX_FINDINGS_PER_CODE} more ${code} findings like the ones above were left out`,
-      } as Finding);
-    }
-  }
-  return kept.map((f) => (f.object === undefined ? withoutUndefined(f) : f));
-}
-
-function withoutUndefined(f: Finding): Finding {
-  const { object: _object, ...rest } = f;
-  return rest;
 }
 
 function hex32(value: number): string {
