@@ -118,30 +118,12 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
   const restores: number[] = [];
   let timeoutSeconds = MIN_RESTORE_TIMEOUT_SECONDS;
   const perSeries = new Map<string, Candidate>();
-  const digestsByShard = new Map<number, Record<string, Record<string, string>>>();
-
-  const digestsOf = async (shard: number, backupId: string) => {
-    if (!digestsByShard.has(shard)) {
-      try {
-        digestsByShard.set(shard, await readJson(ctx.runStore, runKeys.digests(runId, shard)));
-      } catch {
-        digestsByShard.set(shard, {});
-      }
-    }
-    return digestsByShard.get(shard)?.[backupId];
-  };
-
-  const expandedByShard = new Map<number, Record<string, number>>();
-  const expandedOf = async (shard: number, backupId: string) => {
-    if (!expandedByShard.has(shard)) {
-      try {
-        expandedByShard.set(shard, await readJson(ctx.runStore, runKeys.expanded(runId, shard)));
-      } catch {
-        expandedByShard.set(shard, {});
-      }
-    }
-    return expandedByShard.get(shard)?.[backupId];
-  };
+  const digestsOf = perShard((shard) =>
+    readJson<Record<string, Record<string, string>>>(ctx.runStore, runKeys.digests(runId, shard)),
+  );
+  const expandedOf = perShard((shard) =>
+    readJson<Record<string, number>>(ctx.runStore, runKeys.expanded(runId, shard)),
+  );
   const regionOf = new Map(discovery.sources.map((s) => [s.url, s.region]));
   const notRestorable: StageResultRecord[] = [];
 
@@ -217,6 +199,17 @@ export async function selectRestoresStage(ctx: StageContext, runId: string): Pro
   }
   if (notRestorable.length > 0) await ctx.ledger.recordResults(notRestorable);
   return { restores, heartbeatSeconds: RESTORE_HEARTBEAT_SECONDS, timeoutSeconds };
+}
+
+/** An integrity artifact of one shard (backup id -> value), read once a shard; none when it is missing. */
+function perShard<T>(
+  read: (shard: number) => Promise<Record<string, T>>,
+): (shard: number, backupId: string) => Promise<T | undefined> {
+  const byShard = new Map<number, Record<string, T>>();
+  return async (shard, backupId) => {
+    if (!byShard.has(shard)) byShard.set(shard, await read(shard).catch(() => ({})));
+    return byShard.get(shard)?.[backupId];
+  };
 }
 
 /**
