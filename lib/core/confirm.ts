@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { StoreError } from './errors.ts';
 import { type Finding, type FindingCode, finding } from './findings.ts';
-import { checkIntegrity, type IntegrityOptions } from './integrity.ts';
+import type { IntegrityOptions } from './integrity/options.ts';
+import { checkIntegrity } from './integrity.ts';
 import type { Backup, IntegrityResult, ObjectInfo } from './model.ts';
 import type { ChecksumHistory, FirstSeenChecksum, ListedVersion, ObjectStore, ReadOptions } from './ports.ts';
 import { integrityVerdict } from './score.ts';

@@ -48,6 +48,8 @@ export interface Finding {
   /** Path inside the backup. */
   object?: string;
   message: string;
+  /** On the one finding that stands for those of its code left out by the budget: how many were left out. */
+  omitted?: number;
 }
 
 export function finding(
@@ -57,6 +59,66 @@ export function finding(
   severity: Severity = FINDING_SEVERITY[code],
 ): Finding {
   return { code, severity, ...where, message };
+}
+
+/**
+ * Findings about objects kept per code in one backup's result, by the integrity pass and the
+ * restore alike. Past it, findings of that code are counted, and one finding says how many were
+ * left out: never dropped silently. It bounds a result whatever the backup holds: a restore's
+ * result must fit a task-token payload (Step Functions' 256 KB), and a pass over a million damaged
+ * files holds a few hundred findings, not a million.
+ */
+export const FINDINGS_PER_CODE = 25;
+const OMITTED_EXAMPLES = 5;
+
+/** Findings as they are found, kept within {@link FINDINGS_PER_CODE} for each code. */
+export class FindingBudget {
+  private readonly kept: Finding[] = [];
+  private readonly keptPerCode = new Map<FindingCode, number>();
+  private readonly left = new Map<FindingCode, { like: Finding; omitted: number; examples: string[] }>();
+
+  /** Findings about the backup as a whole (no object) are few and always kept; a budget's own summary is added up. */
+  add(item: Finding): void {
+    if (item.omitted !== undefined) {
+      this.leaveOut(item, item.omitted);
+      return;
+    }
+    const kept = this.keptPerCode.get(item.code) ?? 0;
+    if (item.object === undefined || kept < FINDINGS_PER_CODE) {
+      if (item.object !== undefined) this.keptPerCode.set(item.code, kept + 1);
+      this.kept.push(item);
+      return;
+    }
+    this.leaveOut(item, 1, item.object);
+  }
+
+  /** The findings kept, in the order found, then one per code saying how many were left out. */
+  finish(): Finding[] {
+    const summaries = [...this.left.entries()].map(([code, { like, omitted, examples }]) => {
+      const { object: _object, message: _message, omitted: _omitted, ...where } = like;
+      const eg = examples.length > 0 ? ` (e.g. ${examples.join(', ')})` : '';
+      return {
+        ...where,
+        message: `${omitted} more ${code} findings like the ones above were left out${eg}`,
+        omitted,
+      };
+    });
+    return [...this.kept, ...summaries];
+  }
+
+  private leaveOut(item: Finding, count: number, example?: string): void {
+    const entry = this.left.get(item.code) ?? { like: item, omitted: 0, examples: [] };
+    entry.omitted += count;
+    if (example !== undefined && entry.examples.length < OMITTED_EXAMPLES) entry.examples.push(example);
+    this.left.set(item.code, entry);
+  }
+}
+
+/** A whole list of findings within the budget. */
+export function withinBudget(findings: Iterable<Finding>): Finding[] {
+  const budget = new FindingBudget();
+  for (const item of findings) budget.add(item);
+  return budget.finish();
 }
 
 export type Status = 'PASS' | 'WARN' | 'FAIL';

@@ -1,6 +1,6 @@
 import type { StageResultRecord } from '../ledger.ts';
 import type { ContentDigest, RestoreResult } from '../model.ts';
-import { recordedHistory } from '../references.ts';
+import { recordedHistory } from '../references/history.ts';
 import { deserializeBackup } from '../run-store.ts';
 import type { RestoreJobFile } from '../stages/select-restores.ts';
 import type { RestoreRequest } from './restore.ts';

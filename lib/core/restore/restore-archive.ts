@@ -9,17 +9,13 @@ import { type CrcAlgorithm, createCrc } from '../inspect/crc.ts';
 import { type RootManifestCheck, readHead, sniffArchiveFormat } from '../inspect/index.ts';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
 import type { BackupObject } from '../model.ts';
-import {
-  compareArchiveReferences,
-  crcOf,
-  emptyArchiveFinding,
-  FindingList,
-  finishReferences,
-  hashObject,
-  lookUpStoreChecksum,
-  newState,
-  reportRootManifest,
-} from '../references.ts';
+import { compareArchiveReferences, emptyArchiveFinding } from '../references/archive.ts';
+import { FindingList } from '../references/finding-list.ts';
+import { finishReferences } from '../references/history.ts';
+import { reportRootManifest } from '../references/nested.ts';
+import { newState } from '../references/object-state.ts';
+import { hashObject } from '../references/reading.ts';
+import { crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import { RestoreAbort } from './abort.ts';
 import { extractSingleFile, extractTar } from './extract.ts';
 import type { RestoreLimits } from './limits.ts';

@@ -15,19 +15,16 @@ import {
 } from '../inspect/index.ts';
 import { forEachLimited } from '../limit.ts';
 import type { BackupObject } from '../model.ts';
+import { reportArchiveProblems } from '../references/archive.ts';
+import { FindingList } from '../references/finding-list.ts';
+import { finishReferences } from '../references/history.ts';
 import {
   checkDirectoryNotEmpty,
   compareDirectoryManifests,
-  compareStoreChecksum,
-  crcOf,
-  FindingList,
-  finishReferences,
-  lookUpStoreChecksum,
-  newState,
-  type ObjectState,
   readDirectoryManifests,
-  reportArchiveProblems,
-} from '../references.ts';
+} from '../references/manifests.ts';
+import { newState, type ObjectState } from '../references/object-state.ts';
+import { compareStoreChecksum, crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
 import { type Phases, PROGRESS_EVERY_BYTES, READ_HIGH_WATER_MARK, type RestoreRequest } from './request.ts';

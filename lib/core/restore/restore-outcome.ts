@@ -2,9 +2,6 @@ import { StoreError } from '../errors.ts';
 import { type Finding, type FindingCode, finding } from '../findings.ts';
 import { isOutOfSpace, RestoreAbort } from './abort.ts';
 
-/** Findings kept per code; the rest are summarised, so a result fits a task-token payload (256 KB). */
-export const MAX_FINDINGS_PER_CODE = 25;
-
 /** The one finding for what stopped a restore. */
 export function failureFinding(error: unknown, backupId: string, root: string, archive?: string): Finding {
   const damaged = archive === undefined ? { backup: backupId } : { backup: backupId, object: archive };
@@ -48,31 +45,4 @@ export function failureFinding(error: unknown, backupId: string, root: string, a
     return finding('ARCHIVE_CORRUPT', `the compressed stream is invalid: ${message}`, damaged);
   }
   return finding('RESTORE_FAILED', `the restore failed unexpectedly: ${message}`, { backup: backupId });
-}
-
-/** At most MAX_FINDINGS_PER_CODE findings of each code, and one line for the rest. */
-export function capFindings(findings: Finding[]): Finding[] {
-  const perCode = new Map<FindingCode, number>();
-  const kept: Finding[] = [];
-  for (const item of findings) {
-    const seen = (perCode.get(item.code) ?? 0) + 1;
-    perCode.set(item.code, seen);
-    if (seen <= MAX_FINDINGS_PER_CODE) kept.push(item);
-  }
-  for (const [code, count] of perCode) {
-    if (count > MAX_FINDINGS_PER_CODE) {
-      const first = findings.find((f) => f.code === code) as Finding;
-      kept.push({
-        ...first,
-        object: undefined,
-        message: `${count - MAX_FINDINGS_PER_CODE} more ${code} findings like the ones above were left out`,
-      } as Finding);
-    }
-  }
-  return kept.map((f) => (f.object === undefined ? withoutUndefined(f) : f));
-}
-
-function withoutUndefined(f: Finding): Finding {
-  const { object: _object, ...rest } = f;
-  return rest;
 }

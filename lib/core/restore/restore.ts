@@ -1,12 +1,12 @@
 import { effectiveRestoreLimits } from '../config.ts';
-import { type Finding, finding, statusOfFindings } from '../findings.ts';
+import { type Finding, finding, statusOfFindings, withinBudget } from '../findings.ts';
 import type { RestoreResult } from '../model.ts';
 import { humanTime } from '../units.ts';
 import { RestoreLimits } from './limits.ts';
 import type { RestoreRequest } from './request.ts';
 import { restoreArchive } from './restore-archive.ts';
 import { restoreDirectory } from './restore-directory.ts';
-import { capFindings, failureFinding } from './restore-outcome.ts';
+import { failureFinding } from './restore-outcome.ts';
 import { runProbes } from './run-probes.ts';
 import { emptyFolder, prepareRoot } from './sandbox-root.ts';
 import { SandboxTree } from './sandbox-tree.ts';
@@ -95,7 +95,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     }
     phases.cleanupMs = performance.now() - cleanupStarted;
   }
-  const kept = capFindings(findings);
+  const kept = withinBudget(findings);
   return {
     backupId: backup.id,
     status: statusOfFindings(kept),

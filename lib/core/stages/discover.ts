@@ -19,7 +19,7 @@ import {
 import { sourceFindings } from '../discovery-findings.ts';
 import { UsageError } from '../errors.ts';
 import { type Finding, finding } from '../findings.ts';
-import { ARCHIVED_CLASSES } from '../integrity.ts';
+import { ARCHIVED_CLASSES } from '../integrity/options.ts';
 import type { KnownSeries, Ledger, RunTrigger, StageResultRecord } from '../ledger.ts';
 import type { Backup } from '../model.ts';
 import { runKeys, serializeBackup, writeJson } from '../run-store.ts';

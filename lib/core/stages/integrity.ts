@@ -49,8 +49,10 @@ export async function integrityStage(
   const expanded: Record<string, number> = {};
   // Each pass streams with bounded buffers, so memory grows with the concurrency, not with the backups.
   await forEachLimited(backups, options.concurrency ?? 1, async (backup, index) => {
-    if (Object.hasOwn(deferred, backup.id)) {
-      // Not read this run: the coverage budget went to backups verified longer ago (the report says so).
+    const coverageDeferred = Object.hasOwn(deferred, backup.id);
+    if (coverageDeferred || (options.maxBytes !== undefined && backup.bytes > options.maxBytes)) {
+      // Not read this run: the coverage budget went to backups verified longer ago (the report says so),
+      // or too large to read within one invocation: left to the sandbox, which checks it before restoring.
       await ctx.ledger.recordResults([
         {
           runId: ref.runId,
@@ -59,24 +61,7 @@ export async function integrityStage(
           stage: 'integrity',
           status: 'SKIPPED',
           durationMs: 0,
-          findings: [],
-          at: ctx.now().toISOString(),
-        },
-      ]);
-      results[index] = { backupId: backup.id, status: 'SKIPPED' };
-      return;
-    }
-    if (options.maxBytes !== undefined && backup.bytes > options.maxBytes) {
-      // Too large to read within one invocation: left to the sandbox, which checks it before restoring.
-      await ctx.ledger.recordResults([
-        {
-          runId: ref.runId,
-          backupId: backup.id,
-          series: backup.series,
-          stage: 'integrity',
-          status: 'SKIPPED',
-          durationMs: 0,
-          bytes: backup.bytes,
+          ...(coverageDeferred ? {} : { bytes: backup.bytes }),
           findings: [],
           at: ctx.now().toISOString(),
         },
