@@ -106,15 +106,26 @@ export async function inspectArchive(
   let fedToDecompressor = 0;
   let settled: Promise<void> = Promise.resolve();
   if (decompressor) {
+    // Parsed just after zlib's callback returns, not inside it: zlib queues the next inflate
+    // first, so the thread pool inflates while this thread parses and hashes.
+    const inflated: Array<{ chunk: Buffer; fed: number }> = [];
+    const parseInflated = () => {
+      for (const { chunk, fed } of inflated) {
+        if (halted) break;
+        decompressedBytes += chunk.length;
+        guarded(
+          () => limits.ratio(decompressedBytes, fed),
+          layer,
+          () => fed,
+        );
+        guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+      }
+      inflated.length = 0;
+    };
     decompressor.on('data', (chunk: Buffer) => {
       if (halted) return;
-      decompressedBytes += chunk.length;
-      guarded(
-        () => limits.ratio(decompressedBytes, fedToDecompressor),
-        layer,
-        () => fedToDecompressor,
-      );
-      guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+      inflated.push({ chunk, fed: fedToDecompressor });
+      if (inflated.length === 1) queueMicrotask(parseInflated);
     });
     halt = () => {
       halted = true;
@@ -122,9 +133,14 @@ export async function inspectArchive(
       decompressor.destroy();
     };
     settled = new Promise<void>((resolve) => {
-      decompressor.once('end', resolve);
-      decompressor.once('close', resolve);
+      const ended = () => {
+        parseInflated();
+        resolve();
+      };
+      decompressor.once('end', ended);
+      decompressor.once('close', ended);
       decompressor.once('error', (error: Error & { code?: string }) => {
+        parseInflated();
         decompressFailed = true;
         problems.push(
           describeZlibError(
