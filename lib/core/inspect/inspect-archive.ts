@@ -9,6 +9,7 @@ import type { ArchiveInspection, ArchiveProblem, InspectOptions } from './archiv
 import { ArchiveMembers } from './archive-members.ts';
 import { createCrc } from './crc.ts';
 import { describeZlibError } from './decompression-problems.ts';
+import { DecompressorFeed } from './decompressor-feed.ts';
 import { type TarEntryHeader, TarParser, type TarProblem } from './tar-parser.ts';
 
 export {
@@ -18,17 +19,6 @@ export {
   type InspectOptions,
   type RootManifestCheck,
 } from './archive-inspection.ts';
-
-function waitForDrain(stream: Transform, settled: Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      resolve();
-    };
-    stream.once('drain', done);
-    void settled.then(done);
-  });
-}
 
 /**
  * Reads an archive once: SHA-256 of the stored bytes, decompression, tar parsing and a SHA-256
@@ -103,8 +93,10 @@ export async function inspectArchive(
   const tarLayer = format.tar ? 'tar' : layer;
   const consumedOffset = () => parser?.bytesConsumed ?? decompressedBytes;
   let decompressFailed = false;
-  let fedToDecompressor = 0;
   let settled: Promise<void> = Promise.resolve();
+  let feed: DecompressorFeed | undefined;
+  /** Stored bytes handed to the decompressor so far. */
+  const fedToDecompressor = () => feed?.fed ?? 0;
   if (decompressor) {
     // Parsed just after zlib's callback returns, not inside it: zlib queues the next inflate
     // first, so the thread pool inflates while this thread parses and hashes.
@@ -124,7 +116,7 @@ export async function inspectArchive(
     };
     decompressor.on('data', (chunk: Buffer) => {
       if (halted) return;
-      inflated.push({ chunk, fed: fedToDecompressor });
+      inflated.push({ chunk, fed: fedToDecompressor() });
       if (inflated.length === 1) queueMicrotask(parseInflated);
     });
     halt = () => {
@@ -147,7 +139,7 @@ export async function inspectArchive(
             error,
             layer,
             (decompressor as Transform & { bytesWritten: number }).bytesWritten,
-            fedToDecompressor,
+            fedToDecompressor(),
             storedBytes,
             decompressedBytes > 0,
           ),
@@ -155,6 +147,7 @@ export async function inspectArchive(
         resolve();
       });
     });
+    feed = new DecompressorFeed(decompressor, settled, () => !decompressFailed && !halted);
   }
 
   const signal = options.signal;
@@ -164,11 +157,8 @@ export async function inspectArchive(
     crc?.update(chunk);
     storedBytes += chunk.length;
     options.onProgress?.(chunk.length);
-    if (decompressor) {
-      if (!decompressFailed && !halted) {
-        fedToDecompressor += chunk.length;
-        if (!decompressor.write(chunk)) await waitForDrain(decompressor, settled);
-      }
+    if (feed) {
+      if (!decompressFailed && !halted) await feed.write(chunk);
     } else if (!decompressFailed && !halted) {
       decompressedBytes += chunk.length;
       guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
@@ -179,6 +169,7 @@ export async function inspectArchive(
   }
   signal?.throwIfAborted();
   if (decompressor) {
+    await feed?.flush();
     if (!decompressFailed && !halted) decompressor.end();
     await settled;
   }
