@@ -14,6 +14,7 @@ export interface BenchContext {
 
 const MODULES = [
   './integrity.ts',
+  './integrity-overlap.ts',
   './zstd.ts',
   './restore.ts',
   './discovery.ts',

@@ -9,6 +9,7 @@ import type { ArchiveInspection, ArchiveProblem, InspectOptions } from './archiv
 import { ArchiveMembers } from './archive-members.ts';
 import { createCrc } from './crc.ts';
 import { describeZlibError } from './decompression-problems.ts';
+import { DecompressorFeed } from './decompressor-feed.ts';
 import { type TarEntryHeader, TarParser, type TarProblem } from './tar-parser.ts';
 
 export {
@@ -18,17 +19,6 @@ export {
   type InspectOptions,
   type RootManifestCheck,
 } from './archive-inspection.ts';
-
-function waitForDrain(stream: Transform, settled: Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      resolve();
-    };
-    stream.once('drain', done);
-    void settled.then(done);
-  });
-}
 
 /**
  * Reads an archive once: SHA-256 of the stored bytes, decompression, tar parsing and a SHA-256
@@ -103,18 +93,31 @@ export async function inspectArchive(
   const tarLayer = format.tar ? 'tar' : layer;
   const consumedOffset = () => parser?.bytesConsumed ?? decompressedBytes;
   let decompressFailed = false;
-  let fedToDecompressor = 0;
   let settled: Promise<void> = Promise.resolve();
+  let feed: DecompressorFeed | undefined;
+  /** Stored bytes handed to the decompressor so far. */
+  const fedToDecompressor = () => feed?.fed ?? 0;
   if (decompressor) {
+    // Parsed just after zlib's callback returns, not inside it: zlib queues the next inflate
+    // first, so the thread pool inflates while this thread parses and hashes.
+    const inflated: Array<{ chunk: Buffer; fed: number }> = [];
+    const parseInflated = () => {
+      for (const { chunk, fed } of inflated) {
+        if (halted) break;
+        decompressedBytes += chunk.length;
+        guarded(
+          () => limits.ratio(decompressedBytes, fed),
+          layer,
+          () => fed,
+        );
+        guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+      }
+      inflated.length = 0;
+    };
     decompressor.on('data', (chunk: Buffer) => {
       if (halted) return;
-      decompressedBytes += chunk.length;
-      guarded(
-        () => limits.ratio(decompressedBytes, fedToDecompressor),
-        layer,
-        () => fedToDecompressor,
-      );
-      guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+      inflated.push({ chunk, fed: fedToDecompressor() });
+      if (inflated.length === 1) queueMicrotask(parseInflated);
     });
     halt = () => {
       halted = true;
@@ -122,16 +125,21 @@ export async function inspectArchive(
       decompressor.destroy();
     };
     settled = new Promise<void>((resolve) => {
-      decompressor.once('end', resolve);
-      decompressor.once('close', resolve);
+      const ended = () => {
+        parseInflated();
+        resolve();
+      };
+      decompressor.once('end', ended);
+      decompressor.once('close', ended);
       decompressor.once('error', (error: Error & { code?: string }) => {
+        parseInflated();
         decompressFailed = true;
         problems.push(
           describeZlibError(
             error,
             layer,
             (decompressor as Transform & { bytesWritten: number }).bytesWritten,
-            fedToDecompressor,
+            fedToDecompressor(),
             storedBytes,
             decompressedBytes > 0,
           ),
@@ -139,6 +147,7 @@ export async function inspectArchive(
         resolve();
       });
     });
+    feed = new DecompressorFeed(decompressor, settled, () => !decompressFailed && !halted);
   }
 
   const signal = options.signal;
@@ -148,11 +157,8 @@ export async function inspectArchive(
     crc?.update(chunk);
     storedBytes += chunk.length;
     options.onProgress?.(chunk.length);
-    if (decompressor) {
-      if (!decompressFailed && !halted) {
-        fedToDecompressor += chunk.length;
-        if (!decompressor.write(chunk)) await waitForDrain(decompressor, settled);
-      }
+    if (feed) {
+      if (!decompressFailed && !halted) await feed.write(chunk);
     } else if (!decompressFailed && !halted) {
       decompressedBytes += chunk.length;
       guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
@@ -163,6 +169,7 @@ export async function inspectArchive(
   }
   signal?.throwIfAborted();
   if (decompressor) {
+    await feed?.flush();
     if (!decompressFailed && !halted) decompressor.end();
     await settled;
   }
