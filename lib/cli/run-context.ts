@@ -105,6 +105,47 @@ export async function openContext(
   return { ctx, ledger, open, close: () => ledger.close() };
 }
 
+/** The integrity worker threads of a run, once attached to its context. */
+export interface IntegrityWorkers {
+  close(): Promise<void>;
+}
+
+/**
+ * Integrity passes of small folder backups in worker threads, one per core, when the compiled CLI
+ * runs (it ships their entry) and more than one backup is checked at once; the threads start as
+ * discovery finds the second small backup, so their start overlaps it. close() stops them.
+ */
+export async function attachIntegrityWorkers(
+  io: CliIo,
+  opened: OpenedContext,
+  concurrency: number,
+): Promise<IntegrityWorkers | undefined> {
+  if (!io.integrityWorker || concurrency < 2) return undefined;
+  const { IntegrityPool, POOLED_MAX_BYTES } = await import('../adapters/integrity-pool.ts');
+  const pool = new IntegrityPool({
+    entry: io.integrityWorker,
+    concurrency,
+    folderOf: (store) => {
+      const inner = unwrapped.get(store) ?? store;
+      return inner instanceof FolderStore ? inner.url : undefined;
+    },
+  });
+  const { ctx } = opened;
+  const events = ctx.events;
+  let small = 0;
+  ctx.integrityPasses = pool;
+  ctx.events = {
+    discovered: (backup) => {
+      events?.discovered?.(backup);
+      if (backup.bytes <= POOLED_MAX_BYTES && ++small === 2) pool.warm();
+    },
+    backupStarted: (backup, stage) => events?.backupStarted?.(backup, stage),
+    bytesRead: (bytes) => events?.bytesRead?.(bytes),
+    backupFinished: (backup, stage, status) => events?.backupFinished?.(backup, stage, status),
+  };
+  return pool;
+}
+
 /** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
 export async function localDeps(
   io: CliIo,

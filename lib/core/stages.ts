@@ -35,7 +35,7 @@ import {
 } from './ledger.ts';
 import { forEachLimited } from './limit.ts';
 import type { Backup, IntegrityResult, RestoreResult, RunCost, RunReport } from './model.ts';
-import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from './ports.ts';
+import type { ChecksumReader, CopyTarget, IntegrityPasses, ObjectStore, ProtectionProbe } from './ports.ts';
 import { attachProtection } from './protection-report.ts';
 import { type BackupOutcome, buildReport } from './report.ts';
 import {
@@ -65,6 +65,8 @@ export interface StageContext {
   events?: StageEvents;
   /** Aborts the run (Ctrl-C, SIGTERM): stages stop between backups and record nothing half-done. */
   signal?: AbortSignal;
+  /** Where integrity passes run when not on this thread (the CLI's worker threads); default: here. */
+  integrityPasses?: IntegrityPasses;
   /** Where restores run when it is not this host (the Fargate sandbox): what it can take. */
   sandbox?: SandboxBounds;
 }
@@ -453,13 +455,16 @@ export async function integrityStage(
     ctx.signal?.throwIfAborted();
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
-    const result = await checkIntegrityConfirmed(backup, ctx.openSource(backup.source), {
+    const source = ctx.openSource(backup.source);
+    const passOptions = {
       policy,
       history: ctx.ledger,
       archivePatterns: run.config.archives?.patterns ?? [],
-      onProgress: (delta) => ctx.events?.bytesRead?.(delta),
+      onProgress: (delta: number) => ctx.events?.bytesRead?.(delta),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
+    };
+    const result = await (ctx.integrityPasses?.check(backup, source, passOptions) ??
+      checkIntegrityConfirmed(backup, source, passOptions));
     // A check cut short by the abort is no verdict: nothing of it is recorded.
     ctx.signal?.throwIfAborted();
     const at = ctx.now().toISOString();
