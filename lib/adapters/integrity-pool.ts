@@ -19,28 +19,35 @@ export interface IntegrityPoolOptions {
   concurrency: number;
   /** The folder a store reads, as FolderStore's url; undefined for stores a worker cannot open itself. */
   folderOf(store: ObjectStore): string | undefined;
-  /** Worker threads at most (default: the cores). */
+  /** Worker threads at most (default: one a core but the main thread's). */
   threads?: number;
 }
 
+/** Worker threads by default: the main thread checks backups too, so it counts as one of the cores. */
+export function defaultIntegrityThreads(): number {
+  return availableParallelism() - 1;
+}
+
 /**
- * The integrity passes of small folder backups, run in worker threads, one per core: the main
- * thread keeps the stages, the ledger and the events. Each job takes the checksums the ledger
- * recorded for the backup and brings back the ones to record, which are written here, as
- * checkIntegrityConfirmed itself would write them.
+ * The integrity passes of small folder backups, run in worker threads: the main thread keeps the
+ * stages, the ledger and the events, and checks a backup itself whenever every worker is busy, so
+ * it is one more lane, not a dispatcher waiting (nothing queues: the stage's concurrency bounds
+ * what is in flight). Each job takes the checksums the ledger recorded for the backup and brings
+ * back the ones to record, which are written here, as checkIntegrityConfirmed itself would.
  */
 export class IntegrityPool implements IntegrityPasses {
   private readonly pool: WorkerPool<PassJob, PassOutcome, PassError>;
+  /** Passes the workers take at once; beyond, the caller's thread checks the backup. */
+  private readonly capacity: number;
+  private inFlight = 0;
 
   constructor(private readonly options: IntegrityPoolOptions) {
-    const size = Math.max(1, Math.min(options.threads ?? availableParallelism(), options.concurrency));
+    const size = Math.max(1, Math.min(options.threads ?? defaultIntegrityThreads(), options.concurrency - 1));
+    // The main thread is a lane of its own: it takes its share of what is in flight.
+    const perWorker = Math.max(1, Math.floor(options.concurrency / (size + 1)));
+    this.capacity = size * perWorker;
     this.pool = new WorkerPool(
-      {
-        entry: options.entry,
-        size,
-        perWorker: Math.ceil(options.concurrency / size),
-        maxWaiting: options.concurrency,
-      },
+      { entry: options.entry, size, perWorker, maxWaiting: options.concurrency },
       passError,
     );
   }
@@ -51,8 +58,12 @@ export class IntegrityPool implements IntegrityPasses {
     options: IntegrityPassOptions,
   ): Promise<IntegrityResult> | undefined {
     const folder = this.options.folderOf(store);
-    if (folder === undefined || backup.bytes > POOLED_MAX_BYTES) return undefined;
-    return this.checkInWorker(backup, folder, options);
+    if (folder === undefined || backup.bytes > POOLED_MAX_BYTES || this.inFlight >= this.capacity)
+      return undefined;
+    this.inFlight++;
+    return this.checkInWorker(backup, folder, options).finally(() => {
+      this.inFlight--;
+    });
   }
 
   /** Starts the threads now, so their start overlaps the discovery. */

@@ -111,7 +111,7 @@ export interface IntegrityWorkers {
 }
 
 /**
- * Integrity passes of small folder backups in worker threads, one per core, when the compiled CLI
+ * Integrity passes of small folder backups in worker threads, one a core beside the main thread's, when the compiled CLI
  * runs (it ships their entry) and more than one backup is checked at once; the threads start as
  * discovery finds the second small backup, so their start overlaps it. close() stops them.
  */
@@ -121,7 +121,11 @@ export async function attachIntegrityWorkers(
   concurrency: number,
 ): Promise<IntegrityWorkers | undefined> {
   if (!io.integrityWorker || concurrency < 2) return undefined;
-  const { IntegrityPool, POOLED_MAX_BYTES } = await import('../adapters/integrity-pool.ts');
+  const { defaultIntegrityThreads, IntegrityPool, POOLED_MAX_BYTES } = await import(
+    '../adapters/integrity-pool.ts'
+  );
+  // One core: the main thread is all there is.
+  if (defaultIntegrityThreads() < 1) return undefined;
   const pool = new IntegrityPool({
     entry: io.integrityWorker,
     concurrency,

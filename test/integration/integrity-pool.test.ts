@@ -116,6 +116,27 @@ describe('issue 13: integrity passes in worker threads', () => {
     await pool.close();
   });
 
+  it('takes no more passes than its workers run at once: the caller checks the others itself', async () => {
+    const root = join(dir, 'lanes');
+    await mkdir(root);
+    await writeFile(join(root, 'y.tar.gz'), gzip(await packTar([{ name: 'y.txt', content: 'y\n' }])));
+    const store = new FolderStore(root);
+    const backup = await archiveBackupOf(store, 'y.tar.gz');
+    // Two at once with one thread: one in the worker, one on the caller's thread.
+    const pool = new IntegrityPool({ entry, concurrency: 2, threads: 1, folderOf: (s) => s.url });
+    try {
+      const first = pool.check(backup, store, { policy: DEFAULT_POLICY });
+      expect(first).toBeDefined();
+      expect(pool.check(backup, store, { policy: DEFAULT_POLICY })).toBeUndefined();
+      expect((await first)?.status).toBe('WARN');
+      const again = pool.check(backup, store, { policy: DEFAULT_POLICY });
+      expect(again).toBeDefined();
+      await again;
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('an abort answers at once with the signal’s reason', async () => {
     const root = join(dir, 'abort');
     await mkdir(root);
