@@ -113,7 +113,8 @@ export interface IntegrityWorkers {
 /**
  * Integrity passes of small folder backups in worker threads, one a core beside the main thread's, when the compiled CLI
  * runs (it ships their entry) and more than one backup is checked at once; the threads start as
- * discovery finds the second small backup, so their start overlaps it. close() stops them.
+ * discovery finds the second small backup, so their start overlaps it (a run of one backup
+ * starts none). close() stops them.
  */
 export async function attachIntegrityWorkers(
   io: CliIo,
@@ -137,11 +138,13 @@ export async function attachIntegrityWorkers(
   const { ctx } = opened;
   const events = ctx.events;
   let small = 0;
-  ctx.integrityPasses = pool;
   ctx.events = {
     discovered: (backup) => {
       events?.discovered?.(backup);
-      if (backup.bytes <= POOLED_MAX_BYTES && ++small === 2) pool.warm();
+      // A single backup is checked sooner on the main thread than a worker thread starts.
+      if (backup.bytes > POOLED_MAX_BYTES || ++small !== 2) return;
+      pool.warm();
+      ctx.integrityPasses = pool;
     },
     backupStarted: (backup, stage) => events?.backupStarted?.(backup, stage),
     bytesRead: (bytes) => events?.bytesRead?.(bytes),
