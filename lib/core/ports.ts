@@ -67,7 +67,6 @@ export interface ChecksumHistory {
   firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]>;
 }
 
-/** Where the one message of a failed run goes (an SNS topic that e-mails the operators). */
 /** What an integrity pass is given besides the backup and its store (the core's IntegrityOptions as the stage fills them). */
 export interface IntegrityPassOptions {
   policy: Policy;
@@ -90,6 +89,7 @@ export interface IntegrityPasses {
   ): Promise<IntegrityResult> | undefined;
 }
 
+/** Where the one message of a failed run goes (an SNS topic that e-mails the operators). */
 export interface Notifier {
   notify(subject: string, body: string): Promise<void>;
 }
