@@ -30,9 +30,8 @@ export function defaultIntegrityThreads(): number {
 
 /**
  * The integrity passes of small folder backups, run in worker threads: the main thread keeps the
- * stages, the ledger and the events, and checks a backup itself whenever every worker is busy, so
- * it is one more lane, not a dispatcher waiting (nothing queues: the stage's concurrency bounds
- * what is in flight). Each job takes the checksums the ledger recorded for the backup and brings
+ * stages, the ledger and the events, and checks a backup itself only when every worker is full
+ * (nothing queues: the stage's concurrency bounds what is in flight). Each job takes the checksums the ledger recorded for the backup and brings
  * back the ones to record, which are written here, as checkIntegrityConfirmed itself would.
  */
 export class IntegrityPool implements IntegrityPasses {
@@ -43,8 +42,9 @@ export class IntegrityPool implements IntegrityPasses {
 
   constructor(private readonly options: IntegrityPoolOptions) {
     const size = Math.max(1, Math.min(options.threads ?? defaultIntegrityThreads(), options.concurrency - 1));
-    // The main thread is a lane of its own: it takes its share of what is in flight.
-    const perWorker = Math.max(1, Math.floor(options.concurrency / (size + 1)));
+    // The main thread also keeps the ledger and the stages (about half its work on small backups):
+    // the workers take what is in flight, the main thread only what they cannot.
+    const perWorker = Math.max(1, Math.floor(options.concurrency / size));
     this.capacity = size * perWorker;
     this.pool = new WorkerPool(
       { entry: options.entry, size, perWorker, maxWaiting: options.concurrency },

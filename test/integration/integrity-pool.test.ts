@@ -122,13 +122,16 @@ describe('issue 13: integrity passes in worker threads', () => {
     await writeFile(join(root, 'y.tar.gz'), gzip(await packTar([{ name: 'y.txt', content: 'y\n' }])));
     const store = new FolderStore(root);
     const backup = await archiveBackupOf(store, 'y.tar.gz');
-    // Two at once with one thread: one in the worker, one on the caller's thread.
-    const pool = new IntegrityPool({ entry, concurrency: 2, threads: 1, folderOf: (s) => s.url });
+    // Three at once with two threads: one in each worker, the third on the caller's thread.
+    const pool = new IntegrityPool({ entry, concurrency: 3, threads: 2, folderOf: (s) => s.url });
     try {
       const first = pool.check(backup, store, { policy: DEFAULT_POLICY });
+      const second = pool.check(backup, store, { policy: DEFAULT_POLICY });
       expect(first).toBeDefined();
+      expect(second).toBeDefined();
       expect(pool.check(backup, store, { policy: DEFAULT_POLICY })).toBeUndefined();
       expect((await first)?.status).toBe('WARN');
+      expect((await second)?.status).toBe('WARN');
       const again = pool.check(backup, store, { policy: DEFAULT_POLICY });
       expect(again).toBeDefined();
       await again;
