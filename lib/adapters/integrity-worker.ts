@@ -11,6 +11,7 @@ import { StoreError } from '../core/errors.ts';
 import type { Backup, IntegrityResult } from '../core/model.ts';
 import type { ChecksumHistory, FirstSeenChecksum } from '../core/ports.ts';
 import { FolderStore } from './folder-store.ts';
+import type { WorkerReply } from './worker-pool.ts';
 
 export type Offered = Omit<FirstSeenChecksum, 'firstSeenAt'>;
 
@@ -39,10 +40,10 @@ export interface PassError {
 }
 
 export type ToWorker = { type: 'run'; id: number; job: PassJob } | { type: 'abort'; id: number };
-export type FromWorker =
-  | { type: 'progress'; id: number; bytes: number }
-  | { type: 'done'; id: number; outcome: PassOutcome }
-  | { type: 'failed'; id: number; error: PassError };
+export type FromWorker = WorkerReply<PassOutcome, PassError>;
+
+/** Progress is sent at most this often a job (a message costs more than a small backup's chunk). */
+const PROGRESS_EVERY_MS = 100;
 
 async function run(port: NonNullable<typeof parentPort>, id: number, job: PassJob, signal: AbortSignal) {
   const firstSeen: Offered[] = [];
@@ -57,20 +58,30 @@ async function run(port: NonNullable<typeof parentPort>, id: number, job: PassJo
     },
   };
   const post = (message: FromWorker) => port.postMessage(message);
+  let unsent = 0;
+  let sentAt = Date.now();
+  const onProgress = (bytes: number) => {
+    unsent += bytes;
+    if (Date.now() - sentAt < PROGRESS_EVERY_MS) return;
+    post({ type: 'progress', id, bytes: unsent });
+    unsent = 0;
+    sentAt = Date.now();
+  };
   try {
     const result = await checkIntegrityConfirmed(job.backup, folder(job.folder), {
       policy: job.policy,
       archivePatterns: job.archivePatterns,
       signal,
-      onProgress: (bytes) => post({ type: 'progress', id, bytes }),
+      onProgress,
       ...(history ? { history } : {}),
     });
-    post({ type: 'done', id, outcome: { result, firstSeen } });
+    post({ type: 'done', id, outcome: { result, firstSeen }, bytes: unsent });
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
     post({
       type: 'failed',
       id,
+      bytes: unsent,
       error: {
         name: e.name,
         message: e.message,

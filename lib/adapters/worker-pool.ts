@@ -14,8 +14,8 @@ export interface WorkerPoolOptions {
 /** What a worker answers about job `id` (the worker entry posts these). */
 export type WorkerReply<Outcome, Failure> =
   | { type: 'progress'; id: number; bytes: number }
-  | { type: 'done'; id: number; outcome: Outcome }
-  | { type: 'failed'; id: number; error: Failure };
+  | { type: 'done'; id: number; outcome: Outcome; bytes?: number }
+  | { type: 'failed'; id: number; error: Failure; bytes?: number };
 
 interface Task<Job, Outcome> {
   id: number;
@@ -130,6 +130,7 @@ export class WorkerPool<Job, Outcome, Failure> {
       }
       slot.running.delete(reply.id);
       if (slot.running.size === 0) slot.worker.unref();
+      if (reply.bytes && !task.settled) task.onProgress?.(reply.bytes);
       if (reply.type === 'done') {
         if (!task.settled) {
           task.settled = true;

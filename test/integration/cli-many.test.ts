@@ -18,11 +18,13 @@ import { stampHoursAgo as stamp } from '../support/time.ts';
 
 /**
  * Issue 13, many backups at once: the compiled CLI checks small folder backups in worker threads
- * when more than one is read at once. Whatever the concurrency, the verdicts and findings are the
+ * when more than one is read at once (opt-in: BACKUP_VALIDATOR_WORKER_THREADS=1). Whatever the concurrency, the verdicts and findings are the
  * ones a pass on the main thread gives, and Ctrl-C still stops the run cleanly.
  */
 let dir: string;
 let bin: string;
+/** Worker threads are opt-in (experimental). */
+const WORKERS = { BACKUP_VALIDATOR_WORKER_THREADS: '1' };
 
 beforeAll(async () => {
   dir = await makeTempDir('bv-cli-many-');
@@ -85,7 +87,7 @@ describe('issue 13: many backups at once through the compiled CLI', () => {
       for (const round of [1, 2]) {
         const json = join(dir, `mixed-${concurrency}-${round}.json`);
         const args = ['--source', source, '--ledger', ledger, '--json', json, '--concurrency', concurrency];
-        const result = await runCompiledCli(['integrity', '--quiet', ...args], dir);
+        const result = await runCompiledCli(['integrity', '--quiet', ...args], dir, WORKERS);
         expect(result.code, result.stderr).toBe(1);
         reports.push(await verdicts(json));
       }
@@ -121,7 +123,7 @@ describe('issue 13: many backups at once through the compiled CLI', () => {
         cwd: dir,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, XDG_STATE_HOME: TEST_STATE_HOME },
+        env: { ...process.env, XDG_STATE_HOME: TEST_STATE_HOME, ...WORKERS },
       },
     );
     let output = '';
