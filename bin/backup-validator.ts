@@ -11,7 +11,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const argv = process.argv.slice(2);
 // Stack traces name the TypeScript sources; enabled first, so the modules loaded after it are mapped.
 if (argv.includes('--verbose') || argv.includes('-v')) process.setSourceMapsEnabled(true);
-// Compiled, the sandbox runs its own bundle beside this file with plain node; from sources it runs main.ts.
+// Compiled, the sandbox and the integrity worker threads run their own bundles beside this file with plain
+// node; from sources the sandbox runs main.ts and integrity passes stay on the main thread.
 const compiled = import.meta.url.endsWith('.mjs');
 const { EXIT, main } = await import('../lib/cli/main.ts');
 const code = await main(argv, {
@@ -20,7 +21,15 @@ const code = await main(argv, {
   cwd: process.cwd(),
   env: process.env,
   signals: process,
-  ...(compiled ? { sandboxEntry: fileURLToPath(new URL('./restore-sandbox.mjs', import.meta.url)) } : {}),
+  ...(compiled
+    ? {
+        sandboxEntry: fileURLToPath(new URL('./restore-sandbox.mjs', import.meta.url)),
+        // Opt-in until measured faster on a quiet machine: on a shared, loaded one it was not (issue 13).
+        ...(process.env.BACKUP_VALIDATOR_WORKER_THREADS === '1'
+          ? { integrityWorker: fileURLToPath(new URL('./integrity-worker.mjs', import.meta.url)) }
+          : {}),
+      }
+    : {}),
 });
 // An interrupted run has recorded itself and cleaned up: whatever it abandoned must not keep the process alive.
 if (code === EXIT.interrupted || code === EXIT.terminated) process.exit(code);

@@ -17,6 +17,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI_OUTDIR = path.join(root, 'dist', 'cli');
 /** The sandbox bundle's name beside the CLI (bin/backup-validator.ts looks for it there). */
 export const SANDBOX_BUNDLE = 'restore-sandbox.mjs';
+/** The integrity worker threads' entry beside the CLI, without its extension (bin/backup-validator.ts looks for it there). */
+export const INTEGRITY_WORKER = 'integrity-worker';
 
 /** Builds the CLI into `outdir` (default dist/cli), replacing what was there; resolves to the bin's path. */
 export async function buildCli(outdir = CLI_OUTDIR) {
@@ -24,7 +26,11 @@ export async function buildCli(outdir = CLI_OUTDIR) {
   await mkdir(outdir, { recursive: true });
   await Promise.all([
     build({
-      entryPoints: { 'backup-validator': path.join(root, 'bin', 'backup-validator.ts') },
+      entryPoints: {
+        'backup-validator': path.join(root, 'bin', 'backup-validator.ts'),
+        // Worker threads need a file of their own to start from (lib/adapters/integrity-pool.ts).
+        [INTEGRITY_WORKER]: path.join(root, 'lib', 'adapters', 'integrity-worker.ts'),
+      },
       bundle: true,
       splitting: true,
       packages: 'external',

@@ -37,6 +37,9 @@ class ConditionalCheckFailedException extends Error {
   }
 }
 
+/** Commands that write: they join the turn's transaction. */
+const WRITES = new Set<DocumentCommandKind>(['Put', 'Update', 'Delete', 'BatchWrite']);
+
 interface Row {
   item: string;
 }
@@ -53,6 +56,9 @@ export class SqliteDocuments implements DocumentSender {
   private readonly del: BetterSqlite3.Statement<[string, string]>;
   private readonly byPartition: BetterSqlite3.Statement<[string], Row>;
   private readonly byIndex: Record<string, BetterSqlite3.Statement<[string], Row>>;
+  private readonly begin: BetterSqlite3.Statement<[]>;
+  private readonly commit: BetterSqlite3.Statement<[]>;
+  private commitFailure: Error | undefined;
 
   constructor(private readonly db: BetterSqlite3.Database) {
     db.pragma('journal_mode = WAL');
@@ -69,6 +75,8 @@ export class SqliteDocuments implements DocumentSender {
       'INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expiresAt, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.del = db.prepare('DELETE FROM items WHERE pk = ? AND sk = ?');
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
     this.byPartition = db.prepare('SELECT item FROM items WHERE pk = ?');
     this.byIndex = Object.fromEntries(
       INDEXES.map((index) => [
@@ -82,7 +90,39 @@ export class SqliteDocuments implements DocumentSender {
   }
 
   async send<K extends DocumentCommandKind>(command: DocumentCommand<K>): Promise<DocumentCommands[K][1]> {
-    return this.run(command as DocumentCommand) as DocumentCommands[K][1];
+    if (this.commitFailure) throw this.commitFailure;
+    if (!WRITES.has(command.kind)) return this.run(command as DocumentCommand) as DocumentCommands[K][1];
+    this.groupWrites();
+    try {
+      return this.run(command as DocumentCommand) as DocumentCommands[K][1];
+    } catch (error) {
+      // SQLite rolled the whole transaction back (disk full, I/O error): the turn's other writes are lost too.
+      if (!this.db.inTransaction)
+        this.commitFailure = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+  }
+
+  /**
+   * Group commit: the writes of one turn of the event loop (a backup's results and all they
+   * update) share one transaction, committed as soon as the turn ends. Each command stays atomic
+   * on its own (a failed condition writes nothing); a commit per command cost most of a small
+   * backup's time on the main thread. The ledger folder's lock keeps other processes out meanwhile.
+   */
+  private groupWrites(): void {
+    if (this.db.inTransaction) return;
+    this.begin.run();
+    setImmediate(() => this.commitNow());
+  }
+
+  /** Commits the writes grouped so far; a failure is thrown by the next command and by close(). */
+  private commitNow(): void {
+    if (!this.db.open || !this.db.inTransaction) return;
+    try {
+      this.commit.run();
+    } catch (error) {
+      this.commitFailure = error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   /** Deletes every item whose TTL attribute is before `nowSeconds`, as DynamoDB's TTL does; returns how many. */
@@ -99,7 +139,9 @@ export class SqliteDocuments implements DocumentSender {
   }
 
   close(): void {
+    this.commitNow();
     this.db.close();
+    if (this.commitFailure) throw this.commitFailure;
   }
 
   private run(command: DocumentCommand): unknown {

@@ -18,6 +18,8 @@ export interface CliIo {
   now?: () => Date;
   /** The restore sandbox's entry point; the compiled CLI gives its bundle (default: the sources, through tsx). */
   sandboxEntry?: string;
+  /** The integrity worker threads' entry (the compiled CLI's bundle); without it passes run on the main thread. */
+  integrityWorker?: string;
   /** SIGINT/SIGTERM (the process): a run they interrupt stops, cleans up and is recorded as ABORTED. */
   signals?: SignalSource;
 }

@@ -22,7 +22,15 @@ import { unmatchedSeriesPatterns } from './inputs.ts';
 import { Interrupts } from './interrupt.ts';
 import { type CliIo, exitCodeOf, newRunId } from './io.ts';
 import { printReport } from './print.ts';
-import { localDeps, markStopped, type OpenedContext, openContext, type RunSetup } from './run-context.ts';
+import {
+  attachIntegrityWorkers,
+  type IntegrityWorkers,
+  localDeps,
+  markStopped,
+  type OpenedContext,
+  openContext,
+  type RunSetup,
+} from './run-context.ts';
 
 /** Sources as the user gave them, folders made absolute so ids do not depend on the working folder. */
 function normalizeSources(sources: string[], cwd: string): string[] {
@@ -51,7 +59,10 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     setup.signal,
   );
   const runId = newRunId(setup.now());
+  let workers: IntegrityWorkers | undefined;
   try {
+    if (options.command === 'integrity' || options.command === 'comprehensive')
+      workers = await attachIntegrityWorkers(io, opened, options.concurrency ?? defaultConcurrency());
     const report = await untilAborted(runReport(opened, runId, options, io, setup), setup.signal);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
@@ -62,6 +73,7 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
     throw error;
   } finally {
     setup.progress.end();
+    await workers?.close();
     await opened.close();
   }
 }

@@ -105,6 +105,54 @@ export async function openContext(
   return { ctx, ledger, open, close: () => ledger.close() };
 }
 
+/** The integrity worker threads of a run, once attached to its context. */
+export interface IntegrityWorkers {
+  close(): Promise<void>;
+}
+
+/**
+ * Integrity passes of small folder backups in worker threads, one a core beside the main thread's, when the compiled CLI
+ * runs (it ships their entry) and more than one backup is checked at once; the threads start as
+ * discovery finds the second small backup, so their start overlaps it (a run of one backup
+ * starts none). close() stops them.
+ */
+export async function attachIntegrityWorkers(
+  io: CliIo,
+  opened: OpenedContext,
+  concurrency: number,
+): Promise<IntegrityWorkers | undefined> {
+  if (!io.integrityWorker || concurrency < 2) return undefined;
+  const { defaultIntegrityThreads, IntegrityPool, POOLED_MAX_BYTES } = await import(
+    '../adapters/integrity-pool.ts'
+  );
+  // One core: the main thread is all there is.
+  if (defaultIntegrityThreads() < 1) return undefined;
+  const pool = new IntegrityPool({
+    entry: io.integrityWorker,
+    concurrency,
+    folderOf: (store) => {
+      const inner = unwrapped.get(store) ?? store;
+      return inner instanceof FolderStore ? inner.url : undefined;
+    },
+  });
+  const { ctx } = opened;
+  const events = ctx.events;
+  let small = 0;
+  ctx.events = {
+    discovered: (backup) => {
+      events?.discovered?.(backup);
+      // A single backup is checked sooner on the main thread than a worker thread starts.
+      if (backup.bytes > POOLED_MAX_BYTES || ++small !== 2) return;
+      pool.warm();
+      ctx.integrityPasses = pool;
+    },
+    backupStarted: (backup, stage) => events?.backupStarted?.(backup, stage),
+    bytesRead: (bytes) => events?.bytesRead?.(bytes),
+    backupFinished: (backup, stage, status) => events?.backupFinished?.(backup, stage, status),
+  };
+  return pool;
+}
+
 /** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
 export async function localDeps(
   io: CliIo,

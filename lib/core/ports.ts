@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { ObjectInfo } from './model.ts';
+import type { Policy } from './config.ts';
+import type { Backup, IntegrityResult, ObjectInfo } from './model.ts';
 
 /**
  * A place backups live: a folder or an S3 prefix. Read-only by construction: no method
@@ -64,6 +65,28 @@ export interface ChecksumHistory {
   ): Promise<FirstSeenChecksum[]>;
   /** What was recorded for this backup, recording nothing. */
   firstSeenOf(backupId: string): Promise<FirstSeenChecksum[]>;
+}
+
+/** What an integrity pass is given besides the backup and its store (the core's IntegrityOptions as the stage fills them). */
+export interface IntegrityPassOptions {
+  policy: Policy;
+  history?: ChecksumHistory;
+  archivePatterns?: readonly string[];
+  onProgress?(bytesDelta: number): void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Integrity passes run off the calling thread (the CLI's worker threads). `check` answers as
+ * checkIntegrityConfirmed would (same findings, same first-seen records through `history`), or
+ * returns undefined for a backup it leaves to the caller.
+ */
+export interface IntegrityPasses {
+  check(
+    backup: Backup,
+    store: ObjectStore,
+    options: IntegrityPassOptions,
+  ): Promise<IntegrityResult> | undefined;
 }
 
 /** Where the one message of a failed run goes (an SNS topic that e-mails the operators). */

@@ -1,7 +1,7 @@
 import type { StageStatus } from '../findings.ts';
 import type { Ledger } from '../ledger.ts';
 import type { Backup } from '../model.ts';
-import type { ChecksumReader, CopyTarget, ObjectStore, ProtectionProbe } from '../ports.ts';
+import type { ChecksumReader, CopyTarget, IntegrityPasses, ObjectStore, ProtectionProbe } from '../ports.ts';
 
 /**
  * What every stage of the pipeline is given, by the Lambda handlers, the local state machine and
@@ -21,6 +21,8 @@ export interface StageContext {
   events?: StageEvents;
   /** Aborts the run (Ctrl-C, SIGTERM): stages stop between backups and record nothing half-done. */
   signal?: AbortSignal;
+  /** Where integrity passes run when not on this thread (the CLI's worker threads); default: here. */
+  integrityPasses?: IntegrityPasses;
   /** Where restores run when it is not this host (the Fargate sandbox): what it can take. */
   sandbox?: SandboxBounds;
 }

@@ -72,13 +72,16 @@ export async function integrityStage(
     ctx.signal?.throwIfAborted();
     ctx.events?.backupStarted?.(backup, 'integrity');
     const policy = policyFor(run.config, backup.series);
-    const result = await checkIntegrityConfirmed(backup, ctx.openSource(backup.source), {
+    const source = ctx.openSource(backup.source);
+    const passOptions = {
       policy,
       history: ctx.ledger,
       archivePatterns: run.config.archives?.patterns ?? [],
-      onProgress: (delta) => ctx.events?.bytesRead?.(delta),
+      onProgress: (delta: number) => ctx.events?.bytesRead?.(delta),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
+    };
+    const result = await (ctx.integrityPasses?.check(backup, source, passOptions) ??
+      checkIntegrityConfirmed(backup, source, passOptions));
     // A check cut short by the abort is no verdict: nothing of it is recorded.
     ctx.signal?.throwIfAborted();
     const at = ctx.now().toISOString();
