@@ -16,6 +16,12 @@ const INLINE_JOB_LIMIT = 64 * 1024;
 const STDERR_TAIL = 2000;
 /** A restore asked to stop (SIGTERM: it stops, cleans up, answers) is killed if still running after this. */
 const STOP_GRACE_MS = 10_000;
+/**
+ * V8's young generation capped at 4 MiB a semi-space (16 by default): a restore's stream of
+ * short-lived objects otherwise keeps ~25 MiB more heap committed. Measured on the bench's 1 GiB
+ * archive: peak RSS 128-138 MiB against 144-167 MiB, for about 2 % more CPU.
+ */
+const SANDBOX_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export interface LocalSandboxOptions {
   /** The entry point to run: the container's source by default, or its bundle (run with plain node). */
@@ -105,7 +111,9 @@ export class LocalSandbox implements SandboxLauncher {
   private spawnEntry(env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess {
     const entry = this.options.entry ?? SANDBOX_ENTRY;
     // A bundled entry (.mjs/.js, as the image runs it) needs plain node; sources need tsx.
-    const args = /\.[cm]?js$/.test(entry) ? [entry] : ['--import', 'tsx', entry];
+    const args = /\.[cm]?js$/.test(entry)
+      ? [...SANDBOX_NODE_FLAGS, entry]
+      : [...SANDBOX_NODE_FLAGS, '--import', 'tsx', entry];
     return spawn(process.execPath, args, {
       cwd: REPOSITORY_ROOT,
       env,

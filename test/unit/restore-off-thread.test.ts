@@ -77,4 +77,35 @@ describe('long checks leave the event loop free (heartbeats never starve)', () =
     expect(damaged.map((m) => [m.file.path, m.size])).toEqual([['large.bin', 3 * READ_BACK_SLICE]]);
     expect(damaged[0]?.crc32).not.toBe(damaged[0]?.file.crc32);
   });
+
+  it('issue 13: a large file is read back in the worker during the extraction; damage is found, a replaced file is read again', async () => {
+    const tree = new SandboxTree(arena.root);
+    const limits = new RestoreLimits(SAFE_RESTORE_LIMITS);
+    const chunk = Buffer.alloc(1024 * 1024, 0x33);
+    const write = (name: string, change?: () => void) => {
+      const writer = tree.createFile(name, limits);
+      for (let i = 0; i <= READ_BACK_SLICE / chunk.length; i++) writer.write(chunk);
+      change?.();
+      // Closing it starts its read-back in the worker.
+      writer.end();
+    };
+    // The storage changes one byte of the file (written in place) before it is closed and read back.
+    write('damaged.bin', () => {
+      const fd = openSync(path.join(arena.root, 'damaged.bin'), 'r+');
+      writeSync(fd, Buffer.from([0x00]), 0, 1, READ_BACK_SLICE - 7);
+      closeSync(fd);
+    });
+    write('replaced.bin');
+    await tree.drain();
+    // A later entry of the same name replaces a file whose read-back may be in flight.
+    const again = tree.createFile('replaced.bin', limits);
+    again.write(Buffer.from('small now\n'));
+    again.end();
+    await tree.drain();
+    const mismatches = await tree.verifyOnDisk();
+    expect(mismatches.map((m) => [m.file.path, m.size])).toEqual([
+      ['damaged.bin', READ_BACK_SLICE + chunk.length],
+    ]);
+    expect(tree.files.get('replaced.bin')?.size).toBe(10);
+  });
 });

@@ -26,8 +26,8 @@ export interface OnDisk {
 /**
  * Reads restored files back from disk: SHA-256 of the written bytes is what the references are
  * checked against; CRC-32 of the read-back (a third of SHA-256's cost here) proves the disk holds
- * those bytes. Files closed while the extraction waits on the file system are read then; the
- * rest at the end.
+ * those bytes. Files closed while the extraction waits on the file system are read then (large
+ * ones in a worker thread, beside it); the rest at the end.
  */
 export class ReadBack {
   /** Files closed on disk and not yet read back. */
@@ -35,17 +35,25 @@ export class ReadBack {
   /** Files read back from disk, with what was found there. */
   private readonly onDisk = new Map<string, OnDisk>();
   private readBuffer: Buffer | undefined;
+  /** Large files waiting for the worker thread, read one at a time while the extraction goes on. */
+  private readonly large: RestoredFile[] = [];
+  private largeRead: Promise<void> | undefined;
 
   constructor(private readonly absolute: (relative: string) => string) {}
 
-  /** A writer's file is complete and closed: it can be read back. */
+  /** A writer's file is complete and closed: it can be read back (a large one at once, in the worker). */
   closed(file: RestoredFile): void {
-    this.unverified.push(file);
+    if (file.size < READ_BACK_SLICE) {
+      this.unverified.push(file);
+      return;
+    }
+    this.large.push(file);
+    this.readLarge();
   }
 
   /**
-   * Reads back at most `limit` files and about READ_BACK_SLICE bytes; larger files wait for the
-   * worker at the end, and so do files `settled` says are replaced or still being written.
+   * Reads back at most `limit` small files and about READ_BACK_SLICE bytes. Files `settled` says
+   * are replaced or still being written are left to all().
    */
   some(limit: number, settled: (file: RestoredFile) => boolean): void {
     let read = 0;
@@ -53,7 +61,6 @@ export class ReadBack {
       const file = this.unverified.shift();
       if (!file) return;
       if (!settled(file)) continue;
-      if (file.size >= READ_BACK_SLICE) continue;
       this.onDisk.set(file.path, { file, ...this.readBack(file.path) });
       read += file.size;
       if (read >= READ_BACK_SLICE) return;
@@ -64,6 +71,8 @@ export class ReadBack {
   async all(files: Iterable<RestoredFile>): Promise<OnDisk[]> {
     // Whatever was not read while extracting is read below, yielding to the event loop as it goes.
     this.unverified.length = 0;
+    this.large.length = 0;
+    await this.largeRead;
     const mismatches: OnDisk[] = [];
     let readSinceYield = 0;
     for (const file of files) {
@@ -101,6 +110,28 @@ export class ReadBack {
         mismatches.push({ path: relative, target, ...(found !== undefined ? { found } : {}) });
     }
     return mismatches;
+  }
+
+  /**
+   * Reads the large files closed so far in the worker thread, one after another, beside the
+   * extraction (inflate keeps one core busy; this uses the other). A read that fails, or a file
+   * replaced meanwhile (its entry then names an older file), is read again by all().
+   */
+  private readLarge(): void {
+    if (this.largeRead) return;
+    const next = this.large.shift();
+    if (!next) return;
+    this.largeRead = readBackInWorker(this.absolute(next.path))
+      .then(
+        (seen) => {
+          this.onDisk.set(next.path, { file: next, ...seen });
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.largeRead = undefined;
+        this.readLarge();
+      });
   }
 
   private readBack(relative: string): { size: number; crc32: number } {

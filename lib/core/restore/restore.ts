@@ -7,8 +7,8 @@ import type { RestoreRequest } from './request.ts';
 import { restoreArchive } from './restore-archive.ts';
 import { restoreDirectory } from './restore-directory.ts';
 import { failureFinding } from './restore-outcome.ts';
-import { runProbes } from './run-probes.ts';
-import { emptyFolder, prepareRoot } from './sandbox-root.ts';
+import { builtinProbed, runProbes } from './run-probes.ts';
+import { emptyFolder, prepareRoot, removeUnprobed } from './sandbox-root.ts';
 import { SandboxTree } from './sandbox-tree.ts';
 import { compareWithReferences, verifyOnDisk } from './verify-restored.ts';
 
@@ -28,6 +28,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
   const where = { backup: backup.id };
   const started = performance.now();
   let completed = false;
+  let early: Promise<void> | undefined;
   try {
     await prepareRoot(tree.root);
     const limits = new RestoreLimits(effectiveRestoreLimits(policy));
@@ -42,6 +43,8 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
 
     request.onProgress?.({ phase: 'probes', bytes: limits.bytes, files: tree.files.size });
     const probesStarted = performance.now();
+    // With no configured probe, what the built-in ones do not read is removed meanwhile (not timed as the restore).
+    if (!request.keep && request.probes.length === 0) early = removeUnprobed(tree.root, builtinProbed(tree));
     await runProbes(request, tree, findings);
     phases.probesMs = performance.now() - probesStarted;
     completed = true;
@@ -83,6 +86,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
     request.onProgress?.({ phase: 'cleanup', bytes: bytesRestored, files: filesRestored });
     const cleanupStarted = performance.now();
     try {
+      await early;
       await emptyFolder(tree.root);
     } catch (error) {
       findings.push(

@@ -60,3 +60,10 @@ async function runProbeTasks(
     await task();
   });
 }
+
+/** The files a built-in probe reads (a hard link's file is probed once, under its first name). */
+export function builtinProbed(tree: SandboxTree): string[] {
+  const probed: string[] = [];
+  for (const file of tree.files.values()) if (file.probe && file.linkOf === undefined) probed.push(file.path);
+  return probed;
+}
