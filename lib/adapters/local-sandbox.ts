@@ -176,16 +176,9 @@ export class LocalSandbox implements SandboxLauncher {
         finish({ code: message.code, signal: null, stdout: message.stdout, stderr, timedOut }, !timedOut);
       const onClose = (code: number | null, exitSignal: NodeJS.Signals | null) =>
         finish({ code, signal: exitSignal, stdout: '', stderr, timedOut }, false);
-      const kill = () => {
-        if (worker.child.pid !== undefined) killProcessTree(worker.child.pid);
-        else worker.child.kill('SIGKILL');
-      };
-      const timer = this.options.timeoutMs
-        ? setTimeout(() => {
-            timedOut = true;
-            kill();
-          }, this.options.timeoutMs)
-        : undefined;
+      const timer = this.timeLimit(worker.child, () => {
+        timedOut = true;
+      });
       // As a one-job process is stopped: the worker aborts the restore, cleans up and answers.
       const onAbort = () => worker.child.kill('SIGTERM');
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -211,6 +204,16 @@ export class LocalSandbox implements SandboxLauncher {
       }
     });
     return worker;
+  }
+
+  /** Kills the child's process tree when the restore's time limit passes (none: no limit). */
+  private timeLimit(child: ChildProcess, onTimeout: () => void): NodeJS.Timeout | undefined {
+    const { timeoutMs } = this.options;
+    if (!timeoutMs) return undefined;
+    return setTimeout(() => {
+      onTimeout();
+      killTree(child);
+    }, timeoutMs);
   }
 
   private forwardLines(worker: Worker, chunk: Buffer): void {
@@ -240,21 +243,13 @@ export class LocalSandbox implements SandboxLauncher {
           for (const line of lines) this.options.onLog(line);
         }
       });
-      // The restore's probes are its children, in its process group: they go with it.
-      const kill = () => {
-        if (child.pid !== undefined) killProcessTree(child.pid);
-        else child.kill('SIGKILL');
-      };
-      const timer = this.options.timeoutMs
-        ? setTimeout(() => {
-            timedOut = true;
-            kill();
-          }, this.options.timeoutMs)
-        : undefined;
+      const timer = this.timeLimit(child, () => {
+        timedOut = true;
+      });
       let stopTimer: NodeJS.Timeout | undefined;
       const onAbort = () => {
         child.kill('SIGTERM');
-        stopTimer = setTimeout(kill, STOP_GRACE_MS);
+        stopTimer = setTimeout(() => killTree(child), STOP_GRACE_MS);
       };
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
@@ -269,6 +264,12 @@ export class LocalSandbox implements SandboxLauncher {
       });
     });
   }
+}
+
+/** The restore's probes are its children, in its process group: they go with it. */
+function killTree(child: ChildProcess): void {
+  if (child.pid !== undefined) killProcessTree(child.pid);
+  else child.kill('SIGKILL');
 }
 
 interface ChildOutcome {
