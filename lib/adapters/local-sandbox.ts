@@ -21,7 +21,7 @@ const STOP_GRACE_MS = 10_000;
  * short-lived objects otherwise keeps ~25 MiB more heap committed. Measured on the bench's 1 GiB
  * archive: peak RSS 128-138 MiB against 144-167 MiB, for about 2 % more CPU.
  */
-const SANDBOX_NODE_FLAGS = ['--max-semi-space-size=4'];
+export const SANDBOX_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export interface LocalSandboxOptions {
   /** The entry point to run: the container's source by default, or its bundle (run with plain node). */

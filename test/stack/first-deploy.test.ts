@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SANDBOX_NODE_FLAGS } from '../../lib/adapters/local-sandbox.ts';
 import {
   LAMBDA_INTEGRITY_MAX_BYTES,
   LAMBDA_S3_STREAM_BYTES_PER_SECOND,
@@ -92,6 +93,18 @@ describe('the restore sandbox can write on Fargate', () => {
       expect(image.volumes, `${path} is not a VOLUME in the image`).toContain(path);
       expect(image.owned.get(path), `${path} is not chowned to ${uid} in the image`).toBe(uid);
     }
+  });
+
+  it('the image runs node with the V8 flags the local sandbox was measured with', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'containers/restore-sandbox/Dockerfile'), 'utf8');
+    const entrypoint = dockerfile
+      .split('\n')
+      .filter((l) => l.startsWith('ENTRYPOINT '))
+      .pop();
+    const argv = JSON.parse(entrypoint?.slice('ENTRYPOINT '.length) ?? '[]') as string[];
+    expect(argv[0]).toBe('node');
+    expect(argv.at(-1)).toBe('/app/main.mjs');
+    for (const flag of SANDBOX_NODE_FLAGS) expect(argv).toContain(flag);
   });
 
   it('the image is built from package files, lib and its own folder only: a README edit does not rebuild it', () => {
