@@ -6,7 +6,6 @@ import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
-import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import type { RunPlan } from '../../lib/core/plan.ts';
 import type { StageContext } from '../../lib/core/stages/context.ts';
@@ -14,7 +13,7 @@ import { discoverStage, SHARD_LIMITS } from '../../lib/core/stages/discover.ts';
 import { integrityStage } from '../../lib/core/stages/integrity.ts';
 import { reportStage } from '../../lib/core/stages/report.ts';
 import { runCli } from '../support/cli.ts';
-import { freshLedger } from '../support/ledger.ts';
+import { folderStageContext, freshLedger } from '../support/ledger.ts';
 
 const DAY = 86_400_000;
 /** The day of an archive made by `archive()`, from its id. */
@@ -56,12 +55,7 @@ describe('issue 15: coverage through the stages and the ledger, weekly on a fake
   let ctx: StageContext;
   beforeEach(async () => {
     ledger = await freshLedger(() => now);
-    ctx = {
-      ledger,
-      runStore: new FolderStore(join(dir, 'runs')),
-      openSource: (url) => new FolderStore(url),
-      now: () => now,
-    };
+    ctx = folderStageContext(ledger, join(dir, 'runs'), () => now);
   });
   afterEach(async () => {
     await ledger.close();

@@ -17,7 +17,7 @@ import { selectRestoresStage } from '../../lib/core/stages/select-restores.ts';
 import { localRestore, runPipelineLocally } from '../../lib/pipeline/local-runner.ts';
 import { packTar } from '../support/archives.ts';
 import { sandboxBundle } from '../support/cli.ts';
-import { freshLedger } from '../support/ledger.ts';
+import { folderStageContext, freshLedger } from '../support/ledger.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -32,12 +32,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bv-discovery-'));
   now = new Date('2025-06-26T12:00:00Z');
   ledger = await freshLedger(() => now);
-  ctx = {
-    ledger,
-    runStore: new FolderStore(join(dir, 'runs')),
-    openSource: (url) => new FolderStore(url),
-    now: () => now,
-  };
+  ctx = folderStageContext(ledger, join(dir, 'runs'), () => now);
 });
 
 afterEach(async () => {

@@ -11,7 +11,7 @@ import { discoverStage, SHARD_LIMITS } from '../../lib/core/stages/discover.ts';
 import { integrityStage } from '../../lib/core/stages/integrity.ts';
 import { REDUNDANCY_CONCURRENCY, redundancyStage } from '../../lib/core/stages/redundancy.ts';
 import { packTar } from '../support/archives.ts';
-import { freshLedger } from '../support/ledger.ts';
+import { folderStageContext, freshLedger } from '../support/ledger.ts';
 
 /** Issue 12: redundancy runs one shard per invocation (the state machine's Map), a few backups at once. */
 
@@ -23,12 +23,7 @@ const now = new Date('2025-06-26T12:00:00Z');
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bv-redundancy-shards-'));
   ledger = await freshLedger(() => now);
-  ctx = {
-    ledger,
-    runStore: new FolderStore(join(dir, 'runs')),
-    openSource: (url) => new FolderStore(url),
-    now: () => now,
-  };
+  ctx = folderStageContext(ledger, join(dir, 'runs'), () => now);
 });
 
 afterEach(async () => {

@@ -15,7 +15,6 @@ import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeReportHandler } from '../../functions/report/handler.ts';
 import type { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
-import { FolderStore } from '../../lib/adapters/folder-store.ts';
 import { LedgerError, StoreError } from '../../lib/core/errors.ts';
 import type { RunReport } from '../../lib/core/model.ts';
 import { readJson, runKeys } from '../../lib/core/run-store.ts';
@@ -26,7 +25,7 @@ import { redundancyStage } from '../../lib/core/stages/redundancy.ts';
 import { reportStage } from '../../lib/core/stages/report.ts';
 import { gzip, packTar, sha256Hex, sha256sums } from '../support/archives.ts';
 import { runCli } from '../support/cli.ts';
-import { freshLedger } from '../support/ledger.ts';
+import { folderStageContext, freshLedger } from '../support/ledger.ts';
 import { stampHoursAgo as stamp } from '../support/time.ts';
 
 let dir: string;
@@ -147,12 +146,7 @@ describe("a redundancy failure outside one object's copy", () => {
     await mkdir(source);
     for (const name of [older, newer, web]) await healthyArchive(source, name);
     ledger = await freshLedger();
-    ctx = {
-      ledger,
-      runStore: new FolderStore(join(dir, `stage-runs-${id}`)),
-      openSource: (url) => new FolderStore(url),
-      now: () => new Date(),
-    };
+    ctx = folderStageContext(ledger, join(dir, `stage-runs-${id}`));
     const discovery = await discoverStage(ctx, {
       runId: 'stage',
       trigger: 'cli',

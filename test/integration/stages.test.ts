@@ -13,7 +13,7 @@ import { recordFailureStage } from '../../lib/core/stages/record-failure.ts';
 import { redundancyStage } from '../../lib/core/stages/redundancy.ts';
 import { reportStage } from '../../lib/core/stages/report.ts';
 import { selectRestoresStage } from '../../lib/core/stages/select-restores.ts';
-import { freshLedger } from '../support/ledger.ts';
+import { folderStageContext, freshLedger } from '../support/ledger.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -53,12 +53,7 @@ const now = new Date('2025-06-26T12:00:00Z');
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bv-stages-'));
   ledger = await freshLedger(() => now);
-  ctx = {
-    ledger,
-    runStore: new FolderStore(join(dir, 'runs')),
-    openSource: (url) => new FolderStore(url),
-    now: () => now,
-  };
+  ctx = folderStageContext(ledger, join(dir, 'runs'), () => now);
 });
 
 afterEach(async () => {

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { DynamoDbLedger } from '../../lib/adapters/dynamodb-ledger.ts';
+import { FolderStore } from '../../lib/adapters/folder-store.ts';
+import type { Ledger } from '../../lib/core/ledger.ts';
+import type { StageContext } from '../../lib/core/stages/context.ts';
 
 /** A fresh table on the test DynamoDB server (dynalite on 127.0.0.1). */
 export async function freshLedger(now?: () => Date): Promise<DynamoDbLedger> {
@@ -15,4 +18,13 @@ export async function freshLedger(now?: () => Date): Promise<DynamoDbLedger> {
   });
   await ledger.ensureTable();
   return ledger;
+}
+
+/** A stage context over folders: the run store in `runs`, sources opened as folders, the clock `now`. */
+export function folderStageContext(
+  ledger: Ledger,
+  runs: string,
+  now: () => Date = () => new Date(),
+): StageContext {
+  return { ledger, runStore: new FolderStore(runs), openSource: (url) => new FolderStore(url), now };
 }
