@@ -98,7 +98,7 @@ export class WorkerPool<Job, Outcome, Failure> {
     const slots = this.slots.splice(0);
     for (const slot of slots)
       for (const task of slot.running.values()) this.settle(task, new Error('the worker pool was closed'));
-    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(slots.map((slot) => stopWorker(slot.worker)));
   }
 
   private dispatch(): void {
@@ -168,4 +168,25 @@ export class WorkerPool<Job, Outcome, Failure> {
     task.settled = true;
     task.reject(error);
   }
+}
+
+/** How long close() waits for a worker's termination to be confirmed. */
+const TERMINATE_WAIT_MS = 2_000;
+
+/**
+ * Terminates a worker, waiting at most TERMINATE_WAIT_MS: under load, terminate()'s promise was
+ * seen never to settle while nothing else held the event loop, so an awaited close() ended the
+ * process mid-await (exit code 13) instead of letting an interrupted run finish (issue 13 test).
+ * The timer holds the loop meanwhile.
+ */
+export function stopWorker(worker: Worker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, TERMINATE_WAIT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    worker.once('exit', done);
+    worker.terminate().then(done, done);
+  });
 }
