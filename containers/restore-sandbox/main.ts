@@ -24,7 +24,7 @@ import type { ObjectStore } from '../../lib/core/ports.ts';
 import { parseRestoreJob, type RestoreJob, sandboxRecords } from '../../lib/core/restore/launcher.ts';
 import { runSandboxJob } from '../../lib/core/restore/sandbox-job.ts';
 import { runKeys } from '../../lib/core/run-store.ts';
-import { type TaskTokenClient, TaskTokenReporter } from './task-token.ts';
+import type { TaskTokenClient } from './task-token.ts';
 
 export const RESTORE_FAILED_ERROR = 'Sandbox.RestoreFailed';
 
@@ -93,15 +93,20 @@ export async function runSandbox(env: NodeJS.ProcessEnv, io: SandboxIo): Promise
   let log = createLogger({ stage: 'restore', write: io.stderr, format: json ? 'json' : 'text' });
   io.signal?.addEventListener('abort', () => controller.abort(), { once: true });
   const token = env.TASK_TOKEN;
+  // The Step Functions client is loaded only for a task token: most of the SDK, for a local restore's start.
   const reporter = token
-    ? new TaskTokenReporter(io.sfn?.() ?? new (await import('@aws-sdk/client-sfn')).SFNClient({}), token, {
-        heartbeatSeconds: Number(env.HEARTBEAT_SECONDS) > 0 ? Number(env.HEARTBEAT_SECONDS) : 60,
-        onGone: (reason) => {
-          log.warn(`stopping: ${reason}`);
-          controller.abort();
+    ? new (await import('./task-token.ts')).TaskTokenReporter(
+        io.sfn?.() ?? new (await import('@aws-sdk/client-sfn')).SFNClient({}),
+        token,
+        {
+          heartbeatSeconds: Number(env.HEARTBEAT_SECONDS) > 0 ? Number(env.HEARTBEAT_SECONDS) : 60,
+          onGone: (reason) => {
+            log.warn(`stopping: ${reason}`);
+            controller.abort();
+          },
+          log: (line) => log.info(line),
         },
-        log: (line) => log.info(line),
-      })
+      )
     : undefined;
   reporter?.startHeartbeats();
   let scratch: string | undefined;

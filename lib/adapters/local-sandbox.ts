@@ -90,6 +90,15 @@ export class LocalSandbox implements SandboxLauncher {
     }
   }
 
+  /**
+   * With `reuse`: starts a worker now, while the caller still has other work (discovery), so the
+   * first restore does not wait for the process to start and load (~0.4 s). No-op otherwise.
+   */
+  warm(): void {
+    if (!this.options.reuse || this.workers > 0) return;
+    this.releaseWorker(this.startWorker(), true);
+  }
+
   /** Stops the idle workers of `reuse` (a busy one ends with its job). */
   close(): void {
     for (const worker of this.idle.splice(0)) {

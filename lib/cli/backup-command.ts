@@ -309,7 +309,7 @@ async function validate(
     progress.begin('integrity', 1, written.bytes);
     await integrityStage(ctx, shard as NonNullable<typeof shard>);
     if (verify === 'restore') {
-      const { runRestoresLocally } = await import('../pipeline/local-runner.ts');
+      const { runRestoresLocally } = await import('../pipeline/local-restores.ts');
       const deps = await localDeps(io, opened, runId, {});
       try {
         await runRestoresLocally(ctx, runId, deps);

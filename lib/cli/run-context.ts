@@ -153,16 +153,19 @@ export async function attachIntegrityWorkers(
   return pool;
 }
 
-/** The restore sandbox and redundancy targets of a local run; close() stops the sandbox's workers. */
+/**
+ * The restore sandbox and redundancy targets of a local run; warm() starts a sandbox worker ahead
+ * of the first restore, close() stops the sandbox's workers.
+ */
 export async function localDeps(
   io: CliIo,
   opened: OpenedContext,
   runId: string,
   options: Pick<CliOptions, 'concurrency'>,
   progress?: Progress,
-): Promise<LocalRunDeps & { close(): void }> {
+): Promise<LocalRunDeps & { close(): void; warm(): void }> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
-  const { localRestore } = await import('../pipeline/local-runner.ts');
+  const { localRestore } = await import('../pipeline/local-restores.ts');
   const { withStageProgress } = await import('./stage-progress.ts');
   const concurrency = options.concurrency ?? defaultConcurrency();
   // Long-lived sandbox processes, one per core (restores beyond wait), not one per backup.
@@ -179,6 +182,7 @@ export async function localDeps(
     cwd: io.cwd,
     concurrency,
     close: () => sandbox.close(),
+    warm: () => sandbox.warm(),
   };
 }
 

@@ -10,17 +10,9 @@ import { BackupValidatorError } from '../core/errors.ts';
 import type { RunTrigger } from '../core/ledger.ts';
 import type { RunReport } from '../core/model.ts';
 import type { CopyTarget } from '../core/ports.ts';
-import { type SandboxLauncher, sandboxRecords } from '../core/restore/launcher.ts';
-import { deserializeBackup, readJson, runKeys } from '../core/run-store.ts';
+import { readJson, runKeys } from '../core/run-store.ts';
 import type { StageContext } from '../core/stages/context.ts';
-import { recordFailureStage } from '../core/stages/record-failure.ts';
-import {
-  loadRestoreJob,
-  type RestoreItem,
-  type RestoreSelection,
-  restoreItemsFor,
-  selectRestoresStage,
-} from '../core/stages/select-restores.ts';
+import type { RestoreItem } from '../core/stages/select-restores.ts';
 import {
   definitionForLocalRun,
   FUNCTION_ARN_PLACEHOLDERS,
@@ -28,6 +20,9 @@ import {
   type PipelineFunctionName,
   type TaskStateName,
 } from './definition.ts';
+import type { LocalRestore } from './local-restores.ts';
+
+export { type LocalRestore, localRestore, runRestoresLocally } from './local-restores.ts';
 
 export interface LocalRunInput {
   runId: string;
@@ -37,9 +32,6 @@ export interface LocalRunInput {
   /** The objects whose arrival started the run, as functions/arrival passes them. */
   objects?: string[];
 }
-
-/** What the local restore step does for one item: run the sandbox, record its result. */
-export type LocalRestore = (ctx: StageContext, item: RestoreItem) => Promise<unknown>;
 
 export interface LocalRunDeps {
   restore: LocalRestore;
@@ -57,49 +49,6 @@ export interface LocalRunDeps {
 }
 
 export type TaskHandlers = Record<TaskStateName, (input: TaskInput) => Promise<Json>>;
-
-/**
- * The restore step on a laptop: the job from the run store, the container's entry point in a
- * child process, the result recorded in the ledger (in the cloud, the container records it).
- */
-export function localRestore(launcher: SandboxLauncher): LocalRestore {
-  return async (ctx, item) => {
-    const job = await loadRestoreJob(ctx, item.runId, item.restore);
-    const backup = deserializeBackup(job.backup);
-    ctx.signal?.throwIfAborted();
-    ctx.events?.backupStarted?.(backup, 'restore');
-    const timeout = AbortSignal.timeout(item.timeoutSeconds * 1000);
-    const signal = ctx.signal ? AbortSignal.any([timeout, ctx.signal]) : timeout;
-    const result = await launcher.launch(job, { signal });
-    // A restore killed by the run's abort is no verdict: nothing of it is recorded.
-    ctx.signal?.throwIfAborted();
-    await ctx.ledger.recordResults(sandboxRecords(job, result, ctx.now()));
-    ctx.events?.backupFinished?.(backup, 'restore', result.status);
-    return { backupId: result.backupId, status: result.status, durationMs: result.durationMs };
-  };
-}
-
-/** The CLI's `restore`: select, then each restore in turn, a failure recorded as the Catch would. */
-export async function runRestoresLocally(
-  ctx: StageContext,
-  runId: string,
-  deps: Pick<LocalRunDeps, 'restore'> & { selected?(selection: RestoreSelection): Promise<void> },
-): Promise<void> {
-  const selection = await selectRestoresStage(ctx, runId);
-  await deps.selected?.(selection);
-  for (const item of restoreItemsFor(runId, selection)) {
-    try {
-      await deps.restore(ctx, item);
-    } catch (error) {
-      ctx.signal?.throwIfAborted();
-      await recordFailureStage(ctx, {
-        stage: 'restore',
-        item,
-        error: { Error: (error as Error).name, Cause: (error as Error).message },
-      });
-    }
-  }
-}
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type TaskInput = { FunctionName?: string; Payload: Record<string, Json> };

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -9,7 +9,7 @@ import {
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
 } from '@aws-sdk/client-sfn';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { runSandbox } from '../../containers/restore-sandbox/main.ts';
 import { LocalSandbox } from '../../lib/adapters/local-sandbox.ts';
 import { DEFAULT_POLICY } from '../../lib/core/config.ts';
@@ -168,6 +168,44 @@ describe('local sandbox launcher (the container entry point in a child process)'
     } finally {
       launcher.close();
     }
+  });
+
+  it('issue 13: warm() starts one worker ahead of the first restore, which runs on it; close() stops a warmed worker never used', async () => {
+    const started = path.join(arena.base, 'started');
+    const echo = path.join(arena.base, 'echo-pid.mjs');
+    await writeFile(
+      echo,
+      `import { appendFileSync } from 'node:fs';
+      appendFileSync(${JSON.stringify(started)}, process.pid + '\\n');
+      process.on('message', () => process.send({ code: 0, stdout: JSON.stringify({ backupId: String(process.pid), status: 'PASS', durationMs: 1, filesRestored: 0, bytesRestored: 0, phases: {}, findings: [] }) + '\\n' }));`,
+    );
+    const pids = () => (existsSync(started) ? readFileSync(started, 'utf8').trim().split('\n') : []);
+    const job = await healthyArchive();
+    const launcher = new LocalSandbox({ entry: echo, reuse: true });
+    try {
+      launcher.warm();
+      launcher.warm();
+      await vi.waitFor(() => expect(pids()).toHaveLength(1), { timeout: 30_000, interval: 20 });
+      const result = await launcher.launch(job);
+      expect(result.status).toBe('PASS');
+      expect(result.backupId).toBe(pids()[0]);
+      expect(pids()).toHaveLength(1);
+    } finally {
+      launcher.close();
+    }
+    const unused = new LocalSandbox({ entry: echo, reuse: true });
+    unused.warm();
+    await vi.waitFor(() => expect(pids()).toHaveLength(2), { timeout: 30_000, interval: 20 });
+    unused.close();
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await vi.waitFor(() => expect(alive(Number(pids()[1]))).toBe(false), { timeout: 30_000, interval: 20 });
   });
 
   it('the bundle the image runs restores with plain node, its native SQLite probe included', async () => {
