@@ -1,7 +1,10 @@
 /**
- * Bundles the sandbox entry point into the one ESM file the image runs: everything it imports
- * (AWS SDK included) except the native SQLite binding. The Dockerfile and the bundle test both
- * call this, so what the tests run is what the image runs.
+ * Bundles the sandbox entry point into the ESM files the image runs: everything it imports
+ * (AWS SDK included) except the native SQLite binding. What the entry imports dynamically (the
+ * S3 store, the DynamoDB ledger, the Step Functions client) is a chunk of its own under
+ * `sandbox-chunks/` beside it, loaded only when used: a restore from a folder starts without
+ * parsing the SDK. The Dockerfile and the bundle test both call this, so what the tests run is
+ * what the image runs.
  *
  *   node containers/restore-sandbox/bundle.mjs OUTFILE
  */
@@ -13,14 +16,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 export async function bundleSandbox(outfile) {
   await build({
-    entryPoints: [path.join(here, 'main.ts')],
+    entryPoints: { [path.basename(outfile, '.mjs')]: path.join(here, 'main.ts') },
     bundle: true,
+    splitting: true,
     platform: 'node',
     target: 'node22',
     format: 'esm',
     external: ['better-sqlite3'],
     sourcemap: true,
-    outfile,
+    outdir: path.dirname(outfile),
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'sandbox-chunks/[name]-[hash]',
     logLevel: 'warning',
     // Bundled CommonJS modules call `require`, which an ES module does not have.
     banner: {
