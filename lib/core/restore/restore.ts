@@ -7,7 +7,7 @@ import type { RestoreRequest } from './request.ts';
 import { restoreArchive } from './restore-archive.ts';
 import { restoreDirectory } from './restore-directory.ts';
 import { failureFinding } from './restore-outcome.ts';
-import { builtinProbed, runProbes } from './run-probes.ts';
+import { builtinProbed, runProbes, verifiedBeforeBuiltinProbes } from './run-probes.ts';
 import { emptyFolder, prepareRoot, removeUnprobed } from './sandbox-root.ts';
 import { SandboxTree } from './sandbox-tree.ts';
 import { compareWithReferences, verifyOnDisk } from './verify-restored.ts';
@@ -29,6 +29,10 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
   const started = performance.now();
   let completed = false;
   let early: Promise<void> | undefined;
+  // Built-in probes started during the verification, and what they found (see below).
+  let probing: Promise<void> | undefined;
+  const probeFindings: Finding[] = [];
+  let verified = false;
   try {
     await prepareRoot(tree.root);
     const limits = new RestoreLimits(effectiveRestoreLimits(policy));
@@ -37,20 +41,38 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreRes
 
     request.onProgress?.({ phase: 'verify', bytes: limits.bytes, files: tree.files.size });
     const verifyStarted = performance.now();
-    await verifyOnDisk(tree, backup, findings);
+    if (request.probes.length === 0) {
+      // Only built-in probes, which read their file and its folder: they start once those are
+      // verified, beside the rest of the verification; their findings still come after its own.
+      await verifyOnDisk(tree, backup, findings, {
+        files: verifiedBeforeBuiltinProbes(tree),
+        verified: () => {
+          probing = runProbes(request, tree, probeFindings);
+          probing.catch(() => undefined);
+        },
+      });
+    } else await verifyOnDisk(tree, backup, findings);
     await compareWithReferences(request, tree, findings);
     phases.verifyMs = performance.now() - verifyStarted;
+    verified = true;
 
     request.onProgress?.({ phase: 'probes', bytes: limits.bytes, files: tree.files.size });
+    // With built-in probes only, the time they take beyond the verification.
     const probesStarted = performance.now();
     // With no configured probe, what the built-in ones do not read is removed meanwhile (not timed as the restore).
     if (!request.keep && request.probes.length === 0) early = removeUnprobed(tree.root, builtinProbed(tree));
-    await runProbes(request, tree, findings);
+    if (probing) {
+      await probing;
+      findings.push(...probeFindings.splice(0));
+    } else await runProbes(request, tree, findings);
     phases.probesMs = performance.now() - probesStarted;
     completed = true;
   } catch (error) {
-    // Nothing may still be writing when the sandbox is cleaned.
+    // Nothing may still be writing, or probing, when the sandbox is cleaned.
     await tree.settle();
+    await probing?.catch(() => undefined);
+    // As when the probes ran after the verification: theirs only once it was done.
+    if (verified) findings.push(...probeFindings);
     // Archive damage names the archive, as the integrity pass does, so the report says it once.
     const archive = backup.kind === 'archive' ? (backup.members[0]?.path ?? backup.name) : undefined;
     findings.push(failureFinding(error, backup.id, tree.root, archive));

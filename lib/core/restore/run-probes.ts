@@ -67,3 +67,15 @@ export function builtinProbed(tree: SandboxTree): string[] {
   for (const file of tree.files.values()) if (file.probe && file.linkOf === undefined) probed.push(file.path);
   return probed;
 }
+
+/**
+ * The files to verify before the built-in probes may start beside the rest of the verification:
+ * every file in a probed file's folder (SQLite may open its -wal, -journal and -shm beside it, and
+ * a database it must open read-write is changed on closing) and every hard link into such a folder.
+ */
+export function verifiedBeforeBuiltinProbes(tree: SandboxTree): (file: RestoredFile) => boolean {
+  const folders = new Set(builtinProbed(tree).map((file) => path.posix.dirname(file)));
+  return (file) =>
+    folders.has(path.posix.dirname(file.path)) ||
+    (file.linkOf !== undefined && folders.has(path.posix.dirname(file.linkOf)));
+}

@@ -192,8 +192,8 @@ export class SandboxTree implements WriterHost {
    * system), hard links included, and returns the ones whose bytes on disk differ from what
    * was written.
    */
-  verifyOnDisk(): Promise<OnDisk[]> {
-    return this.readBack.all(this.files.values());
+  verifyOnDisk(files: Iterable<RestoredFile> = this.files.values()): Promise<OnDisk[]> {
+    return this.readBack.all(files);
   }
 
   /**

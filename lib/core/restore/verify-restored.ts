@@ -1,12 +1,33 @@
 import type { Finding } from '../findings.ts';
 import { finding } from '../findings.ts';
 import type { Backup, ContentDigest } from '../model.ts';
+import type { RestoredFile } from './file-writer.ts';
+import type { OnDisk } from './read-back.ts';
 import type { RestoreRequest } from './request.ts';
 import type { SandboxTree } from './sandbox-tree.ts';
 
-/** What the file system holds must be what was written (most files were read back while extracting). */
-export async function verifyOnDisk(tree: SandboxTree, backup: Backup, findings: Finding[]): Promise<void> {
-  for (const onDisk of await tree.verifyOnDisk()) {
+/**
+ * What the file system holds must be what was written (most files were read back while extracting).
+ * With `first`, the files it selects are read back first, then `verified()` is called while the rest
+ * are read; the findings are the same, in the same order.
+ */
+export async function verifyOnDisk(
+  tree: SandboxTree,
+  backup: Backup,
+  findings: Finding[],
+  first?: { files: (file: RestoredFile) => boolean; verified: () => void },
+): Promise<void> {
+  let mismatches: OnDisk[];
+  if (first) {
+    const files = [...tree.files.values()];
+    const early = await tree.verifyOnDisk(files.filter(first.files));
+    first.verified();
+    const order = new Map(files.map((file, at) => [file, at]));
+    mismatches = [...early, ...(await tree.verifyOnDisk(files.filter((file) => !first.files(file))))].sort(
+      (a, b) => (order.get(a.file) ?? 0) - (order.get(b.file) ?? 0),
+    );
+  } else mismatches = await tree.verifyOnDisk();
+  for (const onDisk of mismatches) {
     const { file } = onDisk;
     findings.push(
       finding(
