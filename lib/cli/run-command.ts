@@ -62,8 +62,8 @@ export async function runCommand(options: CliOptions, io: CliIo, setup: RunSetup
   let workers: IntegrityWorkers | undefined;
   try {
     if (options.command === 'integrity' || options.command === 'comprehensive')
-      workers = await attachIntegrityWorkers(io, opened, options.concurrency ?? defaultConcurrency());
-    const report = await untilAborted(runReport(opened, runId, options, io, setup), setup.signal);
+      workers = await attachIntegrityWorkers(io, opened, options.concurrency);
+    const report = await untilAborted(runReport(opened, runId, options, io, setup, workers), setup.signal);
     if (options.html === undefined) return { report };
     const { htmlReportInput } = await import('../html-report/input.ts');
     return { report, html: await htmlReportInput(report, opened.ctx.ledger, setup.config) };
@@ -84,8 +84,9 @@ async function runReport(
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
+  workers: IntegrityWorkers | undefined,
 ): Promise<RunReport> {
-  if (options.command !== 'comprehensive') return runStages(opened, runId, options, io, setup);
+  if (options.command !== 'comprehensive') return runStages(opened, runId, options, io, setup, workers);
   const { runPipelineLocally } = await import('../pipeline/local-runner.ts');
   const deps = await localDeps(io, opened, runId, options, setup.progress);
   try {
@@ -194,6 +195,7 @@ async function runStages(
   options: CliOptions,
   io: CliIo,
   setup: RunSetup,
+  workers: IntegrityWorkers | undefined,
 ): Promise<RunReport> {
   const { ctx } = opened;
   setup.progress.stage('discover');
@@ -206,10 +208,12 @@ async function runStages(
   });
   if (options.command === 'integrity') {
     setup.progress.begin('integrity', discovery.backups, discovery.bytes);
+    // Known once discovery has seen every backup: how many the worker threads keep busy.
+    const concurrency = options.concurrency ?? workers?.inFlight() ?? defaultConcurrency();
     for (const shard of discovery.shards) {
       try {
         await immutabilityStage(ctx, shard);
-        await integrityStage(ctx, shard, { concurrency: options.concurrency ?? defaultConcurrency() });
+        await integrityStage(ctx, shard, { concurrency });
       } catch (error) {
         // As the state machine's Catch does: the shard's unchecked backups FAIL, the rest go on.
         if (error instanceof LedgerError || ctx.signal?.aborted) throw error;
