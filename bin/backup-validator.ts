@@ -24,10 +24,10 @@ const code = await main(argv, {
   ...(compiled
     ? {
         sandboxEntry: fileURLToPath(new URL('./restore-sandbox.mjs', import.meta.url)),
-        // Opt-in until measured faster on a quiet machine: on a shared, loaded one it was not (issue 13).
-        ...(process.env.BACKUP_VALIDATOR_WORKER_THREADS === '1'
-          ? { integrityWorker: fileURLToPath(new URL('./integrity-worker.mjs', import.meta.url)) }
-          : {}),
+        // On unless BACKUP_VALIDATOR_WORKER_THREADS=0: the threads start only for runs of many small backups.
+        ...(process.env.BACKUP_VALIDATOR_WORKER_THREADS === '0'
+          ? {}
+          : { integrityWorker: fileURLToPath(new URL('./integrity-worker.mjs', import.meta.url)) }),
       }
     : {}),
 });

@@ -1,7 +1,7 @@
 import type { StageStatus } from '../core/findings.ts';
 import type { Backup } from '../core/model.ts';
 import type { StageEvents } from '../core/stages/context.ts';
-import { humanBytes, humanTime } from '../core/units.ts';
+import { humanBytes, humanCount, humanTime } from '../core/units.ts';
 
 export interface ProgressOptions {
   stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -26,7 +26,7 @@ const STATUS_STYLE: Record<string, keyof typeof STYLE> = {
   SKIPPED: 'dim',
 };
 
-const plural = (n: number, word: string) => `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n: number, word: string) => `${humanCount(n)} ${word}${n === 1 ? '' : 's'}`;
 
 /**
  * Progress on stderr, never results (they go to stdout). On a terminal: a header a stage, one line

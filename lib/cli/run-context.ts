@@ -107,29 +107,42 @@ export async function openContext(
 
 /** The integrity worker threads of a run, once attached to its context. */
 export interface IntegrityWorkers {
+  /**
+   * Backups to check at once when the user set no concurrency: more than the cores once the
+   * threads take them and every backup of the run is small (a small pass mostly waits on its
+   * reads); undefined otherwise, for the stage's default.
+   */
+  inFlight(): number | undefined;
   close(): Promise<void>;
 }
 
 /**
- * Integrity passes of small folder backups in worker threads, one a core beside the main thread's, when the compiled CLI
- * runs (it ships their entry) and more than one backup is checked at once; the threads start as
- * discovery finds the second small backup, so their start overlaps it (a run of one backup
- * starts none). close() stops them.
+ * Integrity passes of small folder backups in worker threads, one a core beside the main thread's,
+ * when the compiled CLI runs (it ships their entry) and more than one backup is checked at once.
+ * The threads start as discovery finds the run's POOLED_MIN_BACKUPS_PER_CORE-th small backup a
+ * core, so their start overlaps it; a run of a few backups starts none, as they are checked
+ * sooner on the main thread than a thread loads. close() stops them.
  */
 export async function attachIntegrityWorkers(
   io: CliIo,
   opened: OpenedContext,
-  concurrency: number,
+  /** The user's --concurrency; undefined: none was given. */
+  concurrency: number | undefined,
 ): Promise<IntegrityWorkers | undefined> {
-  if (!io.integrityWorker || concurrency < 2) return undefined;
-  const { defaultIntegrityThreads, IntegrityPool, POOLED_MAX_BYTES } = await import(
-    '../adapters/integrity-pool.ts'
-  );
+  if (!io.integrityWorker || (concurrency ?? defaultConcurrency()) < 2) return undefined;
+  const {
+    defaultIntegrityThreads,
+    IntegrityPool,
+    POOLED_MAX_BYTES,
+    POOLED_MIN_BACKUPS_PER_CORE,
+    pooledConcurrency,
+  } = await import('../adapters/integrity-pool.ts');
   // One core: the main thread is all there is.
   if (defaultIntegrityThreads() < 1) return undefined;
+  const inFlight = concurrency ?? pooledConcurrency();
   const pool = new IntegrityPool({
     entry: io.integrityWorker,
-    concurrency,
+    concurrency: inFlight,
     folderOf: (store) => {
       const inner = unwrapped.get(store) ?? store;
       return inner instanceof FolderStore ? inner.url : undefined;
@@ -137,12 +150,17 @@ export async function attachIntegrityWorkers(
   });
   const { ctx } = opened;
   const events = ctx.events;
+  const enough = POOLED_MIN_BACKUPS_PER_CORE * (defaultIntegrityThreads() + 1);
   let small = 0;
+  let large = 0;
   ctx.events = {
     discovered: (backup) => {
       events?.discovered?.(backup);
-      // A single backup is checked sooner on the main thread than a worker thread starts.
-      if (backup.bytes > POOLED_MAX_BYTES || ++small !== 2) return;
+      if (backup.bytes > POOLED_MAX_BYTES) {
+        large++;
+        return;
+      }
+      if (++small !== enough) return;
       pool.warm();
       ctx.integrityPasses = pool;
     },
@@ -150,7 +168,12 @@ export async function attachIntegrityWorkers(
     bytesRead: (bytes) => events?.bytesRead?.(bytes),
     backupFinished: (backup, stage, status) => events?.backupFinished?.(backup, stage, status),
   };
-  return pool;
+  return {
+    // Large backups are read on the main thread, each with buffers of some MiB: they keep the default.
+    inFlight: () =>
+      concurrency === undefined && ctx.integrityPasses === pool && large === 0 ? inFlight : undefined,
+    close: () => pool.close(),
+  };
 }
 
 /**

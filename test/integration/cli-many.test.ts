@@ -18,13 +18,14 @@ import { stampHoursAgo as stamp } from '../support/time.ts';
 
 /**
  * Issue 13, many backups at once: the compiled CLI checks small folder backups in worker threads
- * when more than one is read at once (opt-in: BACKUP_VALIDATOR_WORKER_THREADS=1). Whatever the concurrency, the verdicts and findings are the
- * ones a pass on the main thread gives, and Ctrl-C still stops the run cleanly.
+ * when more than one is read at once and the run has a few of them (on by default;
+ * BACKUP_VALIDATOR_WORKER_THREADS=0 turns them off). Whatever the concurrency, the verdicts and
+ * findings are the ones a pass on the main thread gives, and Ctrl-C still stops the run cleanly.
  */
 let dir: string;
 let bin: string;
-/** Worker threads are opt-in (experimental). */
-const WORKERS = { BACKUP_VALIDATOR_WORKER_THREADS: '1' };
+/** Worker threads as a user gets them: on, unless BACKUP_VALIDATOR_WORKER_THREADS=0. */
+const WORKERS = {};
 
 beforeAll(async () => {
   dir = await makeTempDir('bv-cli-many-');

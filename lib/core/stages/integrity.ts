@@ -8,6 +8,7 @@ import { forEachLimited } from '../limit.ts';
 import type { Backup, IntegrityResult } from '../model.ts';
 import { readJson, runKeys, writeJson } from '../run-store.ts';
 import type { StageContext } from './context.ts';
+import { ResultBatch } from './result-batch.ts';
 import { loadDiscovery, loadRun, loadShard, type ShardRef } from './run.ts';
 
 /**
@@ -47,13 +48,27 @@ export async function integrityStage(
   const results: Array<{ backupId: string; status: StageStatus }> = [];
   const digests: Record<string, Record<string, string>> = {};
   const expanded: Record<string, number> = {};
+  const recorded = new ResultBatch(ctx.ledger);
   // Each pass streams with bounded buffers, so memory grows with the concurrency, not with the backups.
-  await forEachLimited(backups, options.concurrency ?? 1, async (backup, index) => {
+  try {
+    await forEachLimited(backups, options.concurrency ?? 1, async (backup, index) => {
+      recorded.throwIfFailed();
+      await checkOne(backup, index);
+    });
+  } finally {
+    await recorded.settle();
+  }
+  recorded.throwIfFailed();
+  await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
+  await writeJson(ctx.runStore, runKeys.expanded(ref.runId, ref.shard), expanded);
+  return { runId: ref.runId, shard: ref.shard, results };
+
+  async function checkOne(backup: Backup, index: number): Promise<void> {
     const coverageDeferred = Object.hasOwn(deferred, backup.id);
     if (coverageDeferred || (options.maxBytes !== undefined && backup.bytes > options.maxBytes)) {
       // Not read this run: the coverage budget went to backups verified longer ago (the report says so),
       // or too large to read within one invocation: left to the sandbox, which checks it before restoring.
-      await ctx.ledger.recordResults([
+      recorded.add([
         {
           runId: ref.runId,
           backupId: backup.id,
@@ -123,13 +138,10 @@ export async function integrityStage(
         at,
       });
     }
-    await ctx.ledger.recordResults(records);
+    recorded.add(records);
     digests[backup.id] = result.objectSha256;
     if (result.contentBytes > 0) expanded[backup.id] = result.contentBytes;
     ctx.events?.backupFinished?.(backup, 'integrity', result.status);
     results[index] = { backupId: backup.id, status: result.status };
-  });
-  await writeJson(ctx.runStore, runKeys.digests(ref.runId, ref.shard), digests);
-  await writeJson(ctx.runStore, runKeys.expanded(ref.runId, ref.shard), expanded);
-  return { runId: ref.runId, shard: ref.shard, results };
+  }
 }
