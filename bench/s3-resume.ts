@@ -101,7 +101,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       `s3 read of 40 MB: clean ${median(clean).toFixed(0)} ms, with ${RESETS} resets ${median(faulty).toFixed(0)} ms; median of ${ROUNDS} paired ratios ${ratio.toFixed(2)}x (quartiles ${quantile(ratios, 0.25).toFixed(2)}-${quantile(ratios, 0.75).toFixed(2)}), best of each ${best.toFixed(2)}x (target <= ${TARGET}x) ${ratio <= TARGET ? 'OK' : 'MISSED'}`,
     );
     ctx.log(
-      `  each resume stalls the reader ${median(stalls).toFixed(1)} ms (median; quartiles ${quantile(stalls, 0.25).toFixed(1)}-${quantile(stalls, 0.75).toFixed(1)}), ${RESETS} of them ${(RESETS * median(stalls)).toFixed(0)} ms; the faulty read costs ${median(extra).toFixed(0)} ms more than its pair (median)`,
+      `  each resume stalls the reader ${median(stalls).toFixed(1)} ms (median; quartiles ${quantile(stalls, 0.25).toFixed(1)}-${quantile(stalls, 0.75).toFixed(1)}), ${RESETS} of them ${(RESETS * median(stalls)).toFixed(0)} ms, ${((100 * RESETS * median(stalls)) / median(clean)).toFixed(0)}% of the clean read; the faulty read costs ${median(extra).toFixed(0)} ms more than its pair (median)`,
     );
     if (process.env.BENCH_DEBUG)
       ctx.log(JSON.stringify({ clean: clean.map(Math.round), faulty: faulty.map(Math.round) }));
