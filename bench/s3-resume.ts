@@ -9,9 +9,14 @@
  * V8 answers that external memory with a mark-compact every ~15 MB (5-6 per read, 5-15 ms
  * each): without it, where they fall depends on the read before. The stall of each resume as
  * the reader sees it (last byte before the cut to the first byte after) is printed too: the
- * round trip of a GET (SDK, new connection, proxy, s3rver) is the floor of the ratio.
+ * round trip of a GET (SDK, new connection, proxy, s3rver) is the floor of the ratio. The load
+ * average is printed with the figures: with other work keeping both cores busy (load ~3), three
+ * stalls of ~60 ms made the faulty read only -6 to 59 ms slower than its pair (the reader's idle
+ * time seems to go to that work instead of preempting the transfer later), so a loaded machine
+ * reads a lower ratio than a quiet one.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { availableParallelism, loadavg } from 'node:os';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Store } from '../lib/adapters/s3-store.ts';
 import { type FaultRule, startFaultProxy } from '../test/support/fault-proxy.ts';
@@ -74,6 +79,7 @@ export async function run(ctx: BenchContext): Promise<void> {
         throw new Error(`expected ${RESETS} resets, saw ${withResets.resets}`);
       return withResets;
     };
+    const loadBefore = loadavg()[0] as number;
     for (let round = 0; round < WARM_UP; round++) {
       await read([]);
       await faultyRead();
@@ -102,6 +108,9 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
     ctx.log(
       `  each resume stalls the reader ${median(stalls).toFixed(1)} ms (median; quartiles ${quantile(stalls, 0.25).toFixed(1)}-${quantile(stalls, 0.75).toFixed(1)}), ${RESETS} of them ${(RESETS * median(stalls)).toFixed(0)} ms, ${((100 * RESETS * median(stalls)) / median(clean)).toFixed(0)}% of the clean read; the faulty read costs ${median(extra).toFixed(0)} ms more than its pair (median)`,
+    );
+    ctx.log(
+      `  load average ${loadBefore.toFixed(1)} before, ${(loadavg()[0] as number).toFixed(1)} after, on ${availableParallelism()} cores`,
     );
     if (process.env.BENCH_DEBUG)
       ctx.log(JSON.stringify({ clean: clean.map(Math.round), faulty: faulty.map(Math.round) }));
