@@ -10,6 +10,7 @@ import { ArchiveMembers } from './archive-members.ts';
 import { createCrc } from './crc.ts';
 import { describeZlibError } from './decompression-problems.ts';
 import { DecompressorFeed } from './decompressor-feed.ts';
+import { SyncDecompressor } from './sync-decompress.ts';
 import { type TarEntryHeader, TarParser, type TarProblem } from './tar-parser.ts';
 
 export {
@@ -95,9 +96,29 @@ export async function inspectArchive(
   let decompressFailed = false;
   let settled: Promise<void> = Promise.resolve();
   let feed: DecompressorFeed | undefined;
+  // zlib driven on this thread when it can be: see SyncDecompressor for why; else its stream.
+  const sync = decompressor ? SyncDecompressor.from(decompressor) : undefined;
+  let fedSync = 0;
   /** Stored bytes handed to the decompressor so far. */
-  const fedToDecompressor = () => feed?.fed ?? 0;
-  if (decompressor) {
+  const fedToDecompressor = () => (sync ? fedSync : (feed?.fed ?? 0));
+  const deliver = (piece: Buffer) => {
+    decompressedBytes += piece.length;
+    guarded(
+      () => limits.ratio(decompressedBytes, fedSync),
+      layer,
+      () => fedSync,
+    );
+    guarded(() => consumer.write(piece), tarLayer, consumedOffset);
+    return !halted;
+  };
+  const syncFailed = () => {
+    if (!sync?.error) return;
+    decompressFailed = true;
+    problems.push(
+      describeZlibError(sync.error, layer, sync.consumed, fedSync, storedBytes, decompressedBytes > 0),
+    );
+  };
+  if (decompressor && !sync) {
     // Parsed just after zlib's callback returns, not inside it: zlib queues the next inflate
     // first, so the thread pool inflates while this thread parses and hashes.
     const inflated: Array<{ chunk: Buffer; fed: number }> = [];
@@ -157,7 +178,12 @@ export async function inspectArchive(
     crc?.update(chunk);
     storedBytes += chunk.length;
     options.onProgress?.(chunk.length);
-    if (feed) {
+    if (sync) {
+      if (!decompressFailed && !halted) {
+        fedSync += chunk.length;
+        if (!sync.write(chunk, deliver)) syncFailed();
+      }
+    } else if (feed) {
       if (!decompressFailed && !halted) await feed.write(chunk);
     } else if (!decompressFailed && !halted) {
       decompressedBytes += chunk.length;
@@ -168,7 +194,10 @@ export async function inspectArchive(
     if (callbackError) break;
   }
   signal?.throwIfAborted();
-  if (decompressor) {
+  if (sync) {
+    if (!decompressFailed && !halted && !sync.end(deliver)) syncFailed();
+    sync.close();
+  } else if (decompressor) {
     await feed?.flush();
     if (!decompressFailed && !halted) decompressor.end();
     await settled;
