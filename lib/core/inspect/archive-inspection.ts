@@ -60,8 +60,6 @@ export interface ArchiveInspection {
 
 export interface InspectOptions {
   onEntry?(digest: ContentDigest): void;
-  /** SHA-256 of the stored bytes computed elsewhere (a worker reading the file); else hashed here. */
-  wholeFileSha256?: Promise<string> | undefined;
   signal?: AbortSignal;
   /** Stored bytes read so far, as deltas. */
   onProgress?(bytesDelta: number): void;
@@ -73,4 +71,6 @@ export interface InspectOptions {
   limits?: RestoreLimitValues;
   /** Memory for the member records a root SHA256SUMS is checked against (default MAX_MEMBER_TABLE_BYTES). */
   memberTableBytes?: number;
+  /** Inflate gzip in a worker thread while this one parses (worth its start-up for large archives only). */
+  inflateInWorker?: boolean;
 }

@@ -5,7 +5,6 @@ import { createCrc } from '../inspect/crc.ts';
 import {
   type ArchiveInspection,
   type ArchiveProblem,
-  hashFileInWorker,
   inspectArchive,
   readHead,
   sniffArchiveFormat,
@@ -25,8 +24,8 @@ import { crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import type { ObjectTally } from '../score.ts';
 import { ARCHIVED_CLASSES, type IntegrityOptions } from './options.ts';
 
-/** Below this a worker thread's start (tens of ms) costs more than hashing on the parsing thread saves. */
-const WORKER_HASH_MIN_BYTES = 16 * 1024 * 1024;
+/** Below this a worker thread's start (tens of ms) costs more than inflating beside the parse saves. */
+const INFLATE_WORKER_MIN_BYTES = 16 * 1024 * 1024;
 
 /** An archive backup: one streamed pass (stored hash, decompression, tar, member hashes), then its references. */
 export async function checkArchive(
@@ -82,16 +81,8 @@ export async function checkArchive(
   let inspection: ArchiveInspection;
   let format: ArchiveFormat | undefined = archiveFormatOf(object.key) ?? archiveFormatOf(backup.name);
   let unrecognised = false;
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   let read = 0;
   try {
-    const localPath = store.localPath?.(object.key);
-    const wholeFileSha256 =
-      localPath && object.size >= WORKER_HASH_MIN_BYTES
-        ? hashFileInWorker(localPath, { signal }).then((h) => h.sha256)
-        : undefined;
-    wholeFileSha256?.catch(() => {});
     let stream: Readable = await store.open(object.key, { highWaterMark: READ_HIGH_WATER_MARK });
     if (!format) {
       // Recognised by a configured name pattern: what it holds decides how it is read.
@@ -102,9 +93,9 @@ export async function checkArchive(
       format ??= { compression: 'none', tar: false, stem: path };
     }
     inspection = await inspectArchive(stream, format, {
-      signal,
-      wholeFileSha256,
+      ...(options.signal ? { signal: options.signal } : {}),
       contentName: format.stem.split('/').pop() ?? format.stem,
+      inflateInWorker: object.size >= INFLATE_WORKER_MIN_BYTES,
       limits: effectiveRestoreLimits(options.policy),
       ...(stored && 'crc' in stored ? { crc: stored.crc } : {}),
       onProgress: (delta) => {
@@ -114,12 +105,9 @@ export async function checkArchive(
       ...(options.onContent ? { onEntry: options.onContent } : {}),
     });
   } catch (error) {
-    controller.abort();
     if (isAbort(error, options.signal)) throw error;
     findings.unreadable(path, error, path, read);
     return none;
-  } finally {
-    controller.abort();
   }
   state.sha256 = inspection.storedSha256;
   state.size = inspection.storedBytes;
