@@ -17,16 +17,18 @@ const STOP = 1;
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
 const zlib = require('node:zlib');
 const { control, input, output, slotBytes, slots } = workerData;
 const inBuf = Buffer.from(input);
 const outBuf = Buffer.from(output);
+const stored = createHash('sha256');
 const stream = zlib.createGunzip({ chunkSize: slotBytes });
 const handle = stream._handle;
 const state = stream._writeState;
 let error;
 handle.onerror = (message, errno, code) => { error = { message, errno, code }; };
-let slot = 0, outOffset = 0, consumed = 0, fed = 0, finished = false;
+let slot = 0, outOffset = 0, consumed = 0, fed = 0, inflating = true;
 const stopped = () => Atomics.load(control, ${STOP}) !== 0;
 function slotFree() {
   for (;;) {
@@ -60,15 +62,19 @@ function run(flush, offset, length) {
   }
 }
 parentPort.on('message', (message) => {
-  if (finished) return;
   if (message.end) {
-    finished = true;
-    if (run(zlib.constants.Z_FINISH, 0, 0)) parentPort.postMessage({ done: true, consumed, fed });
+    if (inflating && message.inflate) run(zlib.constants.Z_FINISH, 0, 0);
+    inflating = false;
     stream.destroy();
+    parentPort.postMessage({ done: true, consumed, fed, sha256: stored.digest('hex') });
     return;
   }
-  fed += message.length;
-  if (!run(zlib.constants.Z_NO_FLUSH, message.at, message.length)) finished = true;
+  // Every stored byte is hashed, after damage or a limit too: the object's checksum is still checked.
+  stored.update(inBuf.subarray(message.at, message.at + message.length));
+  if (inflating) {
+    fed += message.length;
+    if (!run(zlib.constants.Z_NO_FLUSH, message.at, message.length)) inflating = false;
+  }
   parentPort.postMessage({ inputDone: message.at });
 });
 `;
@@ -77,12 +83,14 @@ type WorkerMessage =
   | { slot: number; start: number; length: number; fed: number; full: boolean }
   | { inputDone: number }
   | { error: { message: string; errno: number; code?: string }; consumed: number; fed: number }
-  | { done: true; consumed: number; fed: number };
+  | { done: true; consumed: number; fed: number; sha256: string };
 
 /**
  * gzip inflated in a worker thread while this thread parses and hashes what comes out: the two
- * halves of a pass of a large archive on two cores. Pieces arrive in order, each handed to
- * `deliver` with the stored bytes fed when it came out, and are valid until `deliver` returns.
+ * halves of a pass of a large archive on two cores. The worker also hashes the stored bytes (the
+ * busier half is this one, with the members' hashes and the tar parse). Pieces arrive in order,
+ * each handed to `deliver` with the stored bytes fed when it came out, and are valid until
+ * `deliver` returns.
  */
 export class WorkerInflater {
   /** Stored bytes zlib consumed (known once it ended or failed). */
@@ -96,11 +104,13 @@ export class WorkerInflater {
   private readonly output: Buffer;
   private readonly freeInput: number[] = [];
   private inputWaiter: (() => void) | undefined;
+  /** No more pieces are wanted. */
   private stopped = false;
-  private settle: (() => void) | undefined;
-  private readonly settled: Promise<void>;
   private failure: Error | undefined;
-  private finished = false;
+  private sha256: string | undefined;
+  private settle: (() => void) | undefined;
+  /** Settles when the worker is done (the stored bytes' hash known) or failed. */
+  private readonly settled: Promise<void>;
 
   constructor(
     slotBytes: number,
@@ -131,11 +141,11 @@ export class WorkerInflater {
     );
   }
 
-  /** Hands a chunk of stored bytes over; returns once it is in the worker's queue. */
+  /** Hands a chunk of stored bytes over (to hash, and to inflate unless stopped); returns once it is queued. */
   async write(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; at += INPUT_SLOT_BYTES) {
       const part = chunk.subarray(at, at + INPUT_SLOT_BYTES);
-      while (this.freeInput.length === 0 && this.running) {
+      while (this.freeInput.length === 0 && !this.failure) {
         await Promise.race([
           new Promise<void>((resolve) => {
             this.inputWaiter = resolve;
@@ -143,35 +153,36 @@ export class WorkerInflater {
           this.settled,
         ]);
       }
-      if (!this.running) return;
+      if (this.failure) throw this.failure;
       const slot = this.freeInput.pop() as number;
       part.copy(this.input, slot);
       this.worker.postMessage({ at: slot, length: part.length });
     }
   }
 
-  /** The input ended: resolves once every piece was delivered and zlib checked the stream's end. */
-  async end(): Promise<void> {
-    if (this.running) this.worker.postMessage({ end: true });
+  /**
+   * The input ended: once every piece was delivered (and, with `inflate`, zlib checked the
+   * stream's end), resolves to the SHA-256 of the stored bytes.
+   */
+  async finish(inflate: boolean): Promise<string> {
+    if (!this.failure) this.worker.postMessage({ end: true, inflate: inflate && !this.stopped });
     await this.settled;
     if (this.failure) throw this.failure;
+    return this.sha256 as string;
   }
 
-  /** Nothing more is wanted (a limit was passed): the worker stops at its next piece. */
+  /** Nothing more is to be inflated (a limit was passed): the worker stops at its next piece. */
   stop(): void {
     this.stopped = true;
     Atomics.store(this.control, STOP, 1);
     Atomics.notify(this.control, RELEASED);
-    this.settle?.();
   }
 
   close(): void {
     this.stop();
+    this.failure ??= new Error('the inflating worker was closed');
+    this.settle?.();
     void this.worker.terminate();
-  }
-
-  private get running(): boolean {
-    return !this.stopped && !this.error && !this.failure;
   }
 
   private onMessage(message: WorkerMessage): void {
@@ -197,18 +208,18 @@ export class WorkerInflater {
         errno: message.error.errno,
         ...(message.error.code !== undefined ? { code: message.error.code } : {}),
       });
+      this.stopped = true;
       this.onError();
-      this.settle?.();
     } else {
       this.consumed = message.consumed;
       this.fed = message.fed;
-      this.finished = true;
+      this.sha256 = message.sha256;
       this.settle?.();
     }
   }
 
   private fail(error: Error): void {
-    if (this.error || this.stopped || this.finished) return;
+    if (this.sha256 !== undefined) return;
     this.failure ??= error;
     this.settle?.();
   }

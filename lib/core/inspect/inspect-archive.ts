@@ -186,11 +186,13 @@ export async function inspectArchive(
   }
 
   const signal = options.signal;
+  /** The stored bytes' SHA-256 from the inflating worker, which hashes them as they pass. */
+  let hashedElsewhere: string | undefined;
   // The worker must not outlive the pass, whatever ends it (an abort, a failed read).
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
       signal?.throwIfAborted();
-      storedHash.update(chunk);
+      if (!inflater) storedHash.update(chunk);
       crc?.update(chunk);
       storedBytes += chunk.length;
       options.onProgress?.(chunk.length);
@@ -200,7 +202,7 @@ export async function inspectArchive(
           if (!sync.write(chunk, syncDeliver)) zlibFailed(sync, fedSync);
         }
       } else if (inflater) {
-        if (!decompressFailed && !halted) await inflater.write(chunk);
+        await inflater.write(chunk);
       } else if (feed) {
         if (!decompressFailed && !halted) await feed.write(chunk);
       } else if (!decompressFailed && !halted) {
@@ -215,7 +217,7 @@ export async function inspectArchive(
       if (!decompressFailed && !halted && !sync.end(syncDeliver)) zlibFailed(sync, fedSync);
       sync.close();
     } else if (inflater) {
-      if (!decompressFailed && !halted) await inflater.end();
+      hashedElsewhere = await inflater.finish(!decompressFailed && !halted);
     } else if (decompressor) {
       await feed?.flush();
       if (!decompressFailed && !halted) decompressor.end();
@@ -228,7 +230,7 @@ export async function inspectArchive(
   if (!decompressFailed) guarded(() => consumer.end(), tarLayer, consumedOffset);
   if (callbackError) throw callbackError;
 
-  const storedSha256 = storedHash.digest('hex');
+  const storedSha256 = hashedElsewhere ?? storedHash.digest('hex');
 
   const readToEnd = !decompressFailed && !halted && !problems.some((p) => p.kind === 'truncated');
   const inspection: ArchiveInspection = {
