@@ -199,6 +199,43 @@ describe('issue 10 (faults): damage is confirmed by a second read before it is r
     expect(broken.count(key)).toBe(2);
   });
 
+  it('issue 10 (faults): a large archive read from its local file (no stream) passes once, and damage on disk is read twice and stands', async () => {
+    const content = randomBytes(17 * 1024 * 1024);
+    const archive = gzip(await packTar([{ name: 'big.bin', content }]), 1);
+    const key = 'big/big-2025-06-25T0000Z.tar.gz';
+    await writeTree(root, {
+      [key]: archive,
+      [`${key}.sha256`]: `${sha256Hex(archive)}  big-2025-06-25T0000Z.tar.gz\n`,
+    });
+    class CountingStore extends FolderStore {
+      reads = 0;
+      override async open(k: string, o?: ReadOptions): Promise<Readable> {
+        if (k === key) this.reads++;
+        return super.open(k, o);
+      }
+    }
+    const store = new CountingStore(root);
+    expect(store.localPath(key)).toBeDefined();
+    const backup = await archiveBackupOf(store, key);
+    const healthy = await checkIntegrityConfirmed(backup, store, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect([healthy.status, ...codes(healthy)]).toEqual(['PASS']);
+    expect(healthy.contentBytes).toBe(content.length);
+    expect(store.reads).toBe(1);
+
+    await writeTree(root, { [key]: flipBit(archive, archive.length - 6) });
+    const damaged = new CountingStore(root);
+    const result = await checkIntegrityConfirmed(backup, damaged, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect(result.status).toBe('FAIL');
+    expect(codes(result)).toEqual(expect.arrayContaining(['ARCHIVE_CORRUPT', 'CHECKSUM_MISMATCH']));
+    expect(damaged.reads).toBe(2);
+  });
+
   it('issue 10 (faults): without a reference, first-seen is recorded only when two reads agree', async () => {
     await writeTree(path.join(root, ...PREFIX.split('/')), { 'a.bin': file });
     const steady = new FaultyStore(root);

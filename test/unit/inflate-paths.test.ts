@@ -2,6 +2,8 @@
  * gzip is inflated three ways (zlib's stream, zlib driven on the parsing thread, zlib driven in a
  * worker thread): every way gives the same inspection, damage and limits included.
  */
+import { open, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { inspectArchive } from '../../lib/core/inspect/index.ts';
@@ -12,6 +14,7 @@ import {
   flipBit,
   formatOf,
   gzip,
+  makeTempDir,
   multiMemberGzip,
   packTar,
   sampleBytes,
@@ -171,6 +174,34 @@ describe('inflating gzip: the stream, this thread and a worker agree', () => {
     expect(await inspect(compressed, 'sync', 1024 * 1024)).toEqual(
       await inspect(compressed, 'worker', 1024 * 1024),
     );
+  });
+
+  it('reads a local file straight into the worker, as its stream would be read', async () => {
+    const tar = await sampleTar();
+    const dir = await makeTempDir('bv-inflate-');
+    try {
+      for (const data of [gzip(tar), truncateAt(gzip(tar), 20_000)]) {
+        const file = path.join(dir, 'a.tar.gz');
+        await writeFile(file, data);
+        const handle = await open(file, 'r');
+        try {
+          const digests: ContentDigest[] = [];
+          const result = await inspectArchive(Readable.from([]), TGZ, {
+            file: handle,
+            inflateInWorker: true,
+            onEntry: (d) => digests.push(d),
+          });
+          const streamed = await inspect(data, 'worker', 1024 * 1024);
+          expect(kinds({ result, digests })).toEqual(kinds(streamed));
+          expect(result.storedSha256).toBe(sha256Hex(data));
+          if (streamed.result.problems.length === 0) expect({ result, digests }).toEqual(streamed);
+        } finally {
+          await handle.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops the worker when the pass is aborted or its input fails', async () => {

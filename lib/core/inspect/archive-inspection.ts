@@ -1,4 +1,5 @@
 /** What one read of an archive found, and what the read is asked to do. */
+import type { FileHandle } from 'node:fs/promises';
 import type { ManifestLineError } from '../manifest.ts';
 import type { ContentDigest } from '../model.ts';
 import type { RestoreLimitValues } from '../restore/limits.ts';
@@ -73,4 +74,10 @@ export interface InspectOptions {
   memberTableBytes?: number;
   /** Inflate gzip in a worker thread while this one parses (worth its start-up for large archives only). */
   inflateInWorker?: boolean;
+  /**
+   * The stored object as a local file: with `inflateInWorker`, its bytes are read from it straight
+   * into the worker's shared slots, and `input` is not read (a stream allocates a buffer per chunk:
+   * measured here, ~1 s of CPU for 521 MiB against 0.2 s).
+   */
+  file?: FileHandle;
 }

@@ -141,22 +141,38 @@ export class WorkerInflater {
     );
   }
 
-  /** Hands a chunk of stored bytes over (to hash, and to inflate unless stopped); returns once it is queued. */
+  /** A free input slot, to read stored bytes into and `submit`; valid until then. */
+  async nextSlot(): Promise<Buffer> {
+    while (this.freeInput.length === 0 && !this.failure) {
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          this.inputWaiter = resolve;
+        }),
+        this.settled,
+      ]);
+    }
+    if (this.failure) throw this.failure;
+    const at = this.freeInput.pop() as number;
+    return this.input.subarray(at, at + INPUT_SLOT_BYTES);
+  }
+
+  /** Hands over the stored bytes read into the start of a slot from `nextSlot` (to hash, and to inflate unless stopped). */
+  submit(slot: Buffer, length: number): void {
+    this.worker.postMessage({ at: slot.byteOffset, length });
+  }
+
+  /** Gives back a slot from `nextSlot` that was not submitted. */
+  release(slot: Buffer): void {
+    this.freeInput.push(slot.byteOffset);
+  }
+
+  /** Copies a chunk of stored bytes into slots and hands them over. */
   async write(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; at += INPUT_SLOT_BYTES) {
       const part = chunk.subarray(at, at + INPUT_SLOT_BYTES);
-      while (this.freeInput.length === 0 && !this.failure) {
-        await Promise.race([
-          new Promise<void>((resolve) => {
-            this.inputWaiter = resolve;
-          }),
-          this.settled,
-        ]);
-      }
-      if (this.failure) throw this.failure;
-      const slot = this.freeInput.pop() as number;
-      part.copy(this.input, slot);
-      this.worker.postMessage({ at: slot, length: part.length });
+      const slot = await this.nextSlot();
+      part.copy(slot);
+      this.submit(slot, part.length);
     }
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable, Transform } from 'node:stream';
 import { type ArchiveFormat, createDecompressor, INFLATE_CHUNK_SIZE } from '../compression.ts';
 import { SAFE_RESTORE_LIMITS } from '../config.ts';
@@ -190,7 +191,10 @@ export async function inspectArchive(
   let hashedElsewhere: string | undefined;
   // The worker must not outlive the pass, whatever ends it (an abort, a failed read).
   try {
-    for await (const chunk of input as AsyncIterable<Buffer>) {
+    const file = inflater ? options.file : undefined;
+    if (file) input.destroy();
+    const chunks = file && inflater ? readIntoSlots(file, inflater) : (input as AsyncIterable<Buffer>);
+    for await (const chunk of chunks) {
       signal?.throwIfAborted();
       if (!inflater) storedHash.update(chunk);
       crc?.update(chunk);
@@ -202,7 +206,8 @@ export async function inspectArchive(
           if (!sync.write(chunk, syncDeliver)) zlibFailed(sync, fedSync);
         }
       } else if (inflater) {
-        await inflater.write(chunk);
+        if (file) inflater.submit(chunk, chunk.length);
+        else await inflater.write(chunk);
       } else if (feed) {
         if (!decompressFailed && !halted) await feed.write(chunk);
       } else if (!decompressFailed && !halted) {
@@ -248,4 +253,17 @@ export async function inspectArchive(
   const rootManifest = members.rootManifest(!readToEnd);
   if (rootManifest) inspection.rootManifest = rootManifest;
   return inspection;
+}
+
+/** A local file read into the inflating worker's free input slots, one at a time; each chunk is to be submitted. */
+async function* readIntoSlots(file: FileHandle, inflater: WorkerInflater): AsyncGenerator<Buffer> {
+  for (;;) {
+    const slot = await inflater.nextSlot();
+    const { bytesRead } = await file.read(slot, 0, slot.length, null);
+    if (bytesRead === 0) {
+      inflater.release(slot);
+      return;
+    }
+    yield slot.subarray(0, bytesRead);
+  }
 }

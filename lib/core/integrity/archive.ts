@@ -1,3 +1,5 @@
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type ArchiveFormat, archiveFormatOf } from '../compression.ts';
 import { effectiveRestoreLimits } from '../config.ts';
@@ -82,6 +84,7 @@ export async function checkArchive(
   let format: ArchiveFormat | undefined = archiveFormatOf(object.key) ?? archiveFormatOf(backup.name);
   let unrecognised = false;
   let read = 0;
+  let file: FileHandle | undefined;
   try {
     let stream: Readable = await store.open(object.key, { highWaterMark: READ_HIGH_WATER_MARK });
     if (!format) {
@@ -92,10 +95,15 @@ export async function checkArchive(
       unrecognised = format === undefined;
       format ??= { compression: 'none', tar: false, stem: path };
     }
+    const inflateInWorker = object.size >= INFLATE_WORKER_MIN_BYTES;
+    // Opened by the store first, which checks it (inside the root, a regular file, no symlink).
+    const localPath = inflateInWorker ? store.localPath?.(object.key) : undefined;
+    if (localPath) file = await openLocal(localPath);
     inspection = await inspectArchive(stream, format, {
+      ...(file ? { file } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       contentName: format.stem.split('/').pop() ?? format.stem,
-      inflateInWorker: object.size >= INFLATE_WORKER_MIN_BYTES,
+      inflateInWorker,
       limits: effectiveRestoreLimits(options.policy),
       ...(stored && 'crc' in stored ? { crc: stored.crc } : {}),
       onProgress: (delta) => {
@@ -108,6 +116,8 @@ export async function checkArchive(
     if (isAbort(error, options.signal)) throw error;
     findings.unreadable(path, error, path, read);
     return none;
+  } finally {
+    await file?.close();
   }
   state.sha256 = inspection.storedSha256;
   state.size = inspection.storedBytes;
@@ -138,6 +148,15 @@ export async function checkArchive(
 
   if (inspection.rootManifest) reportRootManifest(path, inspection.rootManifest, state, findings);
   return { files: inspection.files, contentBytes: inspection.contentBytes };
+}
+
+/** The local file a folder store keeps an object in, or undefined (its stream is read instead). */
+async function openLocal(localPath: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(localPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
 }
 
 function notAnArchive(path: string): ArchiveProblem {
