@@ -1,5 +1,4 @@
 import type { Transform } from 'node:stream';
-import zlib from 'node:zlib';
 
 /** The native zlib handle under Node's zlib streams (`node:zlib`'s own sync path drives it the same way). */
 interface ZlibHandle {
@@ -19,6 +18,9 @@ interface ZlibInternals {
   _handle?: ZlibHandle | null;
   _writeState?: Uint32Array;
   _chunkSize?: number;
+  /** The stream's own flush flags (zstd's differ from zlib's constants). */
+  _defaultFlushFlag?: number;
+  _finishFlushFlag?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export class SyncDecompressor {
     private readonly handle: ZlibHandle,
     private readonly state: Uint32Array,
     chunkSize: number,
+    private readonly flushFlags: { write: number; finish: number },
   ) {
     this.output = Buffer.allocUnsafe(chunkSize);
     // Replaces the stream's own handler, which would destroy the (unused) stream with the error.
@@ -58,15 +61,19 @@ export class SyncDecompressor {
     const handle = internals._handle;
     const state = internals._writeState;
     const chunkSize = internals._chunkSize;
+    const write = internals._defaultFlushFlag;
+    const finish = internals._finishFlushFlag;
     if (
       !handle ||
       typeof handle.writeSync !== 'function' ||
       !(state instanceof Uint32Array) ||
       state.length < 2 ||
-      typeof chunkSize !== 'number'
+      typeof chunkSize !== 'number' ||
+      typeof write !== 'number' ||
+      typeof finish !== 'number'
     )
       return undefined;
-    return new SyncDecompressor(stream, handle, state, chunkSize);
+    return new SyncDecompressor(stream, handle, state, chunkSize, { write, finish });
   }
 
   /**
@@ -75,12 +82,12 @@ export class SyncDecompressor {
    * `error`) or `deliver` stopped it.
    */
   write(input: Buffer, deliver: (piece: Buffer) => boolean): boolean {
-    return this.run(zlib.constants.Z_NO_FLUSH, input, deliver);
+    return this.run(this.flushFlags.write, input, deliver);
   }
 
   /** The input ended: what zlib still holds, and its check that the stream was complete. */
   end(deliver: (piece: Buffer) => boolean): boolean {
-    return this.run(zlib.constants.Z_FINISH, Buffer.alloc(0), deliver);
+    return this.run(this.flushFlags.finish, Buffer.alloc(0), deliver);
   }
 
   /** Frees zlib's memory; the decompressor cannot be used after. */
