@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -151,6 +152,88 @@ describe('issue 10 (faults): damage is confirmed by a second read before it is r
     expect(good.status).toBe('FAIL');
     expect(store.count('db/db-2025-06-25T0000Z.tar.gz')).toBe(2);
     expect(await history.firstSeenOf(healthy.id)).toEqual([]);
+  });
+
+  it('issue 10 (faults): a large archive (inflated in a worker thread) is read once when healthy; damage on one read is read again; damage on both stands', async () => {
+    const content = randomBytes(17 * 1024 * 1024);
+    const archive = gzip(
+      await packTar([
+        { name: 'SHA256SUMS', content: sha256sums({ 'big.bin': content }) },
+        { name: 'big.bin', content },
+      ]),
+      1,
+    );
+    const key = 'big/big-2025-06-25T0000Z.tar.gz';
+    await writeTree(root, {
+      [key]: archive,
+      [`${key}.sha256`]: `${sha256Hex(archive)}  big-2025-06-25T0000Z.tar.gz\n`,
+    });
+    const clean = new FaultyStore(root);
+    const backup = await archiveBackupOf(clean, key);
+    expect(backup.bytes).toBeGreaterThan(16 * 1024 * 1024);
+    const healthy = await checkIntegrityConfirmed(backup, clean, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect([healthy.status, ...codes(healthy)]).toEqual(['PASS']);
+    expect(healthy.files).toBe(2);
+    expect(clean.count(key)).toBe(1);
+
+    // The gzip trailer's CRC flipped: found at the very end of the pass.
+    const trailer = { [key]: archive.length - 6 };
+    const flaky = new FaultyStore(root, { [key]: 1 }, {}, trailer);
+    const once = await checkIntegrityConfirmed(backup, flaky, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect([once.status, ...codes(once)]).toEqual(['PASS']);
+    expect(flaky.count(key)).toBe(2);
+
+    const broken = new FaultyStore(root, { [key]: 2 }, {}, trailer);
+    const twice = await checkIntegrityConfirmed(backup, broken, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect(twice.status).toBe('FAIL');
+    expect(codes(twice)).toContain('ARCHIVE_CORRUPT');
+    expect(broken.count(key)).toBe(2);
+  });
+
+  it('issue 10 (faults): a large archive read from its local file (no stream) passes once, and damage on disk is read twice and stands', async () => {
+    const content = randomBytes(17 * 1024 * 1024);
+    const archive = gzip(await packTar([{ name: 'big.bin', content }]), 1);
+    const key = 'big/big-2025-06-25T0000Z.tar.gz';
+    await writeTree(root, {
+      [key]: archive,
+      [`${key}.sha256`]: `${sha256Hex(archive)}  big-2025-06-25T0000Z.tar.gz\n`,
+    });
+    class CountingStore extends FolderStore {
+      reads = 0;
+      override async open(k: string, o?: ReadOptions): Promise<Readable> {
+        if (k === key) this.reads++;
+        return super.open(k, o);
+      }
+    }
+    const store = new CountingStore(root);
+    expect(store.localPath(key)).toBeDefined();
+    const backup = await archiveBackupOf(store, key);
+    const healthy = await checkIntegrityConfirmed(backup, store, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect([healthy.status, ...codes(healthy)]).toEqual(['PASS']);
+    expect(healthy.contentBytes).toBe(content.length);
+    expect(store.reads).toBe(1);
+
+    await writeTree(root, { [key]: flipBit(archive, archive.length - 6) });
+    const damaged = new CountingStore(root);
+    const result = await checkIntegrityConfirmed(backup, damaged, {
+      policy: DEFAULT_POLICY,
+      history: new MemoryChecksumHistory(),
+    });
+    expect(result.status).toBe('FAIL');
+    expect(codes(result)).toEqual(expect.arrayContaining(['ARCHIVE_CORRUPT', 'CHECKSUM_MISMATCH']));
+    expect(damaged.reads).toBe(2);
   });
 
   it('issue 10 (faults): without a reference, first-seen is recorded only when two reads agree', async () => {

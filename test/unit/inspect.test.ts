@@ -251,14 +251,6 @@ describe('inspectArchive on clean archives made by the system tar', () => {
     expect(damaged.result.problems[0]?.message).toMatch(/invalid zstd data.*the archive is damaged/);
   });
 
-  it('hashes the stored bytes from a given promise (a worker) instead of the stream', async () => {
-    const tar = await systemTar(path.join(dir, 'plain'), { format: 'gnu' });
-    const result = await inspectArchive(Readable.from([tar]), TAR, {
-      wholeFileSha256: Promise.resolve('ab'.repeat(32)),
-    });
-    expect(result.storedSha256).toBe('ab'.repeat(32));
-  });
-
   it('rejects with the input stream error (a read failure is not archive damage)', async () => {
     const failing = new Readable({
       read() {

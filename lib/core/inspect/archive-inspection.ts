@@ -1,4 +1,5 @@
 /** What one read of an archive found, and what the read is asked to do. */
+import type { FileHandle } from 'node:fs/promises';
 import type { ManifestLineError } from '../manifest.ts';
 import type { ContentDigest } from '../model.ts';
 import type { RestoreLimitValues } from '../restore/limits.ts';
@@ -60,8 +61,6 @@ export interface ArchiveInspection {
 
 export interface InspectOptions {
   onEntry?(digest: ContentDigest): void;
-  /** SHA-256 of the stored bytes computed elsewhere (a worker reading the file); else hashed here. */
-  wholeFileSha256?: Promise<string> | undefined;
   signal?: AbortSignal;
   /** Stored bytes read so far, as deltas. */
   onProgress?(bytesDelta: number): void;
@@ -73,4 +72,12 @@ export interface InspectOptions {
   limits?: RestoreLimitValues;
   /** Memory for the member records a root SHA256SUMS is checked against (default MAX_MEMBER_TABLE_BYTES). */
   memberTableBytes?: number;
+  /** Inflate gzip in a worker thread while this one parses (worth its start-up for large archives only). */
+  inflateInWorker?: boolean;
+  /**
+   * The stored object as a local file: with `inflateInWorker`, its bytes are read from it straight
+   * into the worker's shared slots, and `input` is not read (a stream allocates a buffer per chunk:
+   * measured here, ~1 s of CPU for 521 MiB against 0.2 s).
+   */
+  file?: FileHandle;
 }

@@ -1,4 +1,3 @@
-export { hashFileInWorker } from './hash-worker.ts';
 export {
   type ArchiveInspection,
   type ArchiveProblem,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable, Transform } from 'node:stream';
-import { type ArchiveFormat, createDecompressor } from '../compression.ts';
+import { type ArchiveFormat, createDecompressor, INFLATE_CHUNK_SIZE } from '../compression.ts';
 import { SAFE_RESTORE_LIMITS } from '../config.ts';
 import type { ContentDigest } from '../model.ts';
 import { RestoreAbort } from '../restore/abort.ts';
@@ -10,6 +11,8 @@ import { ArchiveMembers } from './archive-members.ts';
 import { createCrc } from './crc.ts';
 import { describeZlibError } from './decompression-problems.ts';
 import { DecompressorFeed } from './decompressor-feed.ts';
+import { WorkerInflater } from './inflate-worker.ts';
+import { SyncDecompressor } from './sync-decompress.ts';
 import { type TarEntryHeader, TarParser, type TarProblem } from './tar-parser.ts';
 
 export {
@@ -32,10 +35,8 @@ export async function inspectArchive(
   options: InspectOptions = {},
 ): Promise<ArchiveInspection> {
   const problems: ArchiveProblem[] = [];
-  const storedHash = options.wholeFileSha256 ? undefined : createHash('sha256');
+  const storedHash = createHash('sha256');
   const crc = options.crc ? createCrc(options.crc) : undefined;
-  // A hashing worker that fails must not become an unhandled rejection while the stream is read.
-  options.wholeFileSha256?.catch(() => {});
   let storedBytes = 0;
   let decompressedBytes = 0;
   let callbackError: unknown;
@@ -95,9 +96,47 @@ export async function inspectArchive(
   let decompressFailed = false;
   let settled: Promise<void> = Promise.resolve();
   let feed: DecompressorFeed | undefined;
+  // zlib driven without its stream when it can be (see SyncDecompressor for why): in a worker
+  // thread for a large gzip archive, else on this thread; other decompressors through their stream.
+  let sync: SyncDecompressor | undefined;
+  let inflater: WorkerInflater | undefined;
+  let fedSync = 0;
+  const deliver = (piece: Buffer, fed: number) => {
+    decompressedBytes += piece.length;
+    guarded(
+      () => limits.ratio(decompressedBytes, fed),
+      layer,
+      () => fed,
+    );
+    guarded(() => consumer.write(piece), tarLayer, consumedOffset);
+    return !halted;
+  };
+  const zlibFailed = (
+    driver: { error: (Error & { code?: string }) | undefined; consumed: number } | undefined,
+    fed: number,
+  ) => {
+    if (!driver?.error) return;
+    decompressFailed = true;
+    problems.push(
+      describeZlibError(driver.error, layer, driver.consumed, fed, storedBytes, decompressedBytes > 0),
+    );
+  };
+  if (decompressor && format.compression === 'gzip' && options.inflateInWorker) {
+    decompressor.destroy();
+    const worker = new WorkerInflater(INFLATE_CHUNK_SIZE, deliver, () => zlibFailed(worker, worker.fed));
+    inflater = worker;
+    halt = () => {
+      halted = true;
+      worker.stop();
+    };
+  } else if (decompressor && format.compression === 'gzip') {
+    // zstd's zlib handle (Node 22.15+) is left to its stream: not run on the Node this is tested on.
+    sync = SyncDecompressor.from(decompressor);
+  }
   /** Stored bytes handed to the decompressor so far. */
-  const fedToDecompressor = () => feed?.fed ?? 0;
-  if (decompressor) {
+  const fedToDecompressor = () => (sync ? fedSync : (feed?.fed ?? 0));
+  const syncDeliver = (piece: Buffer) => deliver(piece, fedSync);
+  if (decompressor && !sync && !inflater) {
     // Parsed just after zlib's callback returns, not inside it: zlib queues the next inflate
     // first, so the thread pool inflates while this thread parses and hashes.
     const inflated: Array<{ chunk: Buffer; fed: number }> = [];
@@ -151,35 +190,55 @@ export async function inspectArchive(
   }
 
   const signal = options.signal;
-  for await (const chunk of input as AsyncIterable<Buffer>) {
-    signal?.throwIfAborted();
-    storedHash?.update(chunk);
-    crc?.update(chunk);
-    storedBytes += chunk.length;
-    options.onProgress?.(chunk.length);
-    if (feed) {
-      if (!decompressFailed && !halted) await feed.write(chunk);
-    } else if (!decompressFailed && !halted) {
-      decompressedBytes += chunk.length;
-      guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+  /** The stored bytes' SHA-256 from the inflating worker, which hashes them as they pass. */
+  let hashedElsewhere: string | undefined;
+  // The worker must not outlive the pass, whatever ends it (an abort, a failed read).
+  try {
+    const file = inflater ? options.file : undefined;
+    if (file) input.destroy();
+    const chunks = file && inflater ? readIntoSlots(file, inflater) : (input as AsyncIterable<Buffer>);
+    for await (const chunk of chunks) {
+      signal?.throwIfAborted();
+      if (!inflater) storedHash.update(chunk);
+      crc?.update(chunk);
+      storedBytes += chunk.length;
+      options.onProgress?.(chunk.length);
+      if (sync) {
+        if (!decompressFailed && !halted) {
+          fedSync += chunk.length;
+          if (!sync.write(chunk, syncDeliver)) zlibFailed(sync, fedSync);
+        }
+      } else if (inflater) {
+        if (file) inflater.submit(chunk, chunk.length);
+        else await inflater.write(chunk);
+      } else if (feed) {
+        if (!decompressFailed && !halted) await feed.write(chunk);
+      } else if (!decompressFailed && !halted) {
+        decompressedBytes += chunk.length;
+        guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+      }
+      // Read on after damage or a limit: the stored bytes' checksum is still checked.
+      if (callbackError) break;
     }
-    // The stored bytes are still hashed after damage or a limit: their checksum is still checked.
-    if ((decompressFailed || halted) && !storedHash && !crc) break;
-    if (callbackError) break;
-  }
-  signal?.throwIfAborted();
-  if (decompressor) {
-    await feed?.flush();
-    if (!decompressFailed && !halted) decompressor.end();
-    await settled;
+    signal?.throwIfAborted();
+    if (sync) {
+      if (!decompressFailed && !halted && !sync.end(syncDeliver)) zlibFailed(sync, fedSync);
+      sync.close();
+    } else if (inflater) {
+      hashedElsewhere = await inflater.finish(!decompressFailed && !halted);
+    } else if (decompressor) {
+      await feed?.flush();
+      if (!decompressFailed && !halted) decompressor.end();
+      await settled;
+    }
+  } finally {
+    inflater?.close();
   }
   if (callbackError) throw callbackError;
   if (!decompressFailed) guarded(() => consumer.end(), tarLayer, consumedOffset);
   if (callbackError) throw callbackError;
 
-  const storedSha256 = storedHash
-    ? storedHash.digest('hex')
-    : await (options.wholeFileSha256 as Promise<string>);
+  const storedSha256 = hashedElsewhere ?? storedHash.digest('hex');
 
   const readToEnd = !decompressFailed && !halted && !problems.some((p) => p.kind === 'truncated');
   const inspection: ArchiveInspection = {
@@ -197,4 +256,17 @@ export async function inspectArchive(
   const rootManifest = members.rootManifest(!readToEnd);
   if (rootManifest) inspection.rootManifest = rootManifest;
   return inspection;
+}
+
+/** A local file read into the inflating worker's free input slots, one at a time; each chunk is to be submitted. */
+async function* readIntoSlots(file: FileHandle, inflater: WorkerInflater): AsyncGenerator<Buffer> {
+  for (;;) {
+    const slot = await inflater.nextSlot();
+    const { bytesRead } = await file.read(slot, 0, slot.length, null);
+    if (bytesRead === 0) {
+      inflater.release(slot);
+      return;
+    }
+    yield slot.subarray(0, bytesRead);
+  }
 }

@@ -1,3 +1,5 @@
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type ArchiveFormat, archiveFormatOf } from '../compression.ts';
 import { effectiveRestoreLimits } from '../config.ts';
@@ -5,7 +7,6 @@ import { createCrc } from '../inspect/crc.ts';
 import {
   type ArchiveInspection,
   type ArchiveProblem,
-  hashFileInWorker,
   inspectArchive,
   readHead,
   sniffArchiveFormat,
@@ -25,8 +26,8 @@ import { crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import type { ObjectTally } from '../score.ts';
 import { ARCHIVED_CLASSES, type IntegrityOptions } from './options.ts';
 
-/** Below this a worker thread's start (tens of ms) costs more than hashing on the parsing thread saves. */
-const WORKER_HASH_MIN_BYTES = 16 * 1024 * 1024;
+/** Below this a worker thread's start (tens of ms) costs more than inflating beside the parse saves. */
+const INFLATE_WORKER_MIN_BYTES = 16 * 1024 * 1024;
 
 /** An archive backup: one streamed pass (stored hash, decompression, tar, member hashes), then its references. */
 export async function checkArchive(
@@ -82,16 +83,9 @@ export async function checkArchive(
   let inspection: ArchiveInspection;
   let format: ArchiveFormat | undefined = archiveFormatOf(object.key) ?? archiveFormatOf(backup.name);
   let unrecognised = false;
-  const controller = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   let read = 0;
+  let file: FileHandle | undefined;
   try {
-    const localPath = store.localPath?.(object.key);
-    const wholeFileSha256 =
-      localPath && object.size >= WORKER_HASH_MIN_BYTES
-        ? hashFileInWorker(localPath, { signal }).then((h) => h.sha256)
-        : undefined;
-    wholeFileSha256?.catch(() => {});
     let stream: Readable = await store.open(object.key, { highWaterMark: READ_HIGH_WATER_MARK });
     if (!format) {
       // Recognised by a configured name pattern: what it holds decides how it is read.
@@ -101,10 +95,15 @@ export async function checkArchive(
       unrecognised = format === undefined;
       format ??= { compression: 'none', tar: false, stem: path };
     }
+    const inflateInWorker = object.size >= INFLATE_WORKER_MIN_BYTES;
+    // Opened by the store first, which checks it (inside the root, a regular file, no symlink).
+    const localPath = inflateInWorker ? store.localPath?.(object.key) : undefined;
+    if (localPath) file = await openLocal(localPath);
     inspection = await inspectArchive(stream, format, {
-      signal,
-      wholeFileSha256,
+      ...(file ? { file } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
       contentName: format.stem.split('/').pop() ?? format.stem,
+      inflateInWorker,
       limits: effectiveRestoreLimits(options.policy),
       ...(stored && 'crc' in stored ? { crc: stored.crc } : {}),
       onProgress: (delta) => {
@@ -114,12 +113,11 @@ export async function checkArchive(
       ...(options.onContent ? { onEntry: options.onContent } : {}),
     });
   } catch (error) {
-    controller.abort();
     if (isAbort(error, options.signal)) throw error;
     findings.unreadable(path, error, path, read);
     return none;
   } finally {
-    controller.abort();
+    await file?.close();
   }
   state.sha256 = inspection.storedSha256;
   state.size = inspection.storedBytes;
@@ -150,6 +148,15 @@ export async function checkArchive(
 
   if (inspection.rootManifest) reportRootManifest(path, inspection.rootManifest, state, findings);
   return { files: inspection.files, contentBytes: inspection.contentBytes };
+}
+
+/** The local file a folder store keeps an object in, or undefined (its stream is read instead). */
+async function openLocal(localPath: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(localPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
 }
 
 function notAnArchive(path: string): ArchiveProblem {
