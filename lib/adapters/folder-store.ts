@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, type Dirent, constants as fsConstants, lstatSync, type Stats } from 'node:fs';
+import {
+  createReadStream,
+  type Dirent,
+  constants as fsConstants,
+  lstatSync,
+  realpathSync,
+  type Stats,
+} from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -7,6 +14,7 @@ import { StoreError } from '../core/errors.ts';
 import type { ObjectInfo } from '../core/model.ts';
 import { TOOL_FOLDER } from '../core/paths.ts';
 import type { CopyTarget, ObjectStore, ReadOptions } from '../core/ports.ts';
+import { readSmallFileBlocking } from './blocking-read.ts';
 
 /** Large reads: Node's 64 KiB default costs throughput on multi-GiB backups. */
 export const DEFAULT_READ_HIGH_WATER_MARK = 1024 * 1024;
@@ -42,8 +50,16 @@ export class FolderStore implements ObjectStore, CopyTarget {
   private readonly root: string;
   private realRoot: Promise<string> | undefined;
   private slowFileSystem = false;
+  private realRootNow: string | undefined;
 
-  constructor(root: string) {
+  /**
+   * `blockingReadsUpTo`: listed files up to this size are read with blocking calls (see
+   * readSmallFileBlocking); only for a thread that has nothing else to run meanwhile.
+   */
+  constructor(
+    root: string,
+    private readonly readMode: { blockingReadsUpTo?: number } = {},
+  ) {
     this.url = root;
     this.root = path.resolve(root);
   }
@@ -104,6 +120,19 @@ export class FolderStore implements ObjectStore, CopyTarget {
 
   async open(key: string, options?: ReadOptions): Promise<Readable> {
     const file = this.pathOf(key);
+    const listed = options?.listed;
+    if (listed && listed.size <= (this.readMode.blockingReadsUpTo ?? -1)) {
+      try {
+        this.realRootNow ??= realpathSync.native(this.root);
+        const realRoot = this.realRootNow;
+        return readSmallFileBlocking(file, listed.size, {
+          parent: (realParent) => this.assertParentInside(file, realParent, realRoot),
+          changed: (size) => changedSinceListed(file, size, listed.size),
+        });
+      } catch (error) {
+        throw this.translate(error, file, 'file');
+      }
+    }
     await this.assertInsideRoot(file);
     let handle: Awaited<ReturnType<typeof open>>;
     try {
@@ -117,14 +146,7 @@ export class FolderStore implements ObjectStore, CopyTarget {
       if (!stats.isFile()) {
         throw new StoreError(`${file} is not a regular file`, 'not-found', file);
       }
-      const listed = options?.listed;
-      if (listed && stats.size !== listed.size) {
-        throw new StoreError(
-          `${file} changed since it was listed (it is ${stats.size} bytes now, ${listed.size} when listed): it is judged on its new content next run`,
-          'changed',
-          file,
-        );
-      }
+      if (listed && stats.size !== listed.size) throw changedSinceListed(file, stats.size, listed.size);
     } catch (error) {
       await handle.close();
       throw error instanceof StoreError ? error : this.translate(error, file, 'file');
@@ -217,6 +239,10 @@ export class FolderStore implements ObjectStore, CopyTarget {
       this.realRoot = undefined;
       throw this.translate(error, file, 'file');
     }
+    this.assertParentInside(file, realParent, realRoot);
+  }
+
+  private assertParentInside(file: string, realParent: string, realRoot: string): void {
     if (realParent !== realRoot && !realParent.startsWith(`${realRoot}${path.sep}`)) {
       throw new StoreError(
         `${file} lies outside folder ${this.url} through a symbolic link; links are not followed`,
@@ -367,6 +393,14 @@ function isUnknownType(dirent: Dirent): boolean {
  * Re-emits a stream's errors as StoreErrors, so readers of any store see domain errors
  * even when the failure comes mid-read.
  */
+function changedSinceListed(file: string, size: number, listedSize: number): StoreError {
+  return new StoreError(
+    `${file} changed since it was listed (it is ${size} bytes now, ${listedSize} when listed): it is judged on its new content next run`,
+    'changed',
+    file,
+  );
+}
+
 export function translateStreamErrors(
   source: Readable,
   translate: (error: unknown) => StoreError,

@@ -91,12 +91,15 @@ async function run(port: NonNullable<typeof parentPort>, id: number, job: PassJo
   }
 }
 
+/** Files this small are read with blocking calls: this thread has nothing else to run meanwhile. */
+const BLOCKING_READS_UP_TO = 256 * 1024;
+
 /** One store per folder: it keeps the folder's resolved root between backups. */
 const stores = new Map<string, FolderStore>();
 function folder(url: string): FolderStore {
   let store = stores.get(url);
   if (!store) {
-    store = new FolderStore(url);
+    store = new FolderStore(url, { blockingReadsUpTo: BLOCKING_READS_UP_TO });
     stores.set(url, store);
   }
   return store;

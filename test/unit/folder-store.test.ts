@@ -264,6 +264,48 @@ describe('FolderStore.open', () => {
   });
 });
 
+describe('FolderStore.open with blocking reads of small files (as an integrity worker thread reads)', () => {
+  const blocking = () => new FolderStore(root, { blockingReadsUpTo: 64 * 1024 });
+  const listed = (size: number) => ({ listed: { size } });
+
+  it('reads the whole file, and leaves a larger one to the stream', async () => {
+    const small = randomBytes(40 * 1024 + 3);
+    const large = randomBytes(64 * 1024 + 1);
+    await writeTree(root, { 'dir/small.bin': small, 'dir/large.bin': large, 'empty.bin': '' });
+    const store = blocking();
+    expect((await readAll(await store.open('dir/small.bin', listed(small.length)))).equals(small)).toBe(true);
+    expect((await readAll(await store.open('empty.bin', listed(0)))).length).toBe(0);
+    const stream = await store.open('dir/large.bin', listed(large.length));
+    expect(stream.readableHighWaterMark).toBe(1024 * 1024);
+    expect((await readAll(stream)).equals(large)).toBe(true);
+  });
+
+  it('refuses to read through symlinks, at the file or in a parent folder, as the stream does', async () => {
+    await writeTree(root, { real: 'x' });
+    await symlink('/etc', path.join(root, 'etc-link'));
+    await symlink(path.join(root, 'real'), path.join(root, 'file-link'));
+    const store = blocking();
+    const viaParent = await caught(store.open('etc-link/hostname', listed(1)));
+    expect(viaParent.kind).toBe('access-denied');
+    expect(viaParent.message).toContain('outside folder');
+    const viaFile = await caught(store.open('file-link', listed(1)));
+    expect(viaFile.kind).toBe('access-denied');
+    expect(viaFile.message).toContain('symbolic link');
+  });
+
+  it('throws not-found for a missing file and for a folder, and changed for another size', async () => {
+    await writeTree(root, { 'dir/file': 'hello' });
+    const store = blocking();
+    const missing = await caught(store.open('dir/missing', listed(5)));
+    expect(missing.kind).toBe('not-found');
+    expect(missing.message).toBe(`file ${path.join(root, 'dir/missing')} does not exist (in folder ${root})`);
+    expect((await caught(store.open('dir', listed(0)))).kind).toBe('not-found');
+    const grown = await caught(store.open('dir/file', listed(4)));
+    expect(grown.kind).toBe('changed');
+    expect(grown.message).toContain('it is 5 bytes now, 4 when listed');
+  });
+});
+
 describe('translateStreamErrors', () => {
   it('turns an error raised mid-read into a StoreError that keeps the cause', async () => {
     const failure = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
