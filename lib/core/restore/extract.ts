@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
-import { createDecompressor, INFLATE_CHUNK_SIZE } from '../compression.ts';
+import { createDecompressor } from '../compression.ts';
 import { StoreError } from '../errors.ts';
 import { WorkerInflater } from '../inspect/inflate-worker.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from '../inspect/tar-parser.ts';
@@ -13,6 +13,8 @@ import type { SandboxTree } from './sandbox-tree.ts';
 const COUNT_HIGH_WATER_MARK = 1024 * 1024;
 /** Stored bytes handed to the inflating worker between two waits on the file system (tree.ready()). */
 const INFLATE_SLICE = 64 * 1024;
+/** A slot of the inflating worker's output ring (8 of them): smaller than the integrity pass's, for the restore's memory bound. */
+const INFLATE_SLOT_BYTES = 128 * 1024;
 
 export interface ExtractOptions {
   tree: SandboxTree;
@@ -161,7 +163,7 @@ async function expandInWorker(
       return false;
     }
   };
-  const inflater = new WorkerInflater(INFLATE_CHUNK_SIZE, deliver, () => undefined);
+  const inflater = new WorkerInflater(INFLATE_SLOT_BYTES, deliver, () => undefined);
   const check = () => {
     if (consumerError) throw consumerError;
     if (inflater.error) throw damagedStream(inflater.error, options.compression);
