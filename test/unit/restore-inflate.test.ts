@@ -103,4 +103,30 @@ describe('restore extraction inflating in a worker, into shared slots reused pie
     expect(notGzip.code).toBe('ARCHIVE_CORRUPT');
     expect(notGzip.message).toBe('the gzip stream is invalid: incorrect header check');
   });
+
+  it('a cancelled restore stops inflating with RESTORE_FAILED', async () => {
+    const gz = zlib.gzipSync(rawTar([{ name: 'a.bin', body: randomBytes(3_000_000) }]));
+    const controller = new AbortController();
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < gz.length; at += 100_000) chunks.push(gz.subarray(at, at + 100_000));
+    const source = Readable.from(
+      (function* () {
+        for (const [i, chunk] of chunks.entries()) {
+          if (i === 3) controller.abort();
+          yield chunk;
+        }
+      })(),
+    );
+    const tree = new SandboxTree(path.join(arena.root, 'cancel'));
+    mkdirSync(tree.root);
+    const error = await extractTar(source, {
+      tree,
+      limits: new RestoreLimits(SAFE_RESTORE_LIMITS),
+      compression: 'gzip',
+      signal: controller.signal,
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RestoreAbort);
+    expect((error as RestoreAbort).code).toBe('RESTORE_FAILED');
+    expect((error as RestoreAbort).message).toBe('the restore was cancelled');
+  });
 });
