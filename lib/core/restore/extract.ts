@@ -4,12 +4,17 @@ import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
 import { createDecompressor } from '../compression.ts';
 import { StoreError } from '../errors.ts';
+import { WorkerInflater } from '../inspect/inflate-worker.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from '../inspect/tar-parser.ts';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
 import type { SandboxTree } from './sandbox-tree.ts';
 
 const COUNT_HIGH_WATER_MARK = 1024 * 1024;
+/** Stored bytes handed to the inflating worker between two waits on the file system (tree.ready()). */
+const INFLATE_SLICE = 64 * 1024;
+/** A slot of the inflating worker's output ring (8 of them): smaller than the integrity pass's, for the restore's memory bound. */
+const INFLATE_SLOT_BYTES = 128 * 1024;
 
 export interface ExtractOptions {
   tree: SandboxTree;
@@ -78,6 +83,10 @@ async function expand(
   const { limits, signal } = options;
   const stats: ExtractStats = { compressedBytes: 0, expandedBytes: 0 };
   const decompressor = createDecompressor(options.compression);
+  if (decompressor && options.compression === 'gzip') {
+    decompressor.destroy();
+    return expandInWorker(source, options, consume);
+  }
   const storedHash = options.hashStored ? createHash('sha256') : undefined;
   // A byte-mode Transform, not an async generator: a generator stage buffers 16 chunks (16 MiB).
   const count = new Transform({
@@ -95,7 +104,7 @@ async function expand(
   async function consumeAll(input: AsyncIterable<Buffer>) {
     try {
       for await (const chunk of input) {
-        if (signal?.aborted) throw new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
+        if (signal?.aborted) throw cancelled();
         stats.expandedBytes += chunk.length;
         if (decompressor) limits.ratio(stats.expandedBytes, stats.compressedBytes);
         consume(chunk);
@@ -124,6 +133,64 @@ async function expand(
   }
   if (storedHash) stats.storedSha256 = storedHash.digest('hex');
   return stats;
+}
+
+/**
+ * gzip inflated in a worker thread into a ring of shared slots (see WorkerInflater for why),
+ * while this thread parses, hashes and writes. Each piece is valid only while it is consumed:
+ * the tar parser copies what it keeps, and a file writer copies what it queues rather than
+ * writes at once. Input goes over in slices, with a wait on the file system between them, so
+ * what is inflated ahead of the writers stays small.
+ */
+async function expandInWorker(
+  source: Readable,
+  options: ExtractOptions,
+  consume: (chunk: Buffer) => void,
+): Promise<ExtractStats> {
+  const { limits, signal, tree } = options;
+  const stats: ExtractStats = { compressedBytes: 0, expandedBytes: 0 };
+  // Thrown inside the worker's message handler, an error would be uncaught: kept and thrown here.
+  let consumerError: unknown;
+  const deliver = (piece: Buffer, fed: number) => {
+    try {
+      if (signal?.aborted) throw cancelled();
+      stats.expandedBytes += piece.length;
+      limits.ratio(stats.expandedBytes, fed);
+      consume(piece);
+      return true;
+    } catch (error) {
+      consumerError ??= error;
+      return false;
+    }
+  };
+  const inflater = new WorkerInflater(INFLATE_SLOT_BYTES, deliver, () => undefined);
+  const check = () => {
+    if (consumerError) throw consumerError;
+    if (inflater.error) throw damagedStream(inflater.error, options.compression);
+  };
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (signal?.aborted) throw cancelled();
+      for (let at = 0; at < chunk.length; at += INFLATE_SLICE) {
+        const slice = chunk.subarray(at, at + INFLATE_SLICE);
+        stats.compressedBytes += slice.length;
+        options.onBytes?.(stats.compressedBytes);
+        await inflater.write(slice);
+        await tree.ready();
+        check();
+      }
+    }
+    const storedSha256 = await inflater.finish(true);
+    check();
+    if (options.hashStored) stats.storedSha256 = storedSha256;
+  } finally {
+    inflater.close();
+  }
+  return stats;
+}
+
+function cancelled(): RestoreAbort {
+  return new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
 }
 
 function damagedStream(error: Error & { code?: string }, compression: Compression): RestoreAbort {

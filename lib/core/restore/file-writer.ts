@@ -100,7 +100,8 @@ export class FileWriter {
       this.holeAtEnd = false;
       return;
     }
-    this.pending.push({ chunk, position: this.position });
+    // Copied: the caller may reuse its buffer once write() returns (the restore's inflate does).
+    this.pending.push({ chunk: Buffer.from(chunk), position: this.position });
     this.tree.queuedBytes += chunk.length;
     this.position += chunk.length;
     this.holeAtEnd = false;
