@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
 
+/** Below this a worker thread's start (tens of ms) costs more than inflating beside the parse saves. */
+export const INFLATE_WORKER_MIN_BYTES = 16 * 1024 * 1024;
 /** Output slots (each one piece of output at most, as zlib's stream cuts them) shared with the worker. */
 const OUTPUT_SLOTS = 8;
 /** Stored bytes a slot takes: a larger chunk of the input goes in several. */

@@ -11,6 +11,7 @@ import {
   readHead,
   sniffArchiveFormat,
 } from '../inspect/index.ts';
+import { INFLATE_WORKER_MIN_BYTES } from '../inspect/inflate-worker.ts';
 import type { Backup } from '../model.ts';
 import type { ObjectStore } from '../ports.ts';
 import {
@@ -25,9 +26,6 @@ import { isAbort, READ_HIGH_WATER_MARK } from '../references/reading.ts';
 import { crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import type { ObjectTally } from '../score.ts';
 import { ARCHIVED_CLASSES, type IntegrityOptions } from './options.ts';
-
-/** Below this a worker thread's start (tens of ms) costs more than inflating beside the parse saves. */
-const INFLATE_WORKER_MIN_BYTES = 16 * 1024 * 1024;
 
 /** An archive backup: one streamed pass (stored hash, decompression, tar, member hashes), then its references. */
 export async function checkArchive(

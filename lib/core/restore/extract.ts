@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
 import { createDecompressor } from '../compression.ts';
 import { StoreError } from '../errors.ts';
-import { WorkerInflater } from '../inspect/inflate-worker.ts';
+import { INFLATE_WORKER_MIN_BYTES, WorkerInflater } from '../inspect/inflate-worker.ts';
 import { type TarEntryHeader, type TarEntrySink, TarParser, type TarProblem } from '../inspect/tar-parser.ts';
 import { RestoreAbort } from './abort.ts';
 import type { RestoreLimits } from './limits.ts';
@@ -25,6 +25,8 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Called now and then with the compressed bytes read so far. */
   onBytes?: (compressedBytes: number) => void;
+  /** The archive's stored size, when known: a small one is inflated by zlib's stream, not a worker thread. */
+  storedBytes?: number;
 }
 
 export interface ExtractStats {
@@ -83,7 +85,11 @@ async function expand(
   const { limits, signal } = options;
   const stats: ExtractStats = { compressedBytes: 0, expandedBytes: 0 };
   const decompressor = createDecompressor(options.compression);
-  if (decompressor && options.compression === 'gzip') {
+  if (
+    decompressor &&
+    options.compression === 'gzip' &&
+    (options.storedBytes ?? Number.POSITIVE_INFINITY) >= INFLATE_WORKER_MIN_BYTES
+  ) {
     decompressor.destroy();
     return expandInWorker(source, options, consume);
   }

@@ -82,6 +82,7 @@ export async function restoreArchive(
     tree,
     limits,
     compression: format.compression,
+    storedBytes: member.size,
     ...(request.signal ? { signal: request.signal } : {}),
     onBytes: (bytes: number) => {
       if (bytes - reported >= PROGRESS_EVERY_BYTES) {
