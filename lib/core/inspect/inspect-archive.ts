@@ -143,13 +143,7 @@ export async function inspectArchive(
     const parseInflated = () => {
       for (const { chunk, fed } of inflated) {
         if (halted) break;
-        decompressedBytes += chunk.length;
-        guarded(
-          () => limits.ratio(decompressedBytes, fed),
-          layer,
-          () => fed,
-        );
-        guarded(() => consumer.write(chunk), tarLayer, consumedOffset);
+        deliver(chunk, fed);
       }
       inflated.length = 0;
     };
