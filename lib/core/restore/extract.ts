@@ -77,6 +77,14 @@ export async function extractSingleFile(
   return stats;
 }
 
+/**
+ * Whether a stored archive of this compression and size is inflated by a worker thread, which
+ * hashes the stored bytes as it goes (`hashStored` then costs this thread nothing).
+ */
+export function inflatesInWorker(compression: Compression, storedBytes: number | undefined): boolean {
+  return compression === 'gzip' && (storedBytes ?? Number.POSITIVE_INFINITY) >= INFLATE_WORKER_MIN_BYTES;
+}
+
 async function expand(
   source: Readable,
   options: ExtractOptions,
@@ -84,15 +92,9 @@ async function expand(
 ): Promise<ExtractStats> {
   const { limits, signal } = options;
   const stats: ExtractStats = { compressedBytes: 0, expandedBytes: 0 };
-  const decompressor = createDecompressor(options.compression);
-  if (
-    decompressor &&
-    options.compression === 'gzip' &&
-    (options.storedBytes ?? Number.POSITIVE_INFINITY) >= INFLATE_WORKER_MIN_BYTES
-  ) {
-    decompressor.destroy();
+  if (inflatesInWorker(options.compression, options.storedBytes))
     return expandInWorker(source, options, consume);
-  }
+  const decompressor = createDecompressor(options.compression);
   const storedHash = options.hashStored ? createHash('sha256') : undefined;
   // A byte-mode Transform, not an async generator: a generator stage buffers 16 chunks (16 MiB).
   const count = new Transform({

@@ -17,7 +17,7 @@ import { newState } from '../references/object-state.ts';
 import { hashObject } from '../references/reading.ts';
 import { crcOf, lookUpStoreChecksum } from '../references/store-checksums.ts';
 import { RestoreAbort } from './abort.ts';
-import { extractSingleFile, extractTar } from './extract.ts';
+import { extractSingleFile, extractTar, inflatesInWorker } from './extract.ts';
 import type { RestoreLimits } from './limits.ts';
 import { type Phases, PROGRESS_EVERY_BYTES, READ_HIGH_WATER_MARK, type RestoreRequest } from './request.ts';
 import type { SandboxTree } from './sandbox-tree.ts';
@@ -76,13 +76,16 @@ export async function restoreArchive(
   }
   phases.downloadMs = performance.now() - downloadStarted;
   const extractStarted = performance.now();
-  const hashing = new StoredHash(crcOf(stored));
+  // A worker that inflates also hashes the stored bytes: hashing them here too would cost this busier thread a second pass.
+  const hashedByExtraction = inflatesInWorker(format.compression, member.size);
+  const hashing = new StoredHash(crcOf(stored), !hashedByExtraction);
   let reported = 0;
   const options = {
     tree,
     limits,
     compression: format.compression,
     storedBytes: member.size,
+    hashStored: hashedByExtraction,
     ...(request.signal ? { signal: request.signal } : {}),
     onBytes: (bytes: number) => {
       if (bytes - reported >= PROGRESS_EVERY_BYTES) {
@@ -101,7 +104,7 @@ export async function restoreArchive(
   phases.extractMs = performance.now() - extractStarted;
   if (request.signal?.aborted)
     throw extractError ?? new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
-  let storedRead = hashing.result();
+  let storedRead = hashing.result(extracted?.storedSha256);
   if (!storedRead && !(extractError instanceof StoreError)) {
     // The extraction stopped early (at damage, a limit): the object is read again so its references are compared too.
     storedRead = await hashObject(store, member.key, { signal: request.signal }, crcOf(stored)).catch(
@@ -153,12 +156,14 @@ function extractFormat(
 
 /** Hashes the stored bytes as they stream to the extraction: the restore's own read is checked. */
 class StoredHash extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash;
   private readonly crc;
   private size = 0;
   private done = false;
-  constructor(crc: CrcAlgorithm | undefined) {
+  /** Without `sha256`, the SHA-256 comes from whoever else hashed the same bytes (see result()). */
+  constructor(crc: CrcAlgorithm | undefined, sha256: boolean) {
     super({ readableHighWaterMark: READ_HIGH_WATER_MARK, writableHighWaterMark: READ_HIGH_WATER_MARK });
+    this.hash = sha256 ? createHash('sha256') : undefined;
     this.crc = crc ? createCrc(crc) : undefined;
   }
   override _transform(
@@ -166,7 +171,7 @@ class StoredHash extends Transform {
     _encoding: BufferEncoding,
     callback: (error?: Error | null, data?: Buffer) => void,
   ): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.crc?.update(chunk);
     this.size += chunk.length;
     callback(null, chunk);
@@ -182,11 +187,15 @@ class StoredHash extends Transform {
     return source.pipe(this);
   }
 
-  /** The whole stored object's digest, or undefined when the read stopped before its end. */
-  result(): { sha256: string; size: number; crc?: string } | undefined {
-    if (!this.done) return undefined;
+  /**
+   * The whole stored object's digest, or undefined when the read stopped before its end (or,
+   * hashed elsewhere, when that SHA-256 is missing: the extraction failed before it was known).
+   */
+  result(hashedElsewhere?: string): { sha256: string; size: number; crc?: string } | undefined {
+    const sha256 = this.hash ? this.hash.digest('hex') : hashedElsewhere;
+    if (!this.done || sha256 === undefined) return undefined;
     return {
-      sha256: this.hash.digest('hex'),
+      sha256,
       size: this.size,
       ...(this.crc ? { crc: this.crc.digestBase64() } : {}),
     };
