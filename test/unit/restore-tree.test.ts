@@ -87,6 +87,22 @@ describe('sandbox tree', () => {
     expect(await tree.verifyOnDisk()).toEqual([]);
   });
 
+  it('regression: a hard link made while its file is queued, then the file replaced, keeps the content it linked', async () => {
+    const tree = new SandboxTree(arena.root);
+    const limits = new RestoreLimits(SAFE_RESTORE_LIMITS);
+    const versions = ['first\n', 'second\n', 'third\n'];
+    for (const [n, text] of versions.entries()) {
+      const writer = tree.createFile('x.txt', limits);
+      writer.write(Buffer.from(text));
+      writer.end();
+      // The second version is written through the pool (its path was queued): the link waits for it.
+      if (n === 1) tree.makeHardlink('linked.txt', 'x.txt');
+    }
+    await tree.drain();
+    expect(readFileSync(path.join(arena.root, 'linked.txt'), 'utf8')).toBe('second\n');
+    expect(readFileSync(path.join(arena.root, 'x.txt'), 'utf8')).toBe('third\n');
+  });
+
   it('regression: a file written in place that cannot be created fails the restore, never silently', async () => {
     const tree = new SandboxTree(arena.root);
     const limits = new RestoreLimits(SAFE_RESTORE_LIMITS);

@@ -141,10 +141,12 @@ export class SandboxTree implements WriterHost {
     const from = this.absolute(target);
     const to = this.absolute(relative);
     const targetWritten = this.chains.get(target) ?? Promise.resolve();
-    this.enqueue(relative, async () => {
+    const made = this.enqueue(relative, async () => {
       await targetWritten;
       await this.io(() => makeLink(from, to));
     });
+    // A later entry replacing the target must not remove it before the link is made from it.
+    this.after(target, made);
     this.files.set(relative, { ...file, path: relative, linkOf: file.linkOf ?? target });
   }
 
@@ -234,7 +236,15 @@ export class SandboxTree implements WriterHost {
     for (const resolve of this.waiters.splice(0)) resolve();
   }
 
-  private enqueue(relative: string, operation: () => Promise<unknown>): void {
+  /** Later operations on `relative` wait for `done` too (it never rejects). */
+  private after(relative: string, done: Promise<void>): void {
+    const chained: Promise<void> = done.then(() => {
+      if (this.chains.get(relative) === chained) this.chains.delete(relative);
+    });
+    this.chains.set(relative, chained);
+  }
+
+  private enqueue(relative: string, operation: () => Promise<unknown>): Promise<void> {
     const previous = this.chains.get(relative) ?? Promise.resolve();
     this.opsInFlight += 1;
     const chained: Promise<void> = previous
@@ -251,6 +261,7 @@ export class SandboxTree implements WriterHost {
         this.wake();
       });
     this.chains.set(relative, chained);
+    return chained;
   }
 
   private prepareParents(relative: string): void {
