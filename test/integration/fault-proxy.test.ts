@@ -98,6 +98,22 @@ describe('issue 10 (faults): the fault proxy', () => {
     expect(proxy.upstreamConnections - before).toBeLessThanOrEqual(1);
   });
 
+  it("times s3rver's answer to each request it forwards, and not its own injected answers", async () => {
+    proxy.setRules([
+      { fault: { kind: 'status', status: 503, code: 'SlowDown' }, times: 1 },
+      { fault: { kind: 'reset', after: 1000 }, times: 1 },
+    ]);
+    await expect(get()).rejects.toThrow();
+    expect((await get()).broke).toBe(true);
+    expect((await get('bytes=1000-')).body.equals(content.subarray(1000))).toBe(true);
+    expect(proxy.requests.map((r) => [r.fault ?? 'ok', typeof r.upstreamMs])).toEqual([
+      ['status', 'undefined'],
+      ['reset', 'number'],
+      ['ok', 'number'],
+    ]);
+    expect(proxy.requests.every((r) => r.upstreamMs === undefined || r.upstreamMs >= 0)).toBe(true);
+  });
+
   it('passes reads without a cutting fault through unchanged', async () => {
     proxy.setRules([{ fault: { kind: 'flip', at: 10 }, times: 1 }]);
     const flipped = await get();

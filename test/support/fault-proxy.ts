@@ -51,6 +51,12 @@ export interface SeenRequest {
   fault?: Fault['kind'];
   /** The Range the proxy asked s3rver for instead of the client's, when the fault cuts the body. */
   upstreamRange?: string;
+  /**
+   * Milliseconds from the request forwarded (written to the connection to s3rver) to s3rver's
+   * answer headers as this process sees them: the emulator's share of a request's round trip,
+   * plus any pause of this process meanwhile (bench s3-resume).
+   */
+  upstreamMs?: number;
 }
 
 export interface FaultProxy {
@@ -160,6 +166,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
 
     const cut = fault ? cutRange(fault, range) : undefined;
     if (cut) seen.upstreamRange = cut.upstream;
+    let forwardedAt: number | undefined;
     const upstreamRequest = httpRequest(
       {
         host: target.hostname,
@@ -169,6 +176,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         headers: cut ? { ...req.headers, range: cut.upstream } : req.headers,
       },
       (up) => {
+        if (forwardedAt !== undefined) seen.upstreamMs = performance.now() - forwardedAt;
         const status = cut ? uncut(up, cut) : (up.statusCode ?? 502);
         const headers: IncomingHttpHeaders = { ...up.headers };
         if (isObjectRead && ifMatch && status < 300 && unquote(ifMatch) !== unquote(up.headers.etag)) {
@@ -268,6 +276,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       },
     );
     upstreamRequest.on('socket', (socket) => upstreamSockets.add(socket));
+    upstreamRequest.on('finish', () => {
+      forwardedAt = performance.now();
+    });
     upstreamRequest.on('error', () => res.socket?.destroy());
     req.pipe(upstreamRequest);
   });
