@@ -130,7 +130,6 @@ export class LocalSandbox implements SandboxLauncher {
     });
   }
 
-  /** One job on a long-lived worker: an idle one, or a new one when all are busy. */
   /** An idle worker, a new one below the limit, or the next one to become free. */
   private async acquire(): Promise<Worker> {
     const idle = this.idle.pop();

@@ -1,5 +1,4 @@
-import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { type ArchiveFormat, archiveFormatOf } from '../compression.ts';
 import { effectiveRestoreLimits } from '../config.ts';
@@ -12,6 +11,7 @@ import {
   sniffArchiveFormat,
 } from '../inspect/index.ts';
 import { INFLATE_WORKER_MIN_BYTES } from '../inspect/inflate-worker.ts';
+import { openLocalFile } from '../local-file.ts';
 import type { Backup } from '../model.ts';
 import type { ObjectStore } from '../ports.ts';
 import {
@@ -96,7 +96,7 @@ export async function checkArchive(
     const inflateInWorker = object.size >= INFLATE_WORKER_MIN_BYTES;
     // Opened by the store first, which checks it (inside the root, a regular file, no symlink).
     const localPath = inflateInWorker ? store.localPath?.(object.key) : undefined;
-    if (localPath) file = await openLocal(localPath);
+    if (localPath) file = await openLocalFile(localPath);
     inspection = await inspectArchive(stream, format, {
       ...(file ? { file } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -146,15 +146,6 @@ export async function checkArchive(
 
   if (inspection.rootManifest) reportRootManifest(path, inspection.rootManifest, state, findings);
   return { files: inspection.files, contentBytes: inspection.contentBytes };
-}
-
-/** The local file a folder store keeps an object in, or undefined (its stream is read instead). */
-async function openLocal(localPath: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(localPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
 }
 
 function notAnArchive(path: string): ArchiveProblem {

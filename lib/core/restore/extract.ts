@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../compression.ts';
@@ -27,6 +28,11 @@ export interface ExtractOptions {
   onBytes?: (compressedBytes: number) => void;
   /** The archive's stored size, when known: a small one is inflated by zlib's stream, not a worker thread. */
   storedBytes?: number;
+  /**
+   * The stored object as a local file (a folder store's): inflated in a worker, it is read from
+   * there straight into the worker's slots instead of from `source`, which is left unread.
+   */
+  file?: FileHandle;
 }
 
 export interface ExtractStats {
@@ -177,17 +183,32 @@ async function expandInWorker(
     if (inflater.error) throw damagedStream(inflater.error, options.compression);
   };
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (signal?.aborted) throw cancelled();
-      for (let at = 0; at < chunk.length; at += INFLATE_SLICE) {
-        const slice = chunk.subarray(at, at + INFLATE_SLICE);
-        stats.compressedBytes += slice.length;
+    if (options.file) {
+      // Read into the worker's own memory: copied out of a stream's buffer, each byte went
+      // through V8's copy into shared memory, one at a time (relaxed_memmove, 0.3-0.45 s in perf).
+      for (;;) {
+        if (signal?.aborted) throw cancelled();
+        const slot = await inflater.nextSlot();
+        const read = await readSlot(options.file, slot, inflater);
+        if (read === 0) break;
+        stats.compressedBytes += read;
         options.onBytes?.(stats.compressedBytes);
-        await inflater.write(slice);
+        inflater.submit(slot, read);
         await tree.ready();
         check();
       }
-    }
+    } else
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        if (signal?.aborted) throw cancelled();
+        for (let at = 0; at < chunk.length; at += INFLATE_SLICE) {
+          const slice = chunk.subarray(at, at + INFLATE_SLICE);
+          stats.compressedBytes += slice.length;
+          options.onBytes?.(stats.compressedBytes);
+          await inflater.write(slice);
+          await tree.ready();
+          check();
+        }
+      }
     const storedSha256 = await inflater.finish(true);
     check();
     if (options.hashStored) stats.storedSha256 = storedSha256;
@@ -195,6 +216,21 @@ async function expandInWorker(
     inflater.close();
   }
   return stats;
+}
+
+/** Fills a slot from the file; 0 at its end (the slot is given back). A failed read is the store's. */
+async function readSlot(file: FileHandle, slot: Buffer, inflater: WorkerInflater): Promise<number> {
+  let bytesRead: number;
+  try {
+    ({ bytesRead } = await file.read(slot, 0, slot.length, null));
+  } catch (error) {
+    inflater.release(slot);
+    throw new StoreError(`cannot read the archive: ${(error as Error).message}`, 'io', 'archive', {
+      cause: error,
+    });
+  }
+  if (bytesRead === 0) inflater.release(slot);
+  return bytesRead;
 }
 
 function cancelled(): RestoreAbort {

@@ -7,6 +7,7 @@ import { StoreError } from '../errors.ts';
 import { type Finding, finding } from '../findings.ts';
 import { type CrcAlgorithm, createCrc } from '../inspect/crc.ts';
 import { type RootManifestCheck, readHead, sniffArchiveFormat } from '../inspect/index.ts';
+import { openLocalFile } from '../local-file.ts';
 import { MANIFEST_NAME, MAX_MANIFEST_BYTES, parseSha256Sums } from '../manifest.ts';
 import type { BackupObject } from '../model.ts';
 import { compareArchiveReferences, emptyArchiveFinding } from '../references/archive.ts';
@@ -79,6 +80,10 @@ export async function restoreArchive(
   // A worker that inflates also hashes the stored bytes: hashing them here too would cost this busier thread a second pass.
   const hashedByExtraction = inflatesInWorker(format.compression, member.size);
   const hashing = new StoredHash(crcOf(stored), !hashedByExtraction);
+  // A folder store's file goes straight into that worker's memory (the store opened and checked it above).
+  const localPath = hashedByExtraction && !crcOf(stored) ? store.localPath?.(member.key) : undefined;
+  const file = localPath ? await openLocalFile(localPath) : undefined;
+  if (file) source.destroy();
   let reported = 0;
   const options = {
     tree,
@@ -86,6 +91,7 @@ export async function restoreArchive(
     compression: format.compression,
     storedBytes: member.size,
     hashStored: hashedByExtraction,
+    ...(file ? { file } : {}),
     ...(request.signal ? { signal: request.signal } : {}),
     onBytes: (bytes: number) => {
       if (bytes - reported >= PROGRESS_EVERY_BYTES) {
@@ -97,14 +103,20 @@ export async function restoreArchive(
   let extracted: Awaited<ReturnType<typeof extractTar>> | undefined;
   let extractError: unknown;
   try {
-    extracted = await extractFormat(hashing.from(source), format, options);
+    extracted = await extractFormat(file ? source : hashing.from(source), format, options);
   } catch (error) {
     extractError = error;
+  } finally {
+    await file?.close();
   }
   phases.extractMs = performance.now() - extractStarted;
   if (request.signal?.aborted)
     throw extractError ?? new RestoreAbort('RESTORE_FAILED', 'the restore was cancelled');
-  let storedRead = hashing.result(extracted?.storedSha256);
+  let storedRead = file
+    ? extracted?.storedSha256 !== undefined
+      ? { sha256: extracted.storedSha256, size: extracted.compressedBytes }
+      : undefined
+    : hashing.result(extracted?.storedSha256);
   if (!storedRead && !(extractError instanceof StoreError)) {
     // The extraction stopped early (at damage, a limit): the object is read again so its references are compared too.
     storedRead = await hashObject(store, member.key, { signal: request.signal }, crcOf(stored)).catch(
