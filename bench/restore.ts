@@ -15,123 +15,18 @@
  *   check took 55% of `tar -xzf`'s samples in perf, and the same `tar -xzf` took 5.5 s into
  *   never-used inodes and 10-20 s into freed ones. So nothing is deleted there until the end.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { RestoreResult } from '../lib/core/model.ts';
 import { bundleChild, runChild } from './bundle.ts';
 import { benchScale, ensureDataset } from './dataset.ts';
+import { freshExt4Place, type Place, runCommand, tmpfsPlace, workingDiskPlace } from './places.ts';
 
 const RATIO_TARGET = 0.8;
 const RSS_TARGET_MB = 160;
 const ROUNDS = 4;
 const WORKING_DISK_ROUNDS = 2;
-
-function runCommand(command: string, args: string[], cwd?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(cwd ? { cwd } : {}) });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
-      else resolve(Number(process.hrtime.bigint() - started) / 1e6);
-    });
-  });
-}
-
-/** Where one side of one round writes, and how it is cleared afterwards. */
-interface Place {
-  name: string;
-  rounds: number;
-  /** An empty folder for `side` in `round`. */
-  prepare(side: string, round: number): Promise<string>;
-  release(folder: string): Promise<void>;
-  finish(): Promise<void>;
-}
-
-function tmpfsPlace(scratch: string): Place {
-  return {
-    name: 'tmpfs',
-    rounds: ROUNDS,
-    async prepare(side) {
-      const folder = path.join(scratch, side);
-      await rm(folder, { recursive: true, force: true });
-      await mkdir(folder, { recursive: true });
-      return folder;
-    },
-    release: (folder) => rm(folder, { recursive: true, force: true }),
-    finish: () => rm(scratch, { recursive: true, force: true }),
-  };
-}
-
-/** A new ext4 file system per side and round, or why there cannot be one here. */
-async function freshExt4Place(scratch: string, bytes: number): Promise<Place | string> {
-  if (process.getuid?.() !== 0) return 'not root (mount needs it)';
-  const imageBytes = Math.ceil((bytes * 1.5 + 256 * 1024 * 1024) / 4096) * 4096;
-  const room = await statfs(path.dirname(scratch));
-  if (room.bavail * room.bsize < imageBytes * 1.2) return `less than ${imageBytes} bytes free for the image`;
-  const mounts = new Map<string, string>();
-  const place: Place = {
-    name: 'fresh ext4',
-    rounds: ROUNDS,
-    async prepare(side, round) {
-      await mkdir(scratch, { recursive: true });
-      const image = path.join(scratch, `${side}-${round}.img`);
-      const mountPoint = path.join(scratch, `${side}-${round}`);
-      await rm(image, { force: true });
-      await runCommand('truncate', ['-s', String(imageBytes), image]);
-      // Inode tables and journal written now, not by a kernel thread during the timed work.
-      await runCommand('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image]);
-      await mkdir(mountPoint, { recursive: true });
-      await runCommand('mount', ['-o', 'loop', image, mountPoint]);
-      mounts.set(mountPoint, image);
-      const folder = path.join(mountPoint, 'work');
-      await mkdir(folder);
-      return folder;
-    },
-    async release(folder) {
-      const mountPoint = path.dirname(folder);
-      const image = mounts.get(mountPoint);
-      if (image === undefined) return;
-      await runCommand('umount', [mountPoint]);
-      mounts.delete(mountPoint);
-      await rm(image, { force: true });
-    },
-    async finish() {
-      for (const mountPoint of mounts.keys()) await runCommand('umount', [mountPoint]).catch(() => 0);
-      mounts.clear();
-      await rm(scratch, { recursive: true, force: true });
-    },
-  };
-  try {
-    await place.release(await place.prepare('probe', 0));
-    return place;
-  } catch (error) {
-    await place.finish();
-    return `cannot make one here: ${(error as Error).message}`;
-  }
-}
-
-/** Every side of every round in a folder of its own, deleted at the end (see the header). */
-function workingDiskPlace(scratch: string): Place {
-  return {
-    name: 'working disk',
-    rounds: WORKING_DISK_ROUNDS,
-    async prepare(side, round) {
-      const folder = path.join(scratch, `${side}-${round}`);
-      await rm(folder, { recursive: true, force: true });
-      await mkdir(folder, { recursive: true });
-      return folder;
-    },
-    release: async () => undefined,
-    finish: () => rm(scratch, { recursive: true, force: true }),
-  };
-}
 
 interface Dataset {
   archivePath: string;
@@ -242,14 +137,17 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   const dataset = await ensureDataset(ctx.dataDir, ctx.log, scale);
   const script = await bundleChild('restore-child', ctx.dataDir);
   const places: Place[] = [];
-  if (existsSync('/dev/shm')) places.push(tmpfsPlace(`/dev/shm/bv-restore-x${scale}`));
-  const ext4 = await freshExt4Place(path.join(ctx.dataDir, `restore-ext4-x${scale}`), dataset.treeBytes);
+  if (existsSync('/dev/shm')) places.push(tmpfsPlace(`/dev/shm/bv-restore-x${scale}`, ROUNDS));
+  const ext4 = await freshExt4Place(path.join(ctx.dataDir, `restore-ext4-x${scale}`), dataset.treeBytes, {
+    rounds: ROUNDS,
+    journal: true,
+  });
   if (typeof ext4 === 'string') ctx.log(`fresh ext4: skipped, ${ext4}`);
   else places.push(ext4);
   const workingScratch = path.join(ctx.dataDir, `restore-x${scale}`);
   const room = await statfs(ctx.dataDir);
   if (room.bavail * room.bsize > 2 * WORKING_DISK_ROUNDS * dataset.treeBytes * 1.2) {
-    places.push(workingDiskPlace(workingScratch));
+    places.push(workingDiskPlace(workingScratch, WORKING_DISK_ROUNDS));
   } else {
     ctx.log('working disk: skipped, too little free space to keep every side of every round');
   }
