@@ -225,7 +225,7 @@ async function readSlot(file: FileHandle, slot: Buffer, inflater: WorkerInflater
     ({ bytesRead } = await file.read(slot, 0, slot.length, null));
   } catch (error) {
     inflater.release(slot);
-    throw new StoreError(`cannot read the archive: ${(error as Error).message}`, 'io', 'archive', {
+    throw new StoreError(`cannot read the archive's file: ${(error as Error).message}`, 'io', 'archive', {
       cause: error,
     });
   }

@@ -83,7 +83,11 @@ export async function restoreArchive(
   // A folder store's file goes straight into that worker's memory (the store opened and checked it above).
   const localPath = hashedByExtraction && !crcOf(stored) ? store.localPath?.(member.key) : undefined;
   const file = localPath ? await openLocalFile(localPath) : undefined;
-  if (file) source.destroy();
+  if (file) {
+    // Neither the store's stream nor one that read its first bytes is read on.
+    source.destroy();
+    opened.destroy();
+  }
   let reported = 0;
   const options = {
     tree,
