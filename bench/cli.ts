@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import type { RunReport } from '../lib/core/model.ts';
 import { buildCli } from '../scripts/build-cli.mjs';
 import { benchScale, ensureDataset } from './dataset.ts';
-import { freshExt4Place, type Place } from './places.ts';
+import { emptiedPlace, freshExt4Place, type Place } from './places.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The command measured: BENCH_CLI_BIN, or the CLI compiled from these sources (set by run()). */
@@ -135,18 +135,7 @@ async function verdicts(reportFile: string): Promise<string> {
  * figure printed beside it.
  */
 function emptiedBetweenRounds(scratch: string): Place {
-  return {
-    name: 'this disk, emptied between rounds',
-    rounds: ROUNDS,
-    async prepare(side) {
-      const folder = path.join(scratch, side);
-      await rm(folder, { recursive: true, force: true });
-      await mkdir(folder, { recursive: true });
-      return folder;
-    },
-    release: (folder) => rm(folder, { recursive: true, force: true }),
-    finish: () => rm(scratch, { recursive: true, force: true }),
-  };
+  return emptiedPlace('this disk, emptied between rounds', scratch, ROUNDS);
 }
 
 /**

@@ -33,8 +33,13 @@ export interface Place {
 }
 
 export function tmpfsPlace(scratch: string, rounds: number): Place {
+  return emptiedPlace('tmpfs', scratch, rounds);
+}
+
+/** A folder per side under `scratch`, emptied before and after each round. */
+export function emptiedPlace(name: string, scratch: string, rounds: number): Place {
   return {
-    name: 'tmpfs',
+    name,
     rounds,
     async prepare(side) {
       const folder = path.join(scratch, side);
