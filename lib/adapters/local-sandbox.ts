@@ -16,6 +16,8 @@ const INLINE_JOB_LIMIT = 64 * 1024;
 const STDERR_TAIL = 2000;
 /** A restore asked to stop (SIGTERM: it stops, cleans up, answers) is killed if still running after this. */
 const STOP_GRACE_MS = 10_000;
+/** close() waits this long at most for the killed workers to exit. */
+const CLOSE_WAIT_MS = 2_000;
 /**
  * V8's young generation capped at 4 MiB a semi-space (16 by default): a restore's stream of
  * short-lived objects otherwise keeps ~25 MiB more heap committed. Measured on the bench's 1 GiB
@@ -99,12 +101,28 @@ export class LocalSandbox implements SandboxLauncher {
     this.releaseWorker(this.startWorker(), true);
   }
 
-  /** Stops the idle workers of `reuse` (a busy one ends with its job). */
-  close(): void {
+  /**
+   * Stops the idle workers of `reuse` (a busy one ends with its job); settles once they exited,
+   * so they are reaped (and counted as this process's children) before it exits, or after
+   * CLOSE_WAIT_MS whatever they do.
+   */
+  close(): Promise<void> {
+    const exits: Array<Promise<void>> = [];
     for (const worker of this.idle.splice(0)) {
       this.workers--;
-      worker.child.kill('SIGKILL');
+      const { child } = worker;
+      if (child.exitCode === null && child.signalCode === null)
+        exits.push(new Promise((resolve) => child.once('exit', () => resolve())));
+      child.kill('SIGKILL');
     }
+    if (exits.length === 0) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      Promise.all(exits).then(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   private baseEnv(): NodeJS.ProcessEnv {

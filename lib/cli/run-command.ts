@@ -98,7 +98,7 @@ async function runReport(
       deps,
     );
   } finally {
-    deps.close();
+    await deps.close();
   }
 }
 
@@ -255,7 +255,7 @@ async function runStages(
         selected: (selection) => beginRestores(setup.progress, ctx, runId, selection),
       });
     } finally {
-      deps.close();
+      await deps.close();
     }
   }
   setup.progress.stage('report');

@@ -186,7 +186,7 @@ export async function localDeps(
   runId: string,
   options: Pick<CliOptions, 'concurrency'>,
   progress?: Progress,
-): Promise<LocalRunDeps & { close(): void; warm(): void }> {
+): Promise<LocalRunDeps & { close(): Promise<void>; warm(): void }> {
   const { LocalSandbox } = await import('../adapters/local-sandbox.ts');
   const { localRestore } = await import('../pipeline/local-restores.ts');
   const { withStageProgress } = await import('./stage-progress.ts');
