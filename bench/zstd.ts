@@ -1,8 +1,7 @@
 /**
  * Integrity pass of the bench tree as a `.tar.zst` (zstd -3, as pgBackRest and most dump jobs
  * write) against `zstd -dc FILE > /dev/null`, measured in the same run, with the decompressor
- * this runtime uses (zlib's on Node 22.15+, else libzstd as WebAssembly) and the pass's peak
- * RSS; and the same tree's `.tar.gz` pass in the same rounds, for scale (hashing every member
+ * every runtime uses (libzstd as WebAssembly: see createDecompressor) and the pass's peak RSS; and the same tree's `.tar.gz` pass in the same rounds, for scale (hashing every member
  * costs more than zstd's decompression, so no pass gets near `zstd -dc` itself). The archive is made once with the `zstd` program and cached beside the dataset; without
  * `zstd` the figure is skipped, and says so.
  */
@@ -10,7 +9,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { zstdDecompressorKind } from '../lib/core/compression.ts';
 import { bundleChild, runChild } from './bundle.ts';
 import { benchScale, ensureDataset, sha256File } from './dataset.ts';
 
@@ -81,9 +79,8 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   const archivePath = await ensureZstdArchive(dataset.tree, storeDir, ctx.log);
   const mib = (n: number) => (n / 1024 / 1024).toFixed(0);
   const archiveBytes = (await stat(archivePath)).size;
-  const kind = zstdDecompressorKind();
   ctx.log(
-    `dataset x${scale}: ${dataset.files} files, ${mib(dataset.treeBytes)} MiB of content, ${KEY} ${mib(archiveBytes)} MiB; decompressor: ${kind === 'zlib' ? "zlib's (native)" : 'libzstd as WebAssembly (zstddec)'} on Node ${process.versions.node}`,
+    `dataset x${scale}: ${dataset.files} files, ${mib(dataset.treeBytes)} MiB of content, ${KEY} ${mib(archiveBytes)} MiB; decompressor: libzstd as WebAssembly (zstddec) on Node ${process.versions.node}`,
   );
   const script = await bundleChild('integrity-child', ctx.dataDir);
   let zstdMs = Number.POSITIVE_INFINITY;
@@ -106,7 +103,7 @@ export async function run(ctx: { dataDir: string; log(line: string): void }): Pr
   }
   ctx.log(`zstd -dc FILE > /dev/null: ${(zstdMs / 1000).toFixed(2)} s (best of ${ROUNDS})`);
   ctx.log(
-    `integrity pass of the .tar.zst (${kind}, bundled, plain node): ${(passMs / 1000).toFixed(2)} s (best of ${ROUNDS})`,
+    `integrity pass of the .tar.zst (WebAssembly libzstd, bundled, plain node): ${(passMs / 1000).toFixed(2)} s (best of ${ROUNDS})`,
   );
   ctx.log(
     `integrity pass of the same tree as ${dataset.archiveKey}: ${(gzPassMs / 1000).toFixed(2)} s (best of ${ROUNDS})`,

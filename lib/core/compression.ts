@@ -27,20 +27,15 @@ export function archiveFormatOf(name: string): ArchiveFormat | undefined {
   return undefined;
 }
 
-type ZstdZlib = typeof zlib & { createZstdDecompress?: (options?: { chunkSize?: number }) => Transform };
-
-/**
- * Which zstd decompressor this runtime uses: zlib's (Node 22.15+/23.8+), else the reference
- * libzstd compiled to WebAssembly (about 3x the CPU time of `zstd -dc`, same checks).
- */
-export function zstdDecompressorKind(): 'zlib' | 'wasm' {
-  return typeof (zlib as ZstdZlib).createZstdDecompress === 'function' ? 'zlib' : 'wasm';
-}
-
 /**
  * A decompressing transform, for every supported format on every supported runtime; undefined
- * for uncompressed archives. Node's gunzip reads concatenated (multi-member) gzip streams; both
- * zstd decompressors read concatenated and skippable frames and check content checksums.
+ * for uncompressed archives. Node's gunzip reads concatenated (multi-member) gzip streams.
+ * zstd is always read by the reference libzstd compiled to WebAssembly (about 3x the CPU time
+ * of `zstd -dc`), which reads concatenated and skippable frames and checks content checksums.
+ * zlib's own zstd (Node 22.15+, so the Lambdas' and the container's runtime) is not used: on
+ * Node 22.23.5 it stops after the first frame of a multi-frame file (pzstd, `cat a.zst b.zst`)
+ * and says nothing of input cut short, damaged or followed by garbage, so a truncated `.zst`
+ * would read as a short, healthy stream.
  */
 export function createDecompressor(compression: 'gzip' | 'zstd'): Transform;
 export function createDecompressor(compression: Compression): Transform | undefined;
@@ -48,10 +43,8 @@ export function createDecompressor(compression: Compression): Transform | undefi
   switch (compression) {
     case 'gzip':
       return zlib.createGunzip({ chunkSize: INFLATE_CHUNK_SIZE });
-    case 'zstd': {
-      const create = (zlib as ZstdZlib).createZstdDecompress;
-      return create ? create({ chunkSize: INFLATE_CHUNK_SIZE }) : new WasmZstdDecompress(INFLATE_CHUNK_SIZE);
-    }
+    case 'zstd':
+      return new WasmZstdDecompress(INFLATE_CHUNK_SIZE);
     case 'none':
       return undefined;
   }

@@ -2,7 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { ZSTDDecoder } from 'zstddec/stream';
 
 /**
- * zstd decompression for runtimes without zlib's (Node before 22.15): the reference libzstd
+ * zstd decompression on every runtime (see createDecompressor for why not zlib's): the reference libzstd
  * decoder (1.5.7, compiled to WebAssembly and shipped inside the `zstddec` package) driven
  * through its streaming API. zstddec's own streaming wrapper loops forever on damaged input
  * and cannot wait for more input, so only its WebAssembly instance is used, through the

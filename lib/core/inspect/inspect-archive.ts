@@ -130,7 +130,6 @@ export async function inspectArchive(
       worker.stop();
     };
   } else if (decompressor && format.compression === 'gzip') {
-    // zstd's zlib handle (Node 22.15+) is left to its stream: not run on the Node this is tested on.
     sync = SyncDecompressor.from(decompressor);
   }
   /** Stored bytes handed to the decompressor so far. */
