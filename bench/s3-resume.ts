@@ -10,10 +10,14 @@
  * each): without it, where they fall depends on the read before. The stall of each resume as
  * the reader sees it (last byte before the cut to the first byte after) is printed too: the
  * round trip of a GET (SDK, new connection, proxy, s3rver) is the floor of the ratio. The load
- * average is printed with the figures: with other work keeping both cores busy (load ~3), three
- * stalls of ~60 ms made the faulty read only -6 to 59 ms slower than its pair (the reader's idle
- * time seems to go to that work instead of preempting the transfer later), so a loaded machine
- * reads a lower ratio than a quiet one.
+ * average is printed with the figures, and so is the CPU time of both processes: s3rver spends
+ * 12-15 ms of CPU on each resume's GET after a 10 MB response (4 ms a GET in a hot loop), on the
+ * same two cores as the reader, while this process's CPU per resume is within the rounds' noise.
+ * The machine's own speed moves the verdict: on 2026-11-30, with the same code, the median ratio
+ * was 0.93-1.00x in the minutes when a clean read took ~300 ms and 1.17-1.18x when the same
+ * read took 410-510 ms. Hiding the round trip behind a second ranged part, received while the
+ * first waits on its resume (tried that day), gained nothing here: both cores are busy during
+ * a read, and s3rver answers one request at a time, so the wait is work, not idle time.
  * Where a stall goes (hrtime stamps in the reader, SDK middleware, sockets and proxy; load 2.5-3.5,
  * medians of 36 resumes): the break seen 0.7 ms after the last byte and the ranged GET started
  * 0.2 ms later (no timer, event or teardown waited for); SDK middleware and SigV4 signing
@@ -26,6 +30,7 @@
  * figure printed is as the proxy sees it, so it includes this process's pauses.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -42,6 +47,17 @@ const WARM_UP = 3;
 const TARGET = 1.1;
 
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
+
+/** A process's CPU time in ms from /proc (Linux; clock ticks of 10 ms), or undefined. */
+function cpuMsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function run(ctx: BenchContext): Promise<void> {
   const s3 = await startLocalS3();
@@ -71,6 +87,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     const read = async (rules: FaultRule[]) => {
       proxy.setRules(rules);
       collectGarbage?.();
+      const ownCpu = process.cpuUsage();
+      const s3rverCpu = cpuMsOf(s3.pid);
       const started = performance.now();
       const hash = createHash('sha256');
       let offset = 0;
@@ -84,6 +102,9 @@ export async function run(ctx: BenchContext): Promise<void> {
         hash.update(chunk as Buffer);
       }
       const ms = performance.now() - started;
+      const ownCpuUsed = process.cpuUsage(ownCpu);
+      const ownCpuMs = (ownCpuUsed.user + ownCpuUsed.system) / 1000;
+      const s3rverCpuMs = (cpuMsOf(s3.pid) ?? Number.NaN) - (s3rverCpu ?? Number.NaN);
       if (hash.digest('hex') !== expected) throw new Error('the resumed read returned other bytes');
       // GC entries reach the observer in a later turn of the event loop.
       await new Promise((resolve) => setImmediate(resolve));
@@ -95,6 +116,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       const resumes = proxy.requests.filter((r) => r.range !== undefined);
       return {
         ms,
+        ownCpuMs,
+        s3rverCpuMs,
         resets,
         stalledMs: stalls.reduce((sum, [from, to]) => sum + to - from, 0),
         gcInStallsMs: stalls.reduce((sum, [from, to]) => sum + overlap(from, to), 0),
@@ -123,6 +146,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const ownShares: number[] = [];
     const gcInStalls: number[] = [];
     const firstAnswers: number[] = [];
+    const cpu = { own: { clean: 0, faulty: 0 }, s3rver: { clean: 0, faulty: 0 } };
     for (let round = 0; round < ROUNDS; round++) {
       const first = round % 2 === 0 ? await read([]) : await faultyRead();
       const second = round % 2 === 0 ? await faultyRead() : await read([]);
@@ -134,6 +158,10 @@ export async function run(ctx: BenchContext): Promise<void> {
       ownShares.push(faultyResult.stalledMs / RESETS - faultyResult.resumeAnswerMs);
       gcInStalls.push(faultyResult.gcInStallsMs / RESETS);
       firstAnswers.push(cleanRead.firstAnswerMs);
+      cpu.own.clean += cleanRead.ownCpuMs;
+      cpu.own.faulty += faultyResult.ownCpuMs;
+      cpu.s3rver.clean += cleanRead.s3rverCpuMs;
+      cpu.s3rver.faulty += faultyResult.s3rverCpuMs;
     }
     const quantile = (values: number[], q: number) =>
       [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) * q)] as number;
@@ -151,6 +179,12 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
     ctx.log(
       `  of each stall, s3rver took ${median(resumeAnswers).toFixed(1)} ms (median; quartiles ${quantile(resumeAnswers, 0.25).toFixed(1)}-${quantile(resumeAnswers, 0.75).toFixed(1)}) from the proxy forwarding the ranged GET to its answer headers (the clean read's first GET: ${median(firstAnswers).toFixed(1)} ms); the rest (connection break seen, SDK, new connection, proxy, first bytes) ${median(ownShares).toFixed(1)} ms (median of per-round differences); this process's GC pauses within each stall ${median(gcInStalls).toFixed(1)} ms (median; quartiles ${quantile(gcInStalls, 0.25).toFixed(1)}-${quantile(gcInStalls, 0.75).toFixed(1)})`,
+    );
+    const perResume = ({ clean, faulty }: { clean: number; faulty: number }) =>
+      (faulty - clean) / (ROUNDS * RESETS);
+    const perRead = ({ clean }: { clean: number }) => clean / ROUNDS;
+    ctx.log(
+      `  CPU time: the clean read ${perRead(cpu.own).toFixed(0)} ms in this process (reader and proxy) and ${perRead(cpu.s3rver).toFixed(0)} ms in s3rver; each resume adds ${perResume(cpu.own).toFixed(1)} ms here and ${perResume(cpu.s3rver).toFixed(1)} ms in s3rver (means over the rounds; s3rver's in 10 ms ticks)`,
     );
     ctx.log(
       `  load average ${loadBefore.toFixed(1)} before, ${(loadavg()[0] as number).toFixed(1)} after, on ${availableParallelism()} cores`,

@@ -10,6 +10,8 @@ const require = createRequire(import.meta.url);
 
 export interface LocalS3 {
   endpoint: string;
+  /** s3rver's process (bench s3-resume reads its CPU time). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startLocalS3(): Promise<LocalS3> {
   });
   return {
     endpoint,
+    pid: child.pid,
     async stop() {
       child.kill();
       await rm(directory, { recursive: true, force: true });
