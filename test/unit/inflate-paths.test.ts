@@ -5,6 +5,7 @@
 import { open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { inspectArchive } from '../../lib/core/inspect/index.ts';
 import { SyncDecompressor } from '../../lib/core/inspect/sync-decompress.ts';
@@ -106,6 +107,10 @@ async function sampleTar(): Promise<Buffer> {
 }
 
 describe('inflating gzip: the stream, this thread and a worker agree', () => {
+  it('drives zlib on this thread on this runtime: the internals it needs are there (npm test runs this on Node 20 and 22)', () => {
+    expect(SyncDecompressor.from(zlib.createGunzip())).toBeInstanceOf(SyncDecompressor);
+  });
+
   it('on clean archives, one gzip member or several', async () => {
     const tar = await sampleTar();
     expect((await everyWay(gzip(tar))).problems).toEqual([]);
