@@ -1,6 +1,7 @@
-// The unit tests again on Node.js 22, the runtime of the Lambdas and the restore container
-// (these machines have Node.js 20). Node 22 comes from the npm registry (the node-<os>-<arch>
-// package, fetched once with `npm pack` into node_modules/.cache). Run by `npm test`.
+// Tests again on Node.js 22, the runtime of the Lambdas and the restore container (these
+// machines have Node.js 20); which ones, vitest.node22.config.ts says. Node 22 comes from the
+// npm registry (the node-<os>-<arch> package, fetched once with `npm pack` into
+// node_modules/.cache). Run by `npm test`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +16,7 @@ if (!existsSync(node)) {
   const pkg = `node-${process.platform}-${process.arch}@${VERSION}`;
   mkdirSync(dirname(cache), { recursive: true });
   const staging = mkdtempSync(join(dirname(cache), 'fetch-'));
+  let failure;
   try {
     const tarball = execFileSync('npm', ['pack', pkg, '--pack-destination', staging, '--silent'], {
       cwd: staging,
@@ -28,10 +30,15 @@ if (!existsSync(node)) {
     mkdirSync(cache, { recursive: true });
     renameSync(join(staging, 'package'), join(cache, 'package'));
   } catch (error) {
-    console.error(`cannot fetch Node.js ${VERSION} (${pkg}) from the npm registry: ${error.message}`);
-    process.exit(1);
+    failure = error;
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+  if (failure) {
+    console.error(
+      `cannot fetch Node.js ${VERSION} (${pkg}) from the npm registry: ${failure.message}; check the network and run npm test again`,
+    );
+    process.exit(1);
   }
 }
 
