@@ -10,12 +10,12 @@
  * each): without it, where they fall depends on the read before. The stall of each resume as
  * the reader sees it (last byte before the cut to the first byte after) is printed too: the
  * round trip of a GET (SDK, new connection, proxy, s3rver) is the floor of the ratio. The load
- * average is printed with the figures, and so is the CPU time of both processes: s3rver spends
- * 12-15 ms of CPU on each resume's GET after a 10 MB response (4 ms a GET in a hot loop), on the
- * same two cores as the reader, while this process's CPU per resume is within the rounds' noise.
- * The machine's own speed moves the verdict: on 2026-11-30, with the same code, the median ratio
- * was 0.93-1.00x in the minutes when a clean read took ~300 ms and 1.17-1.18x when the same
- * read took 410-510 ms. Hiding the round trip behind a second ranged part, received while the
+ * average is printed with the figures, and so is the CPU time of both processes: in seven runs
+ * on 2026-11-30, s3rver spent 12-15 ms of CPU on each resume's GET in five (6 and -4 ms in the
+ * others; 4 ms a GET in a hot loop), on the same two cores as the reader, and this process -5 to
+ * +35 ms. The machine's own speed moves the verdict: that day, with the same code, the median
+ * ratio was 0.93-1.00x in the minutes when a clean read took ~300-330 ms and 1.11-1.18x when the
+ * same read took 410-510 ms. Hiding the round trip behind a second ranged part, received while the
  * first waits on its resume (tried that day), gained nothing here: both cores are busy during
  * a read, and s3rver answers one request at a time, so the wait is work, not idle time.
  * Where a stall goes (hrtime stamps in the reader, SDK middleware, sockets and proxy; load 2.5-3.5,
